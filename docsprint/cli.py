@@ -1,0 +1,123 @@
+"""The command line. Thin: it parses arguments and calls the library."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from docsprint.pipeline import MODES, SCHEMAS
+
+
+def _keys(args: argparse.Namespace) -> list[str]:
+    if args.keys:
+        keys = [k.strip() for k in args.keys.split(",") if k.strip()]
+        if not keys:
+            raise SystemExit("docsprint: error: --keys is empty")
+        return keys
+    return SCHEMAS[args.schema]
+
+
+def cmd_extract(args: argparse.Namespace) -> int:
+    from docsprint.io.readers import DocumentError
+    from docsprint.pipeline import Extractor, set_threads
+
+    set_threads(args.threads)
+    keys = _keys(args)
+    extractor = Extractor(args.model, ocr=args.ocr)
+    results, failed = [], 0
+    for path in args.files:
+        try:
+            results.append(extractor.extract(path, keys, args.mode).to_dict())
+        except DocumentError as e:
+            print(f"docsprint: error: {e}", file=sys.stderr)
+            failed += 1
+    text = json.dumps(results, indent=2, ensure_ascii=False)
+    if args.out:
+        from docsprint.eval.kie import write_json
+
+        write_json(results, args.out)
+    else:
+        print(text)
+    return 1 if failed else 0
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from docsprint.train.kie import KIETrainConfig, train_kie
+
+    train_kie(KIETrainConfig.from_yaml(args.config))
+    return 0
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    from docsprint.eval.kie import evaluate_kie, format_table, write_json
+    from docsprint.pipeline import Extractor, set_threads
+
+    set_threads(args.threads)
+    extractor = Extractor(args.model)
+    modes = list(MODES) if args.mode == "both" else [args.mode]
+    results = [
+        evaluate_kie(args.dataset, args.split, m, args.model, args.data_dir, args.limit, extractor)
+        for m in modes
+    ]
+    print(format_table(results))
+    out = results[0]
+    if len(results) == 2:
+        par, ar = results
+        out = {**par, "mode": "both", "autoregressive": ar,
+               "speedup": ar["seconds_per_doc"] / par["seconds_per_doc"] if par["seconds_per_doc"] else 0.0}
+        print(f"speedup (autoregressive / parallel model time): {out['speedup']:.2f}x")
+    if args.json:
+        write_json(out, args.json)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="docsprint", description="Fast document understanding.")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    ex = sub.add_parser("extract", help="extract key fields from images or PDFs; prints JSON")
+    ex.add_argument("files", nargs="+", type=Path)
+    group = ex.add_mutually_exclusive_group()
+    group.add_argument("--keys", help="comma-separated keys, e.g. company,total")
+    group.add_argument("--schema", choices=sorted(SCHEMAS), default="receipt")
+    ex.add_argument("--mode", choices=MODES, default="parallel")
+    ex.add_argument("--model", help="checkpoint folder (default: the shipped SROIE model)")
+    ex.add_argument("--ocr", choices=["rapidocr", "tesseract"], default="rapidocr")
+    ex.add_argument("--threads", type=int, help="torch threads")
+    ex.add_argument("--out", help="write the JSON here (atomically) instead of stdout")
+    ex.set_defaults(func=cmd_extract)
+
+    tr = sub.add_parser("train", help="train a model")
+    tr_sub = tr.add_subparsers(dest="task", required=True)
+    tk = tr_sub.add_parser("kie", help="key-value fine-tuning, both decoding modes")
+    tk.add_argument("--config", required=True, help="YAML file (see configs/)")
+    tk.set_defaults(func=cmd_train)
+
+    ev = sub.add_parser("eval", help="evaluate a model")
+    ev_sub = ev.add_subparsers(dest="task", required=True)
+    ek = ev_sub.add_parser("kie", help="ANLS / F1 / speed on a KIE dataset")
+    ek.add_argument("--dataset", choices=["sroie", "funsd", "wildreceipt"], required=True)
+    ek.add_argument("--split", default="test")
+    ek.add_argument("--mode", choices=[*MODES, "both"], default="parallel")
+    ek.add_argument("--data-dir", help="folder laid out like ../shared/data/<dataset>")
+    ek.add_argument("--model", help="checkpoint folder (default: the shipped model)")
+    ek.add_argument("--limit", type=int, help="first N documents only")
+    ek.add_argument("--threads", type=int, help="torch threads")
+    ek.add_argument("--json", help="write the results here")
+    ek.set_defaults(func=cmd_eval)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args))
+    except (FileNotFoundError, ValueError) as e:
+        print(f"docsprint: error: {e}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

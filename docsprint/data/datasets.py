@@ -1,0 +1,159 @@
+"""Loaders for the key-value datasets in ../shared/data (see its README for the layouts).
+
+Every loader returns `Example`s: a `Document` (the dataset's own OCR, image read lazily) and
+the ground-truth value of each key (a string, a list of strings for repeated fields, or None).
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from PIL import Image
+
+from docsprint.io.document import Document, Page, Word, quad_to_box, split_line
+
+DATASETS = ("sroie", "funsd", "wildreceipt")
+SROIE_KEYS = ["company", "date", "address", "total"]
+# WildReceipt's 12 value classes, as keys (the class name without "_value").
+WILDRECEIPT_KEYS = [
+    "Store_name", "Store_addr", "Tel", "Date", "Time", "Prod_item", "Prod_quantity",
+    "Prod_price", "Subtotal", "Tax", "Tips", "Total",
+]
+WILDRECEIPT_LISTS = {"Prod_item", "Prod_quantity", "Prod_price"}
+
+
+@dataclass
+class Example:
+    doc: Document
+    fields: dict[str, str | list[str] | None]
+
+    @property
+    def id(self) -> str:
+        return self.doc.source
+
+
+class DatasetError(ValueError):
+    """A dataset folder that is missing or not laid out as expected."""
+
+
+def data_dir(dataset: str, given: str | Path | None = None) -> Path:
+    """``given``, else $DOCSPRINT_DATA/<dataset>, else ../shared/data/<dataset>."""
+    if given:
+        path = Path(given)
+    elif os.environ.get("DOCSPRINT_DATA"):
+        path = Path(os.environ["DOCSPRINT_DATA"]) / dataset
+    else:
+        path = Path(__file__).resolve().parents[2].parent / "shared" / "data" / dataset
+    if not path.is_dir():
+        raise DatasetError(f"{dataset}: data folder {path} does not exist (use --data-dir)")
+    return path
+
+
+def _size(path: Path) -> tuple[int, int]:
+    with Image.open(path) as im:
+        return im.size
+
+
+def load_sroie(root: Path, split: str) -> Iterator[Example]:
+    """SROIE: ``split/boxes/ID.csv`` OCR lines, ``split/keys/ID.json`` the four keys."""
+    base = root / split
+    if not (base / "boxes").is_dir():
+        raise DatasetError(f"sroie: {base}/boxes not found (splits: train, test)")
+    for csv_path in sorted((base / "boxes").glob("*.csv")):
+        sid = csv_path.stem
+        img = base / "images" / f"{sid}.jpg"
+        words: list[Word] = []
+        with open(csv_path, encoding="utf-8", errors="replace") as f:
+            for line in f:
+                parts = line.rstrip("\r\n").split(",", 8)
+                if len(parts) < 9 or not parts[8].strip():
+                    continue
+                box = quad_to_box([float(v) for v in parts[:8]])
+                words.extend(split_line(parts[8], box))
+        keys = json.loads((base / "keys" / f"{sid}.json").read_text(encoding="utf-8"))
+        w, h = _size(img)
+        page = Page(image=None, width=w, height=h, words=words, image_path=str(img))
+        fields = {k: (keys.get(k) or None) for k in SROIE_KEYS}
+        yield Example(Document([page], source=f"sroie/{split}/{sid}"), fields)
+
+
+def load_funsd(root: Path, split: str) -> Iterator[Example]:
+    """FUNSD: each question linked to an answer gives key = question text, value = answer."""
+    folder = {"train": "training_data", "test": "testing_data"}.get(split, split)
+    base = root / folder
+    if not (base / "annotations").is_dir():
+        raise DatasetError(f"funsd: {base}/annotations not found (splits: train, test)")
+    for ann_path in sorted((base / "annotations").glob("*.json")):
+        form = json.loads(ann_path.read_text(encoding="utf-8"))["form"]
+        img = base / "images" / f"{ann_path.stem}.png"
+        words = [Word(w["text"], tuple(w["box"])) for ent in form for w in ent["words"] if w["text"].strip()]
+        by_id = {ent["id"]: ent for ent in form}
+        fields: dict[str, str | list[str] | None] = {}
+        for ent in form:
+            if ent["label"] != "question" or not ent["text"].strip():
+                continue
+            answers = []
+            for a, b in ent.get("linking", []):
+                other = by_id.get(b if a == ent["id"] else a)
+                if other is not None and other["label"] == "answer" and other["text"].strip():
+                    answers.append(other["text"].strip())
+            if answers:
+                fields[ent["text"].strip()] = " ".join(answers)
+        w, h = _size(img)
+        page = Page(image=None, width=w, height=h, words=words, image_path=str(img))
+        yield Example(Document([page], source=f"funsd/{split}/{ann_path.stem}"), fields)
+
+
+def load_wildreceipt(root: Path, split: str) -> Iterator[Example]:
+    """WildReceipt: the 12 ``*_value`` classes; Prod_item/quantity/price are lists."""
+    path = root / f"{split}.jsonl"
+    if not path.is_file():
+        raise DatasetError(f"wildreceipt: {path} not found (splits: train, test)")
+    names = dict(enumerate((root / "class_list.txt").read_text().split()))  # line N = label N
+    for line in path.read_text(encoding="utf-8").splitlines():
+        if not line.strip():
+            continue
+        rec = json.loads(line)
+        words: list[Word] = []
+        values: dict[str, list[str]] = {}
+        for ann in rec["annotations"]:
+            text = ann["text"].strip()
+            if not text:
+                continue
+            words.extend(split_line(text, quad_to_box([float(v) for v in ann["box"]])))
+            label = names.get(int(ann["label"]), "")
+            if label.endswith("_value"):
+                values.setdefault(label[: -len("_value")], []).append(text)
+        fields: dict[str, str | list[str] | None] = {}
+        for k in WILDRECEIPT_KEYS:
+            vs = values.get(k)
+            fields[k] = (vs if k in WILDRECEIPT_LISTS else " ".join(vs)) if vs else None
+        img = root / rec["file_name"]
+        page = Page(image=None, width=int(rec["width"]), height=int(rec["height"]), words=words, image_path=str(img))
+        yield Example(Document([page], source=f"wildreceipt/{split}/{Path(rec['file_name']).stem}"), fields)
+
+
+LOADERS = {"sroie": load_sroie, "funsd": load_funsd, "wildreceipt": load_wildreceipt}
+
+
+def load(dataset: str, split: str, root: str | Path | None = None, limit: int | None = None) -> list[Example]:
+    """``load("sroie", "test", limit=10)`` -> the first 10 SROIE test examples."""
+    if dataset not in LOADERS:
+        raise DatasetError(f"unknown dataset {dataset!r} (known: {', '.join(DATASETS)})")
+    out = []
+    for ex in LOADERS[dataset](data_dir(dataset, root), split):
+        out.append(ex)
+        if limit is not None and len(out) >= limit:
+            break
+    return out
+
+
+def write_csv_rows(path: Path, rows: list[list[str]]) -> None:
+    """Write rows as CSV (used by tests to build tiny dataset folders)."""
+    with open(path, "w", newline="", encoding="utf-8") as f:
+        csv.writer(f).writerows(rows)

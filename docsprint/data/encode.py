@@ -1,0 +1,307 @@
+"""From a page and a list of keys to model inputs: word pieces with boxes, the key prompt with
+its value slots, and (for training) the targets of every value token.
+
+Layout of one sequence: ``[CLS] document tokens [SEP]`` then, per key, the key's name
+tokens followed by its value tokens. In *parallel* mode every value token is a [MASK] slot
+(rank 0, bidirectional). In *autoregressive* mode value token i of a key holds token i-1 of
+the value (teacher forcing) and has a rank one higher than the previous value token.
+
+A value token's target is an index into ``[vocabulary | document tokens]``: a document
+position when the token can be copied (so the document's exact spelling comes back), else a
+vocabulary id. Values are lists of items joined by ``ITEM_SEP``; a value ends with END.
+"""
+
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+from PIL import Image
+from tokenizers import Tokenizer
+
+from docsprint.io.document import Page
+from docsprint.models.config import DOC, KEY, VALUE, ModelConfig
+from docsprint.models.model import TokenInputs
+
+ITEM_SEP_ID = 2  # [unused1]: separates the items of a repeated field (line items)
+Value = str | list[str] | None
+
+
+@dataclass
+class DocTokens:
+    """The word pieces of a window of a page, aligned with its words."""
+
+    ids: list[int]
+    bbox: list[tuple[int, int, int, int]]
+    word_index: list[int]  # index into page.words of the word each piece comes from
+    char_span: list[tuple[int, int]]  # characters of that word the piece covers
+
+
+@dataclass
+class Encoded:
+    """One window of a document with one prompt, ready to be collated."""
+
+    ids: list[int]
+    bbox: list[tuple[int, int, int, int]]
+    position: list[int]
+    token_type: list[int]
+    group: list[int]
+    slot: list[int]
+    rank: list[int]
+    n_doc: int  # sequence positions 0..n_doc-1 are [CLS] doc [SEP]
+    value_pos: list[int]  # sequence positions of value tokens
+    value_key: list[int]  # which key each value token belongs to
+    targets: list[list[int]] = field(default_factory=list)  # per value token, valid targets
+    doc: DocTokens | None = None
+    pixels: torch.Tensor | None = None
+
+
+def tokenize_page(tok: Tokenizer, page: Page) -> DocTokens:
+    """Word pieces of every word, each piece with its word's 0-1000 box and character span."""
+    words = [w.text for w in page.words]
+    if not words:
+        return DocTokens([], [], [], [])
+    enc = tok.encode(words, is_pretokenized=True, add_special_tokens=False)
+    boxes = [page.norm_box(w) for w in page.words]
+    word_ids = [int(w) for w in enc.word_ids]  # every piece comes from a word
+    return DocTokens(
+        ids=list(enc.ids),
+        bbox=[boxes[w] for w in word_ids],
+        word_index=word_ids,
+        char_span=[(int(a), int(b)) for a, b in enc.offsets],
+    )
+
+
+def windows(doc: DocTokens, size: int, stride: int) -> list[DocTokens]:
+    """Cut a long page into overlapping windows of at most ``size`` pieces, never mid-word."""
+    n = len(doc.ids)
+    if n <= size:
+        return [doc]
+    out, start = [], 0
+    while start < n:
+        end = min(start + size, n)
+        while end < n and end > start + 1 and doc.word_index[end] == doc.word_index[end - 1]:
+            end -= 1
+        out.append(DocTokens(doc.ids[start:end], doc.bbox[start:end], doc.word_index[start:end], doc.char_span[start:end]))
+        if end == n:
+            break
+        nxt = max(end - (size - stride), start + 1)
+        while nxt < end and doc.word_index[nxt] == doc.word_index[nxt - 1]:
+            nxt += 1
+        start = nxt
+    return out
+
+
+def page_pixels(image: Image.Image | None, cfg: ModelConfig) -> torch.Tensor | None:
+    """The page as a (3, S, S) tensor in [-1, 1], or None for a page without an image."""
+    if image is None:
+        return None
+    img = image.convert("RGB").resize((cfg.image_size, cfg.image_size), Image.Resampling.BILINEAR)
+    arr = np.asarray(img, dtype=np.float32) / 127.5 - 1.0
+    return torch.from_numpy(arr).permute(2, 0, 1).contiguous()
+
+
+def value_ids(tok: Tokenizer, value: Value) -> list[int]:
+    """Token ids of a value; the items of a list are joined by ITEM_SEP. None -> []."""
+    if value is None:
+        return []
+    items = value if isinstance(value, list) else [value]
+    out: list[int] = []
+    for i, item in enumerate(items):
+        if i:
+            out.append(ITEM_SEP_ID)
+        out.extend(tok.encode(item, add_special_tokens=False).ids)
+    return out
+
+
+def align(doc_ids: list[int], target: list[int]) -> list[list[int]]:
+    """For each target token, the document positions it may be copied from (maybe none).
+
+    Every exact occurrence of the whole value is accepted (the loss sums over them); without
+    one, a monotone alignment (difflib) copies the tokens that match and leaves the rest to
+    the vocabulary.
+    """
+    n, m = len(doc_ids), len(target)
+    if m == 0:
+        return []
+    starts = [s for s in range(n - m + 1) if doc_ids[s : s + m] == target]
+    if starts:
+        return [[s + i for s in starts] for i in range(m)]
+    out: list[list[int]] = [[] for _ in range(m)]
+    matcher = difflib.SequenceMatcher(None, doc_ids, target, autojunk=False)
+    for a, b, size in matcher.get_matching_blocks():
+        for j in range(size):
+            out[b + j] = [a + j]
+    return out
+
+
+def encode(
+    tok: Tokenizer,
+    cfg: ModelConfig,
+    doc: DocTokens,
+    keys: list[str],
+    mode: str = "parallel",
+    values: list[Value] | None = None,
+    pixels: torch.Tensor | None = None,
+) -> Encoded:
+    """Build the sequence for ``keys`` over one document window.
+
+    ``values`` (training only) gives each key's true value; in autoregressive mode the value
+    tokens are then teacher-forced. Without values, autoregressive mode returns the prefix only.
+    """
+    if mode not in ("parallel", "autoregressive"):
+        raise ValueError(f"unknown mode {mode!r}")
+    if len(keys) > cfg.max_keys:
+        raise ValueError(f"at most {cfg.max_keys} keys per prompt, got {len(keys)}")
+    V = cfg.vocab_size
+    n_doc = len(doc.ids) + 2
+    e = Encoded(
+        ids=[cfg.cls_id, *doc.ids, cfg.sep_id],
+        bbox=[(0, 0, 0, 0), *doc.bbox, (1000, 1000, 1000, 1000)],
+        position=list(range(n_doc)),
+        token_type=[DOC] * n_doc,
+        group=[0] * n_doc,
+        slot=[0] * n_doc,
+        rank=[0] * n_doc,
+        n_doc=n_doc,
+        value_pos=[],
+        value_key=[],
+        doc=doc,
+        pixels=pixels,
+    )
+    rank = 0
+    for k, key in enumerate(keys):
+        name = tok.encode(key, add_special_tokens=False).ids[:16] or [tok.token_to_id("[UNK]")]
+        for i, t in enumerate(name):
+            e.ids.append(t)
+            e.bbox.append((0, 0, 0, 0))
+            e.position.append(i)
+            e.token_type.append(KEY)
+            e.group.append(k + 1)
+            e.slot.append(0)
+            e.rank.append(0)
+        budget = cfg.slots_for(key)
+        target: list[int] = []
+        copy_from: list[list[int]] = []
+        if values is not None:
+            target = value_ids(tok, values[k])[: budget - 1]
+            copy_from = [[p + 1 for p in ps] for ps in align(doc.ids, target)]  # +1: [CLS]
+        if mode == "parallel":
+            n_slots = budget
+        else:
+            n_slots = len(target) + 1 if values is not None else 0
+        for i in range(n_slots):
+            if mode == "parallel":
+                inp, box = cfg.mask_id, (0, 0, 0, 0)
+            elif i == 0:
+                inp, box = cfg.bos_id, (0, 0, 0, 0)
+            else:
+                inp = target[i - 1]
+                box = e.bbox[copy_from[i - 1][0]] if copy_from[i - 1] else (0, 0, 0, 0)
+            rank += mode == "autoregressive"
+            e.value_pos.append(len(e.ids))
+            e.value_key.append(k)
+            e.ids.append(inp)
+            e.bbox.append(box)
+            e.position.append(0)
+            e.token_type.append(VALUE)
+            e.group.append(k + 1)
+            e.slot.append(i)
+            e.rank.append(rank if mode == "autoregressive" else 0)
+            if values is not None:
+                if i < len(target):
+                    e.targets.append([V + p for p in copy_from[i]] if copy_from[i] else [target[i]])
+                else:
+                    e.targets.append([cfg.end_id])
+    return e
+
+
+@dataclass
+class Batch:
+    tokens: TokenInputs
+    pixels: torch.Tensor | None
+    doc_copyable: torch.Tensor  # (B, Ld) bool: document pieces that may be copied
+    n_doc_max: int
+    value_pos: torch.Tensor  # (B, Q) sequence positions of value tokens (0 where padding)
+    value_valid: torch.Tensor  # (B, Q) bool
+    targets: torch.Tensor | None  # (B, Q, M) indices into [vocab | doc], -1 padding
+
+
+def collate(items: list[Encoded]) -> Batch:
+    """Pad a list of encoded windows into one batch. Documents go first so that document
+    position p is sequence position p in every row."""
+    B = len(items)
+    T = max(len(e.ids) for e in items)
+    Ld = max(e.n_doc for e in items)
+    Q = max(max(len(e.value_pos) for e in items), 1)
+
+    def pad(name: str, fill: int = 0) -> torch.Tensor:
+        out = torch.full((B, T), fill, dtype=torch.long)
+        for b, e in enumerate(items):
+            seq = getattr(e, name)
+            out[b, : len(seq)] = torch.tensor(seq, dtype=torch.long)
+        return out
+
+    # Document tokens must sit at the same positions in every row: pad documents to Ld.
+    items = [_pad_doc(e, Ld) for e in items]
+    T = max(len(e.ids) for e in items)
+    bbox = torch.zeros((B, T, 4), dtype=torch.long)
+    valid = torch.zeros((B, T), dtype=torch.bool)
+    copyable = torch.zeros((B, Ld), dtype=torch.bool)
+    value_pos = torch.zeros((B, Q), dtype=torch.long)
+    value_valid = torch.zeros((B, Q), dtype=torch.bool)
+    has_targets = all(len(e.targets) == len(e.value_pos) for e in items) and any(e.targets for e in items)
+    M = max((len(t) for e in items for t in e.targets), default=1)
+    targets = torch.full((B, Q, M), -1, dtype=torch.long)
+    for b, e in enumerate(items):
+        bbox[b, : len(e.ids)] = torch.tensor(e.bbox, dtype=torch.long)
+        valid[b, : len(e.ids)] = torch.tensor([t >= 0 for t in e.ids])
+        real_doc = len(e.doc.ids) if e.doc else 0
+        copyable[b, 1 : 1 + real_doc] = True
+        value_pos[b, : len(e.value_pos)] = torch.tensor(e.value_pos, dtype=torch.long)
+        value_valid[b, : len(e.value_pos)] = True
+        for q, ts in enumerate(e.targets):
+            targets[b, q, : len(ts)] = torch.tensor(ts, dtype=torch.long)
+    ids = pad("ids").clamp(min=0)
+    tokens = TokenInputs(
+        ids=ids,
+        bbox=bbox,
+        position=pad("position"),
+        token_type=pad("token_type"),
+        group=pad("group"),
+        slot=pad("slot"),
+        rank=pad("rank"),
+        valid=valid,
+    )
+    pix = [e.pixels for e in items]
+    pixels = torch.stack(pix) if all(p is not None for p in pix) else None  # type: ignore[misc]
+    return Batch(tokens, pixels, copyable, Ld, value_pos, value_valid, targets if has_targets else None)
+
+
+def _pad_doc(e: Encoded, Ld: int) -> Encoded:
+    """Insert padding (id -1, invalid) after the document so it spans exactly Ld positions."""
+    n = Ld - e.n_doc
+    if n == 0:
+        return e
+    cut = e.n_doc
+
+    def ins(seq: list, fill: object) -> list:
+        return seq[:cut] + [fill] * n + seq[cut:]
+
+    return Encoded(
+        ids=ins(e.ids, -1),
+        bbox=ins(e.bbox, (0, 0, 0, 0)),
+        position=ins(e.position, 0),
+        token_type=ins(e.token_type, DOC),
+        group=ins(e.group, 0),
+        slot=ins(e.slot, 0),
+        rank=ins(e.rank, 0),
+        n_doc=Ld,
+        value_pos=[p + n for p in e.value_pos],
+        value_key=e.value_key,
+        targets=e.targets,
+        doc=e.doc,
+        pixels=e.pixels,
+    )

@@ -1,0 +1,100 @@
+"""Autoregressive decoding from the same checkpoint: prefix = document + image + key names,
+computed once into a KV cache; then each key's value is generated greedily, token by token.
+
+Value token i of a key sees the prefix and every earlier value token (of this key and the
+keys before it); its input is the previous token (the copied piece's id and box, or the
+vocabulary id), exactly as in training.
+"""
+
+from __future__ import annotations
+
+import torch
+from tokenizers import Tokenizer
+
+from docsprint.data.encode import Encoded, collate
+from docsprint.decode.common import KeyValue, assemble
+from docsprint.io.document import Page
+from docsprint.models.config import VALUE
+from docsprint.models.model import DocsprintModel, TokenInputs
+
+
+def _one_token(ids: int, box: tuple, group: int, slot: int, rank: int, dev: torch.device) -> TokenInputs:
+    def t(v: int) -> torch.Tensor:
+        return torch.tensor([[v]], dtype=torch.long, device=dev)
+
+    return TokenInputs(
+        ids=t(ids),
+        bbox=torch.tensor([[list(box)]], dtype=torch.long, device=dev),
+        position=t(0),
+        token_type=t(VALUE),
+        group=t(group),
+        slot=t(slot),
+        rank=t(rank),
+        valid=torch.ones((1, 1), dtype=torch.bool, device=dev),
+    )
+
+
+def _cat(a: TokenInputs, b: TokenInputs) -> TokenInputs:
+    return TokenInputs(**{k: torch.cat([getattr(a, k), getattr(b, k)], 1) for k in a.__dict__})
+
+
+@torch.inference_mode()
+def decode_autoregressive(
+    model: DocsprintModel,
+    tok: Tokenizer,
+    enc: Encoded,
+    page: Page,
+    keys: list[str],
+    list_keys: frozenset[str] = frozenset(),
+    use_cache: bool = True,
+) -> list[KeyValue]:
+    """Greedy generation for one window encoded in autoregressive mode (prefix only).
+
+    ``use_cache=False`` recomputes the whole sequence at every step: slow, and only there to
+    check that the cache changes nothing.
+    """
+    cfg = model.cfg
+    dev = next(model.parameters()).device
+    batch = collate([enc])
+    prefix = batch.tokens.to(dev)
+    pixels = batch.pixels.to(dev) if batch.pixels is not None else None
+    copyable = batch.doc_copyable.to(dev)
+    budgets = [cfg.slots_for(k) for k in keys]
+    n_patches = cfg.num_patches if pixels is not None else 0
+    max_len = n_patches + prefix.ids.shape[1] + sum(budgets)
+    caches = model.new_caches(1, max_len, next(model.parameters())) if use_cache else None
+    h = model.encode(prefix, pixels, caches)  # (1, P + T, H): the prefix, computed once
+    doc_keys = model.head.doc_keys(h[:, n_patches : n_patches + enc.n_doc])
+    past_rank = torch.zeros((1, h.shape[1]), dtype=torch.long, device=dev)
+    past_valid = torch.cat([torch.ones((1, n_patches), dtype=torch.bool, device=dev), prefix.valid], 1)
+    seq = prefix
+    rank = 0
+    answers = []
+    for k, key in enumerate(keys):
+        chosen: list[int] = []
+        logprobs: list[float] = []
+        prev_id, prev_box = cfg.bos_id, (0, 0, 0, 0)
+        for i in range(budgets[k]):
+            rank += 1
+            step = _one_token(prev_id, prev_box, k + 1, i, rank, dev)
+            if use_cache:
+                h = model.encode(step, None, caches, past_rank, past_valid)  # (1, 1, H)
+                past_rank = torch.cat([past_rank, step.rank], 1)
+                past_valid = torch.cat([past_valid, step.valid], 1)
+            else:
+                seq = _cat(seq, step)
+                h = model.encode(seq, pixels)[:, -1:]
+            logp = torch.log_softmax(model.head(h, doc_keys, copyable).float(), -1)[0, 0]
+            lp, c = logp.max(-1)
+            c = int(c)
+            chosen.append(c)
+            logprobs.append(float(lp))
+            if c == cfg.end_id:
+                break
+            if c >= cfg.vocab_size:  # copied: feed the document piece and its box
+                pos = c - cfg.vocab_size
+                prev_id, prev_box = enc.ids[pos], enc.bbox[pos]
+            else:
+                prev_id, prev_box = c, (0, 0, 0, 0)
+        answers.append(assemble(key, chosen, logprobs, enc, page, cfg, tok, key in list_keys))
+    return answers

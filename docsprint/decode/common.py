@@ -1,0 +1,92 @@
+"""What both decoders return, and how chosen tokens become text, boxes and a confidence."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+from tokenizers import Tokenizer
+
+from docsprint.data.encode import ITEM_SEP_ID, Encoded
+from docsprint.io.document import Box, Page
+from docsprint.models.config import ModelConfig
+
+
+@dataclass
+class KeyValue:
+    """One key's answer: its value (None when the key is absent), confidence and word boxes."""
+
+    key: str
+    value: str | list[str] | None
+    confidence: float
+    boxes: list[Box] = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        return {
+            "value": self.value,
+            "confidence": round(self.confidence, 4),
+            "boxes": [[round(c, 1) for c in b] for b in self.boxes],
+        }
+
+
+def assemble(
+    key: str,
+    chosen: list[int],
+    logprobs: list[float],
+    enc: Encoded,
+    page: Page,
+    cfg: ModelConfig,
+    tok: Tokenizer,
+    is_list: bool = False,
+) -> KeyValue:
+    """Turn the chosen indices of one key's value tokens (vocabulary id, or vocab_size + a
+    document position) into the value.
+
+    Tokens after the first END are ignored. Copied pieces keep the document's characters; two
+    pieces of the same word are joined without a space, pieces of different words with one.
+    Confidence = geometric mean of the chosen tokens' probabilities, END included.
+    """
+    V = cfg.vocab_size
+    n = len(chosen)
+    for i, c in enumerate(chosen):
+        if c == cfg.end_id:
+            n = i + 1
+            break
+    confidence = math.exp(sum(logprobs[:n]) / max(n, 1))
+    items: list[str] = []
+    current = ""
+    prev_word = -1
+    boxes: dict[int, Box] = {}
+    for c in chosen[:n]:
+        if c == cfg.end_id:
+            break
+        if c == ITEM_SEP_ID:
+            items.append(current)
+            current, prev_word = "", -1
+            continue
+        if c >= V and enc.doc is not None:
+            j = c - V - 1  # document position -> index into the window's pieces
+            w = enc.doc.word_index[j]
+            a, b = enc.doc.char_span[j]
+            piece = page.words[w].text[a:b]
+            boxes.setdefault(w, page.words[w].box)
+            sep = "" if (w == prev_word or not current) else " "
+            current += sep + piece
+            prev_word = w
+        else:
+            piece = tok.id_to_token(c) or ""
+            if piece.startswith("##"):
+                current += piece[2:]
+            else:
+                current += (" " if current else "") + piece
+            prev_word = -1
+    items.append(current)
+    items = [s.strip() for s in items if s.strip()]
+    value: str | list[str] | None
+    if not items:
+        value = None
+    elif is_list:
+        value = items
+    else:
+        value = " ".join(items)
+    return KeyValue(key, value, confidence, [boxes[w] for w in sorted(boxes)])

@@ -1,0 +1,49 @@
+"""PIP decoding: every value token of every key is a [MASK] slot, all filled in one forward
+pass with bidirectional attention, each slot by its own argmax."""
+
+from __future__ import annotations
+
+import torch
+from tokenizers import Tokenizer
+
+from docsprint.data.encode import Encoded, collate
+from docsprint.decode.common import KeyValue, assemble
+from docsprint.io.document import Page
+from docsprint.models.model import DocsprintModel
+from docsprint.train.losses import value_logits
+
+
+@torch.inference_mode()
+def decode_parallel(
+    model: DocsprintModel,
+    tok: Tokenizer,
+    encs: list[Encoded],
+    pages: list[Page],
+    keys: list[str],
+    list_keys: frozenset[str] = frozenset(),
+) -> list[list[KeyValue]]:
+    """Answers for a batch of windows encoded in parallel mode (one model forward in all).
+
+    >>> enc = encode(tok, model.cfg, tokenize_page(tok, page), ["total"])  # doctest: +SKIP
+    >>> decode_parallel(model, tok, [enc], [page], ["total"])[0][0].value  # doctest: +SKIP
+    '9.00'
+    """
+    batch = collate(encs)
+    dev = next(model.parameters()).device
+    batch.tokens = batch.tokens.to(dev)
+    batch.pixels = batch.pixels.to(dev) if batch.pixels is not None else None
+    batch.doc_copyable, batch.value_pos = batch.doc_copyable.to(dev), batch.value_pos.to(dev)
+    logp = torch.log_softmax(value_logits(model, batch).float(), -1)  # (B, Q, V + Ld)
+    best, idx = logp.max(-1)  # (B, Q)
+    out = []
+    for b, (enc, page) in enumerate(zip(encs, pages, strict=True)):
+        chosen = [int(i) for i in idx[b]]  # padding sits after the document: positions hold
+        answers = []
+        for k, key in enumerate(keys):
+            qs = [q for q, kk in enumerate(enc.value_key) if kk == k]
+            answers.append(
+                assemble(key, [chosen[q] for q in qs], [float(best[b, q]) for q in qs], enc, page,
+                         model.cfg, tok, key in list_keys)
+            )
+        out.append(answers)
+    return out

@@ -1,0 +1,99 @@
+"""OCR engines behind one small interface: an image in, words with pixel boxes out.
+
+RapidOCR 3.x (default; its wheel carries the ONNX models, so it works offline) and Tesseract
+(Debian's tesseract-ocr through pytesseract; optional). Engines are built once and reused.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Protocol
+
+import numpy as np
+from PIL import Image
+
+from docsprint.io.document import Word, quad_to_box, split_line
+
+
+class OCREngine(Protocol):
+    name: str
+
+    def __call__(self, image: Image.Image) -> list[Word]: ...
+
+
+def reading_order(words: list[Word]) -> list[Word]:
+    """Top-to-bottom lines (words whose vertical centres are close), left to right in a line."""
+    if not words:
+        return []
+    heights = sorted(w.box[3] - w.box[1] for w in words)
+    tol = max(heights[len(heights) // 2] * 0.5, 1.0)
+    rows: list[list[Word]] = []
+    for w in sorted(words, key=lambda w: (w.box[1] + w.box[3]) / 2):
+        cy = (w.box[1] + w.box[3]) / 2
+        if rows and abs(cy - np.mean([(r.box[1] + r.box[3]) / 2 for r in rows[-1]])) <= tol:
+            rows[-1].append(w)
+        else:
+            rows.append([w])
+    return [w for row in rows for w in sorted(row, key=lambda w: w.box[0])]
+
+
+class RapidOCREngine:
+    name = "rapidocr"
+
+    def __init__(self) -> None:
+        import logging
+
+        from rapidocr import RapidOCR
+
+        logging.getLogger("RapidOCR").setLevel(logging.WARNING)
+        self.engine = RapidOCR()
+
+    def __call__(self, image: Image.Image) -> list[Word]:
+        result = self.engine(np.asarray(image.convert("RGB")), return_word_box=True)
+        if result.txts is None:
+            return []
+        words: list[Word] = []
+        word_results = result.word_results or [()] * len(result.txts)
+        for text, quad, line_words in zip(result.txts, result.boxes, word_results, strict=False):
+            if line_words:
+                for wtext, _score, wquad in line_words:
+                    # The engine's word boxes; a recognised "word" may hold spaces: split it.
+                    box = quad_to_box([c for pt in wquad for c in pt])
+                    words.extend(split_line(wtext, box) if " " in wtext.strip() else
+                                 [Word(wtext.strip(), box)] if wtext.strip() else [])
+            else:
+                words.extend(split_line(text, quad_to_box([c for pt in quad for c in pt])))
+        return reading_order(words)
+
+
+class TesseractEngine:
+    name = "tesseract"
+
+    def __init__(self) -> None:
+        import shutil
+
+        import pytesseract
+
+        if shutil.which("tesseract") is None:
+            raise RuntimeError("tesseract is not installed (apt-get install tesseract-ocr)")
+        self.pt = pytesseract
+
+    def __call__(self, image: Image.Image) -> list[Word]:
+        d = self.pt.image_to_data(image.convert("RGB"), output_type=self.pt.Output.DICT)
+        words = []
+        for text, x, y, w, h, conf in zip(d["text"], d["left"], d["top"], d["width"], d["height"], d["conf"],
+                                          strict=True):
+            if text.strip() and float(conf) >= 0:
+                words.append(Word(text.strip(), (float(x), float(y), float(x + w), float(y + h))))
+        return reading_order(words)
+
+
+ENGINES = {"rapidocr": RapidOCREngine, "tesseract": TesseractEngine}
+
+
+@lru_cache(maxsize=4)
+def get_engine(name: str) -> OCREngine:
+    """The engine named ``name``, built once per process."""
+    if name not in ENGINES:
+        raise ValueError(f"unknown OCR engine {name!r} (known: {', '.join(ENGINES)})")
+    return ENGINES[name]()

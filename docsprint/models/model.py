@@ -1,0 +1,254 @@
+"""The docsprint encoder: text + 2D layout + page-image patches, then the prompt.
+
+Reads top to bottom: embeddings -> attention (with an optional KV cache) -> block -> model
+-> the value head (vocabulary + pointer over the document's tokens). Decoding lives in
+`docsprint.decode`, losses in `docsprint.train`.
+
+One flat sequence per document: ``[image patches][CLS doc tokens SEP][key names + values]``.
+Who may attend to whom is given by ``rank``: rank 0 tokens (the prefix) see every rank 0
+token; a token of rank r > 0 also sees the tokens of rank 1..r. Parallel decoding puts
+everything at rank 0 (full bidirectional attention); autoregressive decoding gives the i-th
+generated token rank i (causal among values, prefix computed once and cached).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from docsprint.models.config import IMAGE, ModelConfig
+
+
+@dataclass
+class TokenInputs:
+    """Per-token inputs of the text side, all (B, T) except ``bbox`` (B, T, 4)."""
+
+    ids: Tensor  # word-piece ids; MASK for parallel slots, previous token for AR values
+    bbox: Tensor  # 0..1000 boxes; zeros for prompt tokens
+    position: Tensor  # 1D position: index in document, or index inside a key name
+    token_type: Tensor  # DOC / KEY / VALUE
+    group: Tensor  # 0 for the document, k + 1 for tokens of the k-th key
+    slot: Tensor  # i for the value token predicting the i-th token of its value
+    rank: Tensor  # attention rank, see module docstring
+    valid: Tensor  # bool, False for padding
+
+    def to(self, device: torch.device | str) -> TokenInputs:
+        return TokenInputs(**{k: v.to(device) for k, v in self.__dict__.items()})
+
+
+def attention_mask(rank_q: Tensor, rank_k: Tensor, valid_k: Tensor) -> Tensor:
+    """Boolean (B, 1, Tq, Tk) mask, True where a query may attend to a key."""
+    rq, rk = rank_q[:, :, None], rank_k[:, None, :]  # (B, Tq, 1), (B, 1, Tk)
+    allowed = (rk == 0) | ((rq > 0) & (rk <= rq))
+    return (allowed & valid_k[:, None, :])[:, None]
+
+
+class LayoutEmbedding(nn.Module):
+    """LayoutLMv3's 2D embedding: x0, y0, x1, y1, width, height, each H/6 wide."""
+
+    def __init__(self, cfg: ModelConfig):
+        super().__init__()
+        n, d = cfg.max_coordinate + 1, cfg.hidden_size // 6
+        self.x = nn.Embedding(n, d)
+        self.y = nn.Embedding(n, d)
+        self.w = nn.Embedding(n, d)
+        self.h = nn.Embedding(n, d)
+
+    def forward(self, bbox: Tensor) -> Tensor:
+        bbox = bbox.clamp(0, self.x.num_embeddings - 1)
+        x0, y0, x1, y1 = bbox.unbind(-1)
+        w, h = (x1 - x0).clamp(min=0), (y1 - y0).clamp(min=0)
+        return torch.cat([self.x(x0), self.y(y0), self.x(x1), self.y(y1), self.w(w), self.h(h)], -1)
+
+
+class Embeddings(nn.Module):
+    def __init__(self, cfg: ModelConfig):
+        super().__init__()
+        h = cfg.hidden_size
+        self.word = nn.Embedding(cfg.vocab_size, h, padding_idx=cfg.pad_id)
+        self.position = nn.Embedding(cfg.max_positions, h)
+        self.token_type = nn.Embedding(4, h)
+        self.group = nn.Embedding(cfg.max_keys + 1, h)
+        self.slot = nn.Embedding(cfg.max_slots, h)
+        self.layout = LayoutEmbedding(cfg)
+        # Stride = kernel = patch size: a linear embedding of each patch (LayoutLMv3).
+        self.patch = nn.Conv2d(3, h, kernel_size=cfg.patch_size, stride=cfg.patch_size)
+        self.patch_position = nn.Embedding(cfg.num_patches, h)
+        self.norm = nn.LayerNorm(h, eps=cfg.layer_norm_eps)
+        self.drop = nn.Dropout(cfg.dropout)
+        side = cfg.image_size // cfg.patch_size
+        cells = torch.arange(side) * 1000 // side
+        y0, x0 = torch.meshgrid(cells, cells, indexing="ij")
+        step = 1000 // side
+        grid = torch.stack([x0, y0, x0 + step, y0 + step], -1).reshape(-1, 4)  # (P, 4)
+        self.register_buffer("patch_bbox", grid, persistent=False)
+
+    def text(self, t: TokenInputs) -> Tensor:
+        x = (
+            self.word(t.ids)
+            + self.position(t.position)
+            + self.token_type(t.token_type)
+            + self.group(t.group)
+            + self.slot(t.slot)
+            + self.layout(t.bbox)
+        )
+        return self.drop(self.norm(x))  # (B, T, H)
+
+    def image(self, pixels: Tensor) -> Tensor:
+        x = self.patch(pixels).flatten(2).transpose(1, 2)  # (B, P, H)
+        pos = torch.arange(x.shape[1], device=x.device)
+        x = x + self.patch_position(pos) + self.token_type.weight[IMAGE] + self.layout(self.patch_bbox)
+        return self.drop(self.norm(x))
+
+
+class KVCache:
+    """Pre-allocated keys and values of one layer: (B, nh, max_len, hs) buffers and a length."""
+
+    def __init__(self, batch: int, heads: int, max_len: int, head_size: int, like: Tensor):
+        shape = (batch, heads, max_len, head_size)
+        self.k = torch.zeros(shape, dtype=like.dtype, device=like.device)
+        self.v = torch.zeros(shape, dtype=like.dtype, device=like.device)
+        self.length = 0
+
+    def append(self, k: Tensor, v: Tensor) -> tuple[Tensor, Tensor]:
+        n = k.shape[2]
+        if self.length + n > self.k.shape[2]:
+            raise RuntimeError("KV cache is full")
+        self.k[:, :, self.length : self.length + n] = k
+        self.v[:, :, self.length : self.length + n] = v
+        self.length += n
+        return self.k[:, :, : self.length], self.v[:, :, : self.length]
+
+
+class SelfAttention(nn.Module):
+    def __init__(self, cfg: ModelConfig):
+        super().__init__()
+        h = cfg.hidden_size
+        self.n_head = cfg.num_heads
+        self.query = nn.Linear(h, h)
+        self.key = nn.Linear(h, h)
+        self.value = nn.Linear(h, h)
+        self.out = nn.Linear(h, h)
+
+    def forward(self, x: Tensor, mask: Tensor, cache: KVCache | None = None) -> Tensor:
+        B, T, C = x.shape
+        hs = C // self.n_head
+
+        def heads(t: Tensor) -> Tensor:
+            return t.view(B, T, self.n_head, hs).transpose(1, 2)  # (B, nh, T, hs)
+
+        q, k, v = heads(self.query(x)), heads(self.key(x)), heads(self.value(x))
+        if cache is not None:
+            k, v = cache.append(k, v)  # (B, nh, T_past + T, hs)
+        # Attention runs in fp32 (CPU's fused kernel is faster there than in bf16) and without
+        # dropout on the weights (dropout forces the slow unfused path).
+        y = F.scaled_dot_product_attention(q.float(), k.float(), v.float(), attn_mask=mask)  # (B, nh, T, hs)
+        return self.out(y.to(x.dtype).transpose(1, 2).reshape(B, T, C))
+
+
+class Block(nn.Module):
+    """A post-norm BERT layer, so the MiniLM weights load as they are."""
+
+    def __init__(self, cfg: ModelConfig):
+        super().__init__()
+        h = cfg.hidden_size
+        self.attn = SelfAttention(cfg)
+        self.norm1 = nn.LayerNorm(h, eps=cfg.layer_norm_eps)
+        self.ff_in = nn.Linear(h, cfg.intermediate_size)
+        self.ff_out = nn.Linear(cfg.intermediate_size, h)
+        self.norm2 = nn.LayerNorm(h, eps=cfg.layer_norm_eps)
+        self.drop = nn.Dropout(cfg.dropout)
+
+    def forward(self, x: Tensor, mask: Tensor, cache: KVCache | None = None) -> Tensor:
+        x = self.norm1(x + self.drop(self.attn(x, mask, cache)))
+        return self.norm2(x + self.drop(self.ff_out(F.gelu(self.ff_in(x)))))
+
+
+class ValueHead(nn.Module):
+    """Scores every value token over [vocabulary | document tokens] in one softmax.
+
+    The vocabulary half is BERT's masked-LM head (decoder tied to the word embeddings): it
+    writes values the document does not contain and the end-of-value token. The pointer half
+    copies a document token, so a copied value keeps the document's exact characters.
+    """
+
+    def __init__(self, cfg: ModelConfig, word: nn.Embedding):
+        super().__init__()
+        h = cfg.hidden_size
+        self.transform = nn.Sequential(nn.Linear(h, h), nn.GELU(), nn.LayerNorm(h, eps=cfg.layer_norm_eps))
+        self.word = word
+        self.bias = nn.Parameter(torch.zeros(cfg.vocab_size))
+        self.ptr_query = nn.Linear(h, h)
+        self.ptr_key = nn.Linear(h, h)
+
+    def doc_keys(self, doc_hidden: Tensor) -> Tensor:
+        return self.ptr_key(doc_hidden)  # (B, Ld, H)
+
+    def forward(self, query: Tensor, doc_keys: Tensor, doc_copyable: Tensor) -> Tensor:
+        """query (B, Q, H), doc_keys (B, Ld, H), doc_copyable (B, Ld) -> logits (B, Q, V + Ld)."""
+        vocab = self.transform(query) @ self.word.weight.t() + self.bias  # (B, Q, V)
+        scale = 1.0 / math.sqrt(query.shape[-1])
+        ptr = (self.ptr_query(query) @ doc_keys.transpose(1, 2)) * scale  # (B, Q, Ld)
+        ptr = ptr.masked_fill(~doc_copyable[:, None, :], float("-inf"))
+        return torch.cat([vocab, ptr], -1)
+
+
+class DocsprintModel(nn.Module):
+    """Encoder + value head. ``encode`` returns hidden states; heads are applied by callers."""
+
+    def __init__(self, cfg: ModelConfig):
+        super().__init__()
+        self.cfg = cfg
+        self.embed = Embeddings(cfg)
+        self.blocks = nn.ModuleList(Block(cfg) for _ in range(cfg.num_layers))
+        self.head = ValueHead(cfg, self.embed.word)
+        self.apply(self._init)
+
+    @staticmethod
+    def _init(m: nn.Module) -> None:
+        if isinstance(m, nn.Linear | nn.Embedding | nn.Conv2d):
+            nn.init.normal_(m.weight, std=0.02)
+        if isinstance(m, nn.Linear | nn.Conv2d) and m.bias is not None:
+            nn.init.zeros_(m.bias)
+
+    def embed_inputs(self, tokens: TokenInputs, pixels: Tensor | None) -> tuple[Tensor, Tensor, Tensor]:
+        """Embeddings of [patches][tokens] with their rank and validity, each (B, P + T, ...)."""
+        x = self.embed.text(tokens)
+        rank, valid = tokens.rank, tokens.valid
+        if pixels is not None:
+            img = self.embed.image(pixels)  # (B, P, H)
+            B, P = img.shape[:2]
+            x = torch.cat([img, x], 1)
+            rank = torch.cat([rank.new_zeros(B, P), rank], 1)
+            valid = torch.cat([valid.new_ones(B, P), valid], 1)
+        return x, rank, valid
+
+    def encode(
+        self,
+        tokens: TokenInputs,
+        pixels: Tensor | None = None,
+        caches: list[KVCache] | None = None,
+        past_rank: Tensor | None = None,
+        past_valid: Tensor | None = None,
+    ) -> Tensor:
+        """Hidden states (B, P + T, H) of the new tokens (image patches first, if given).
+
+        With ``caches``, keys/values of earlier calls are attended to as well; ``past_rank``
+        and ``past_valid`` (B, T_past) describe those cached tokens.
+        """
+        x, rank, valid = self.embed_inputs(tokens, pixels)
+        rank_k, valid_k = rank, valid
+        if past_rank is not None and past_valid is not None:
+            rank_k, valid_k = torch.cat([past_rank, rank], 1), torch.cat([past_valid, valid], 1)
+        mask = attention_mask(rank, rank_k, valid_k)
+        for i, block in enumerate(self.blocks):
+            x = block(x, mask, caches[i] if caches is not None else None)
+        return x
+
+    def new_caches(self, batch: int, max_len: int, like: Tensor) -> list[KVCache]:
+        hs = self.cfg.hidden_size // self.cfg.num_heads
+        return [KVCache(batch, self.cfg.num_heads, max_len, hs, like) for _ in self.blocks]

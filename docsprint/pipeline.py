@@ -1,0 +1,102 @@
+"""The main job as a library: a document in, the values of the keys asked for out.
+
+>>> from docsprint import Extractor                          # doctest: +SKIP
+>>> Extractor().extract("receipt.jpg", keys=["total"]).fields["total"].value  # doctest: +SKIP
+'9.00'
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+
+from docsprint.data.encode import encode, page_pixels, tokenize_page, windows
+from docsprint.decode.autoregressive import decode_autoregressive
+from docsprint.decode.common import KeyValue
+from docsprint.decode.parallel import decode_parallel
+from docsprint.io.document import Document, Page
+from docsprint.models.checkpoint import from_pretrained
+
+DEFAULT_MODEL = Path(__file__).resolve().parent / "weights" / "kie-sroie"
+SCHEMAS = {
+    "receipt": ["company", "date", "address", "total"],
+}
+MODES = ("parallel", "autoregressive")
+
+
+@dataclass
+class Extraction:
+    """Answers for one document, with the time spent in OCR and in the model."""
+
+    source: str
+    fields: dict[str, KeyValue]
+    ocr_seconds: float = 0.0
+    model_seconds: float = 0.0
+    mode: str = "parallel"
+    windows: int = 1
+    extra: dict = field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        return {
+            "file": self.source,
+            "mode": self.mode,
+            "fields": {k: v.to_dict() for k, v in self.fields.items()},
+            "ocr_seconds": round(self.ocr_seconds, 4),
+            "model_seconds": round(self.model_seconds, 4),
+        }
+
+
+def merge(candidates: list[KeyValue]) -> KeyValue:
+    """Across windows and pages: the most confident non-null answer, else the surest null."""
+    found = [c for c in candidates if c.value is not None]
+    return max(found or candidates, key=lambda c: c.confidence)
+
+
+class Extractor:
+    """Loads a checkpoint once; ``extract`` runs on documents, paths or pages."""
+
+    def __init__(self, model: str | Path | None = None, device: str = "cpu", ocr: str = "rapidocr",
+                 max_doc_tokens: int = 500, stride: int = 400):
+        self.model, self.tok = from_pretrained(model or DEFAULT_MODEL, device)
+        self.ocr = ocr
+        self.max_doc_tokens, self.stride = max_doc_tokens, stride
+
+    def extract(self, document: Document | str | Path, keys: list[str], mode: str = "parallel",
+                list_keys: frozenset[str] = frozenset()) -> Extraction:
+        if mode not in MODES:
+            raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
+        if not keys:
+            raise ValueError("no keys asked for")
+        ocr_seconds = 0.0
+        if not isinstance(document, Document):
+            t0 = time.perf_counter()
+            document = Document.from_path(document, ocr=self.ocr)
+            ocr_seconds = time.perf_counter() - t0
+        cfg = self.model.cfg
+        per_key: dict[str, list[KeyValue]] = {k: [] for k in keys}
+        model_seconds, n_windows = 0.0, 0
+        for page in document.pages:
+            pixels = page_pixels(page.get_image(), cfg)
+            for window in windows(tokenize_page(self.tok, page), self.max_doc_tokens, self.stride):
+                enc = encode(self.tok, cfg, window, keys, mode, pixels=pixels)
+                t0 = time.perf_counter()
+                answers = self._decode(enc, page, keys, mode, list_keys)
+                model_seconds += time.perf_counter() - t0
+                n_windows += 1
+                for a in answers:
+                    per_key[a.key].append(a)
+        fields = {k: merge(v) for k, v in per_key.items()}
+        return Extraction(document.source, fields, ocr_seconds, model_seconds, mode, n_windows)
+
+    def _decode(self, enc, page: Page, keys: list[str], mode: str, list_keys: frozenset[str]) -> list[KeyValue]:
+        if mode == "parallel":
+            return decode_parallel(self.model, self.tok, [enc], [page], keys, list_keys)[0]
+        return decode_autoregressive(self.model, self.tok, enc, page, keys, list_keys)
+
+
+def set_threads(n: int | None) -> None:
+    if n:
+        torch.set_num_threads(n)
