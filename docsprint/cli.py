@@ -7,7 +7,7 @@ import json
 import sys
 from pathlib import Path
 
-from docsprint.pipeline import MODES, SCHEMAS
+from docsprint.pipeline import MODES, PRECISIONS, SCHEMAS
 
 
 def _keys(args: argparse.Namespace) -> list[str]:
@@ -25,7 +25,7 @@ def cmd_extract(args: argparse.Namespace) -> int:
 
     set_threads(args.threads)
     keys = _keys(args)
-    extractor = Extractor(args.model, ocr=args.ocr)
+    extractor = Extractor(args.model, ocr=args.ocr, precision=args.precision)
     results, failed = [], 0
     for path in args.files:
         try:
@@ -55,7 +55,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     from docsprint.pipeline import Extractor, set_threads
 
     set_threads(args.threads)
-    extractor = Extractor(args.model)
+    extractor = Extractor(args.model, precision=args.precision)
     modes = list(MODES) if args.mode == "both" else [args.mode]
     results = [
         evaluate_kie(args.dataset, args.split, m, args.model, args.data_dir, args.limit, extractor)
@@ -86,6 +86,7 @@ def build_parser() -> argparse.ArgumentParser:
     ex.add_argument("--model", help="checkpoint folder (default: the shipped SROIE model)")
     ex.add_argument("--ocr", choices=["rapidocr", "tesseract"], default="rapidocr")
     ex.add_argument("--threads", type=int, help="torch threads")
+    ex.add_argument("--precision", choices=PRECISIONS, default="fp32", help="bf16: autocast matmuls")
     ex.add_argument("--out", help="write the JSON here (atomically) instead of stdout")
     ex.set_defaults(func=cmd_extract)
 
@@ -105,6 +106,7 @@ def build_parser() -> argparse.ArgumentParser:
     ek.add_argument("--model", help="checkpoint folder (default: the shipped model)")
     ek.add_argument("--limit", type=int, help="first N documents only")
     ek.add_argument("--threads", type=int, help="torch threads")
+    ek.add_argument("--precision", choices=PRECISIONS, default="fp32", help="bf16: autocast matmuls")
     ek.add_argument("--json", help="write the results here")
     ek.set_defaults(func=cmd_eval)
     return p

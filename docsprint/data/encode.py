@@ -1,8 +1,10 @@
 """From a page and a list of keys to model inputs: word pieces with boxes, the key prompt with
 its value slots, and (for training) the targets of every value token.
 
-Layout of one sequence: ``[CLS] document tokens [SEP]`` then, per key, the key's name
-tokens followed by its value tokens. In *parallel* mode every value token is a [MASK] slot
+Layout of one sequence: ``[CLS] document tokens [SEP]`` then the prompt: per key, the key's
+name tokens followed by its value tokens. Prompt tokens count their 1D positions from 0, like
+a second sentence; value token i of a key sits at the same position in both modes.
+In *parallel* mode every value token is a [MASK] slot
 (rank 0, bidirectional). In *autoregressive* mode value token i of a key holds token i-1 of
 the value (teacher forcing) and has a rank one higher than the previous value token.
 
@@ -53,6 +55,7 @@ class Encoded:
     n_doc: int  # sequence positions 0..n_doc-1 are [CLS] doc [SEP]
     value_pos: list[int]  # sequence positions of value tokens
     value_key: list[int]  # which key each value token belongs to
+    value_base: list[int] = field(default_factory=list)  # per key: prompt position of token 0
     targets: list[list[int]] = field(default_factory=list)  # per value token, valid targets
     doc: DocTokens | None = None
     pixels: torch.Tensor | None = None
@@ -65,7 +68,7 @@ def tokenize_page(tok: Tokenizer, page: Page) -> DocTokens:
         return DocTokens([], [], [], [])
     enc = tok.encode(words, is_pretokenized=True, add_special_tokens=False)
     boxes = [page.norm_box(w) for w in page.words]
-    word_ids = [int(w) for w in enc.word_ids]  # every piece comes from a word
+    word_ids = [w if w is not None else 0 for w in enc.word_ids]  # every piece comes from a word
     return DocTokens(
         ids=list(enc.ids),
         bbox=[boxes[w] for w in word_ids],
@@ -172,25 +175,28 @@ def encode(
         pixels=pixels,
     )
     rank = 0
+    prompt_pos = 0
+    last_pos = cfg.max_positions - 1
     for k, key in enumerate(keys):
-        name = tok.encode(key, add_special_tokens=False).ids[:16] or [tok.token_to_id("[UNK]")]
-        for i, t in enumerate(name):
+        name = tok.encode(key, add_special_tokens=False).ids[:16] or [tok.token_to_id("[UNK]") or 100]
+        for t in name:
             e.ids.append(t)
             e.bbox.append((0, 0, 0, 0))
-            e.position.append(i)
+            e.position.append(min(prompt_pos, last_pos))
+            prompt_pos += 1
             e.token_type.append(KEY)
             e.group.append(k + 1)
             e.slot.append(0)
             e.rank.append(0)
         budget = cfg.slots_for(key)
+        e.value_base.append(prompt_pos)
         target: list[int] = []
         copy_from: list[list[int]] = []
         if values is not None:
             target = value_ids(tok, values[k])[: budget - 1]
             copy_from = [[p + 1 for p in ps] for ps in align(doc.ids, target)]  # +1: [CLS]
-        if mode == "parallel":
-            n_slots = budget
-        else:
+        n_slots = budget  # parallel: every slot; autoregressive: the teacher-forced tokens
+        if mode == "autoregressive":
             n_slots = len(target) + 1 if values is not None else 0
         for i in range(n_slots):
             if mode == "parallel":
@@ -205,16 +211,17 @@ def encode(
             e.value_key.append(k)
             e.ids.append(inp)
             e.bbox.append(box)
-            e.position.append(0)
+            e.position.append(min(prompt_pos + i, last_pos))
             e.token_type.append(VALUE)
             e.group.append(k + 1)
-            e.slot.append(i)
+            e.slot.append(i + 1)
             e.rank.append(rank if mode == "autoregressive" else 0)
             if values is not None:
                 if i < len(target):
                     e.targets.append([V + p for p in copy_from[i]] if copy_from[i] else [target[i]])
                 else:
                     e.targets.append([cfg.end_id])
+        prompt_pos += budget
     return e
 
 
@@ -275,8 +282,8 @@ def collate(items: list[Encoded]) -> Batch:
         rank=pad("rank"),
         valid=valid,
     )
-    pix = [e.pixels for e in items]
-    pixels = torch.stack(pix) if all(p is not None for p in pix) else None  # type: ignore[misc]
+    pix = [e.pixels for e in items if e.pixels is not None]
+    pixels = torch.stack(pix) if len(pix) == len(items) else None
     return Batch(tokens, pixels, copyable, Ld, value_pos, value_valid, targets if has_targets else None)
 
 
@@ -301,6 +308,7 @@ def _pad_doc(e: Encoded, Ld: int) -> Encoded:
         n_doc=Ld,
         value_pos=[p + n for p in e.value_pos],
         value_key=e.value_key,
+        value_base=e.value_base,
         targets=e.targets,
         doc=e.doc,
         pixels=e.pixels,

@@ -18,14 +18,15 @@ from docsprint.models.config import VALUE
 from docsprint.models.model import DocsprintModel, TokenInputs
 
 
-def _one_token(ids: int, box: tuple, group: int, slot: int, rank: int, dev: torch.device) -> TokenInputs:
+def _one_token(ids: int, box: tuple, position: int, group: int, slot: int, rank: int,
+               dev: torch.device) -> TokenInputs:
     def t(v: int) -> torch.Tensor:
         return torch.tensor([[v]], dtype=torch.long, device=dev)
 
     return TokenInputs(
         ids=t(ids),
         bbox=torch.tensor([[list(box)]], dtype=torch.long, device=dev),
-        position=t(0),
+        position=t(position),
         token_type=t(VALUE),
         group=t(group),
         slot=t(slot),
@@ -76,7 +77,8 @@ def decode_autoregressive(
         prev_id, prev_box = cfg.bos_id, (0, 0, 0, 0)
         for i in range(budgets[k]):
             rank += 1
-            step = _one_token(prev_id, prev_box, k + 1, i, rank, dev)
+            position = min(enc.value_base[k] + i, cfg.max_positions - 1)
+            step = _one_token(prev_id, prev_box, position, k + 1, i + 1, rank, dev)
             if use_cache:
                 h = model.encode(step, None, caches, past_rank, past_valid)  # (1, 1, H)
                 past_rank = torch.cat([past_rank, step.rank], 1)
@@ -85,10 +87,10 @@ def decode_autoregressive(
                 seq = _cat(seq, step)
                 h = model.encode(seq, pixels)[:, -1:]
             logp = torch.log_softmax(model.head(h, doc_keys, copyable).float(), -1)[0, 0]
-            lp, c = logp.max(-1)
-            c = int(c)
+            best_lp, best = logp.max(-1)
+            c = int(best)
             chosen.append(c)
-            logprobs.append(float(lp))
+            logprobs.append(float(best_lp))
             if c == cfg.end_id:
                 break
             if c >= cfg.vocab_size:  # copied: feed the document piece and its box

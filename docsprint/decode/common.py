@@ -5,11 +5,24 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
+import torch
 from tokenizers import Tokenizer
+from torch import Tensor
 
-from docsprint.data.encode import ITEM_SEP_ID, Encoded
+from docsprint.data.encode import ITEM_SEP_ID, Batch, Encoded
 from docsprint.io.document import Box, Page
 from docsprint.models.config import ModelConfig
+from docsprint.models.model import DocsprintModel
+
+
+def value_logits(model: DocsprintModel, batch: Batch) -> Tensor:
+    """Logits (B, Q, V + Ld) of every value token of the batch, in one forward pass."""
+    h = model.encode(batch.tokens, batch.pixels)  # (B, P + T, H)
+    offset = h.shape[1] - batch.tokens.ids.shape[1]  # number of image patches
+    doc = h[:, offset : offset + batch.n_doc_max]  # (B, Ld, H)
+    idx = (batch.value_pos + offset)[..., None].expand(-1, -1, h.shape[-1])
+    query = torch.gather(h, 1, idx)  # (B, Q, H)
+    return model.head(query, model.head.doc_keys(doc), batch.doc_copyable)
 
 
 @dataclass

@@ -7,10 +7,9 @@ import torch
 from tokenizers import Tokenizer
 
 from docsprint.data.encode import Encoded, collate
-from docsprint.decode.common import KeyValue, assemble
+from docsprint.decode.common import KeyValue, assemble, value_logits
 from docsprint.io.document import Page
 from docsprint.models.model import DocsprintModel
-from docsprint.train.losses import value_logits
 
 
 @torch.inference_mode()

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from tqdm import tqdm
 
 from docsprint.data import datasets
+from docsprint.data.encode import value_ids
 from docsprint.eval.metrics import anls, f1_from_counts, match_counts
 from docsprint.pipeline import Extractor
 
@@ -38,13 +40,16 @@ def evaluate_kie(
     tp = n_pred = n_gold = 0
     seconds = []
     rows = []
-    for e in tqdm(examples, desc=f"eval {dataset} {mode}", leave=False):
+    input_tokens = slot_tokens = truncated = n_values = 0
+    cfg = ex.model.cfg
+    for e in tqdm(examples, desc=f"eval {dataset} {mode}", leave=False, mininterval=5):
         keys = list(e.fields)
         if not keys:
             continue
         out = ex.extract(e.doc, keys, mode, list_keys)
         seconds.append(out.model_seconds)
-        row = {"id": e.id, "fields": {}}
+        input_tokens, slot_tokens = input_tokens + out.input_tokens, slot_tokens + out.slot_tokens
+        row: dict[str, Any] = {"id": e.id, "fields": {}}
         for k in keys:
             pred, gold = out.fields[k].value, e.fields[k]
             s = anls(pred, gold)
@@ -53,6 +58,9 @@ def evaluate_kie(
             a, b, c = match_counts(pred, gold)
             tp, n_pred, n_gold = tp + a, n_pred + b, n_gold + c
             row["fields"][k] = {"pred": pred, "gold": gold, "anls": round(s, 4)}
+            if gold is not None:  # a value longer than its slots cannot come back whole
+                n_values += 1
+                truncated += len(value_ids(ex.tok, gold)) >= cfg.slots_for(k)
         rows.append(row)
     mean_s = float(np.mean(seconds)) if seconds else 0.0
     return {
@@ -60,24 +68,31 @@ def evaluate_kie(
         "split": split,
         "mode": mode,
         "model": str(model or "default"),
+        "precision": ex.precision,
         "n_docs": len(rows),
         "anls": 100 * float(np.mean(all_scores)) if all_scores else 0.0,
         "f1": 100 * f1_from_counts(tp, n_pred, n_gold),
         "per_key": {k: 100 * float(np.mean(v)) for k, v in scores.items()},
         "seconds_per_doc": mean_s,
         "docs_per_second": 1.0 / mean_s if mean_s else 0.0,
+        "input_tokens_per_doc": input_tokens / max(len(rows), 1),
+        "slot_tokens_per_doc": slot_tokens / max(len(rows), 1),
+        "mask_overhead": slot_tokens / input_tokens if input_tokens else 0.0,
+        "truncated_values": truncated / max(n_values, 1),
         "predictions": rows,
     }
 
 
 def format_table(results: list[dict]) -> str:
     """A plain-text table of one or more evaluation results."""
-    head = f"{'dataset':<12}{'mode':<16}{'docs':>6}{'ANLS':>8}{'F1':>8}{'s/doc':>10}{'docs/s':>9}"
+    head = (f"{'dataset':<12}{'mode':<16}{'docs':>6}{'ANLS':>8}{'F1':>8}{'s/doc':>10}{'docs/s':>9}"
+            f"{'input':>8}{'+slots':>8}")
     lines = [head, "-" * len(head)]
     for r in results:
         lines.append(
             f"{r['dataset']:<12}{r['mode']:<16}{r['n_docs']:>6}{r['anls']:>8.2f}{r['f1']:>8.2f}"
             f"{r['seconds_per_doc']:>10.4f}{r['docs_per_second']:>9.2f}"
+            f"{r['input_tokens_per_doc']:>8.0f}{100 * r['mask_overhead']:>7.1f}%"
         )
         for k, v in r["per_key"].items():
             lines.append(f"    {k:<40}{v:>8.2f}")

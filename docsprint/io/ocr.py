@@ -7,7 +7,7 @@ RapidOCR 3.x (default; its wheel carries the ONNX models, so it works offline) a
 from __future__ import annotations
 
 from functools import lru_cache
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 from PIL import Image
@@ -49,7 +49,7 @@ class RapidOCREngine:
         self.engine = RapidOCR()
 
     def __call__(self, image: Image.Image) -> list[Word]:
-        result = self.engine(np.asarray(image.convert("RGB")), return_word_box=True)
+        result: Any = self.engine(np.asarray(image.convert("RGB")), return_word_box=True)
         if result.txts is None:
             return []
         words: list[Word] = []
@@ -88,7 +88,10 @@ class TesseractEngine:
         return reading_order(words)
 
 
-ENGINES = {"rapidocr": RapidOCREngine, "tesseract": TesseractEngine}
+ENGINES: dict[str, type[RapidOCREngine] | type[TesseractEngine]] = {
+    "rapidocr": RapidOCREngine,
+    "tesseract": TesseractEngine,
+}
 
 
 @lru_cache(maxsize=4)
@@ -96,4 +99,5 @@ def get_engine(name: str) -> OCREngine:
     """The engine named ``name``, built once per process."""
     if name not in ENGINES:
         raise ValueError(f"unknown OCR engine {name!r} (known: {', '.join(ENGINES)})")
-    return ENGINES[name]()
+    engine: OCREngine = ENGINES[name]()
+    return engine

@@ -92,8 +92,10 @@ def _pdf_words(textpage, page_height: float, scale: float) -> list[Word]:
             flush()
             continue
         left, bottom, right, top = textpage.get_charbox(i)
-        if box and (left > box[2] + (top - bottom) * 1.5 or abs((bottom + top) / 2 - (box[1] + box[3]) / 2) > (top - bottom)):
-            flush()  # a gap or a new line without a space character
+        if box:
+            overlap = min(top, box[3]) - max(bottom, box[1])  # vertical overlap with the word
+            if overlap <= 0 or left - box[2] > box[3] - box[1]:
+                flush()  # a new line, or a gap of about an em, without a space character
         if box:
             box[:] = [min(box[0], left), min(box[1], bottom), max(box[2], right), max(box[3], top)]
         else:

@@ -67,8 +67,7 @@ def init_from_minilm(model: DocsprintModel, source: Path | None = None) -> list[
     """Copy the text encoder's weights from all-MiniLM-L6-v2; returns the names initialised.
 
     Layers beyond MiniLM's 6 keep their random initialisation. The token-type rows for
-    image, key and value start from BERT's second segment; value slots start from the 1D
-    position table, so slot i begins as "position i".
+    image, key and value start from BERT's second segment.
     """
     source = source or minilm_dir()
     bert = load_file(str(source / WEIGHTS_FILE))
@@ -83,8 +82,6 @@ def init_from_minilm(model: DocsprintModel, source: Path | None = None) -> list[
         types = bert["embeddings.token_type_embeddings.weight"]
         model.embed.token_type.weight[0] = types[0]
         model.embed.token_type.weight[1:] = types[1]
-        n = model.cfg.max_slots
-        model.embed.slot.weight.copy_(bert["embeddings.position_embeddings.weight"][:n])
     return loaded
 
 

@@ -29,10 +29,10 @@ class TokenInputs:
 
     ids: Tensor  # word-piece ids; MASK for parallel slots, previous token for AR values
     bbox: Tensor  # 0..1000 boxes; zeros for prompt tokens
-    position: Tensor  # 1D position: index in document, or index inside a key name
+    position: Tensor  # 1D position: index in the document, or in the prompt
     token_type: Tensor  # DOC / KEY / VALUE
     group: Tensor  # 0 for the document, k + 1 for tokens of the k-th key
-    slot: Tensor  # i for the value token predicting the i-th token of its value
+    slot: Tensor  # 0 except for value tokens: i + 1 for the one predicting token i
     rank: Tensor  # attention rank, see module docstring
     valid: Tensor  # bool, False for padding
 
@@ -72,8 +72,9 @@ class Embeddings(nn.Module):
         self.word = nn.Embedding(cfg.vocab_size, h, padding_idx=cfg.pad_id)
         self.position = nn.Embedding(cfg.max_positions, h)
         self.token_type = nn.Embedding(4, h)
-        self.group = nn.Embedding(cfg.max_keys + 1, h)
-        self.slot = nn.Embedding(cfg.max_slots, h)
+        # Row 0 of these two is a fixed zero vector: document tokens get nothing added.
+        self.group = nn.Embedding(cfg.max_keys + 1, h, padding_idx=0)
+        self.slot = nn.Embedding(cfg.max_slots + 1, h, padding_idx=0)
         self.layout = LayoutEmbedding(cfg)
         # Stride = kernel = patch size: a linear embedding of each patch (LayoutLMv3).
         self.patch = nn.Conv2d(3, h, kernel_size=cfg.patch_size, stride=cfg.patch_size)
@@ -212,6 +213,8 @@ class DocsprintModel(nn.Module):
     def _init(m: nn.Module) -> None:
         if isinstance(m, nn.Linear | nn.Embedding | nn.Conv2d):
             nn.init.normal_(m.weight, std=0.02)
+        if isinstance(m, nn.Embedding) and m.padding_idx is not None:
+            nn.init.zeros_(m.weight[m.padding_idx])
         if isinstance(m, nn.Linear | nn.Conv2d) and m.bias is not None:
             nn.init.zeros_(m.bias)
 

@@ -22,7 +22,17 @@ import yaml
 from tqdm import tqdm
 
 from docsprint.data import datasets
-from docsprint.data.encode import DocTokens, Encoded, align, collate, encode, page_pixels, tokenize_page, value_ids
+from docsprint.data.encode import (
+    DocTokens,
+    Encoded,
+    align,
+    collate,
+    encode,
+    page_pixels,
+    tokenize_page,
+    value_ids,
+)
+from docsprint.decode.common import value_logits
 from docsprint.io.document import Page
 from docsprint.models.checkpoint import (
     TOKENIZER_FILE,
@@ -35,7 +45,7 @@ from docsprint.models.checkpoint import (
 )
 from docsprint.models.config import ModelConfig
 from docsprint.models.model import DocsprintModel
-from docsprint.train.losses import value_logits, value_loss
+from docsprint.train.losses import value_loss
 
 
 @dataclass
@@ -120,7 +130,7 @@ def make_example(tok, cfg: ModelConfig, tc: KIETrainConfig, ex: Prepared, rng: r
 
 def prepare(tok, cfg: ModelConfig, examples: list[datasets.Example]) -> list[Prepared]:
     out = []
-    for ex in tqdm(examples, desc="tokenise", leave=False):
+    for ex in tqdm(examples, desc="tokenise", leave=False, mininterval=5):
         page = ex.doc.pages[0]
         out.append(Prepared(page, tokenize_page(tok, page), page_pixels(page.get_image(), cfg), ex.fields))
     return out
@@ -202,7 +212,7 @@ def train_kie(tc: KIETrainConfig) -> Path:
         torch.set_rng_state(state["torch_rng"])
         print(f"resumed from {last} at step {step}")
     autocast = torch.autocast(dev.type, dtype=torch.bfloat16, enabled=tc.bf16)
-    bar = tqdm(total=total, initial=step, desc="train kie", dynamic_ncols=True)
+    bar = tqdm(total=total, initial=step, desc="train kie", dynamic_ncols=True, mininterval=5)
     t0, losses = time.time(), []
     while step < total:
         order = list(range(len(train_set)))

@@ -1,0 +1,52 @@
+"""Tiny PDFs built by hand for tests: a born-digital page with a text layer (Helvetica), and
+helpers for scanned (image-only) and password-protected PDFs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+def text_pdf(path: Path, lines_per_page: list[list[str]], width: int = 400, height: int = 300) -> Path:
+    """Write a PDF whose pages draw ``lines`` in Helvetica 14 pt, one line every 20 pt."""
+    objects: list[bytes] = []
+    n_pages = len(lines_per_page)
+    font_id = 3 + 2 * n_pages
+    kids = " ".join(f"{3 + 2 * i} 0 R" for i in range(n_pages))
+    objects.append(b"<< /Type /Catalog /Pages 2 0 R >>")
+    objects.append(f"<< /Type /Pages /Kids [{kids}] /Count {n_pages} >>".encode())
+    for i, lines in enumerate(lines_per_page):
+        ops = ["BT", "/F1 14 Tf"]
+        for j, line in enumerate(lines):
+            esc = line.replace("\\", "\\\\").replace("(", "\\(").replace(")", "\\)")
+            ops.append(f"1 0 0 1 40 {height - 40 - 20 * j} Tm ({esc}) Tj")
+        ops.append("ET")
+        stream = "\n".join(ops).encode()
+        objects.append(
+            f"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 {width} {height}] "
+            f"/Resources << /Font << /F1 {font_id} 0 R >> >> /Contents {4 + 2 * i} 0 R >>".encode()
+        )
+        objects.append(b"<< /Length %d >>\nstream\n" % len(stream) + stream + b"\nendstream")
+    objects.append(b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>")
+    out = bytearray(b"%PDF-1.4\n")
+    offsets = []
+    for k, obj in enumerate(objects, start=1):
+        offsets.append(len(out))
+        out += f"{k} 0 obj\n".encode() + obj + b"\nendobj\n"
+    xref = len(out)
+    out += f"xref\n0 {len(objects) + 1}\n0000000000 65535 f \n".encode()
+    out += b"".join(f"{o:010d} 00000 n \n".encode() for o in offsets)
+    out += f"trailer\n<< /Size {len(objects) + 1} /Root 1 0 R >>\nstartxref\n{xref}\n%%EOF\n".encode()
+    path.write_bytes(bytes(out))
+    return path
+
+
+def encrypted_pdf(src: Path, dst: Path, password: str = "secret") -> Path:
+    from pypdf import PdfReader, PdfWriter
+
+    writer = PdfWriter()
+    for page in PdfReader(str(src)).pages:
+        writer.add_page(page)
+    writer.encrypt(password)
+    with open(dst, "wb") as f:
+        writer.write(f)
+    return dst

@@ -1,0 +1,113 @@
+import json
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from docsprint.data.encode import encode, page_pixels, tokenize_page
+from docsprint.decode.autoregressive import decode_autoregressive
+from docsprint.decode.parallel import decode_parallel
+from docsprint.models.checkpoint import from_pretrained, init_from_minilm, minilm_dir
+from docsprint.models.config import ModelConfig
+from docsprint.models.model import DocsprintModel, attention_mask
+from tests.conftest import tiny_config
+
+KEYS = ["company", "date", "total"]
+
+
+class ForwardCounter:
+    """Counts calls of the first encoder block: one per model forward pass."""
+
+    def __init__(self, model):
+        self.n = 0
+        model.blocks[0].register_forward_hook(self._hook)
+
+    def _hook(self, *_):
+        self.n += 1
+
+
+def _inputs(tok, model, page, mode):
+    doc = tokenize_page(tok, page)
+    return encode(tok, model.cfg, doc, KEYS, mode, pixels=page_pixels(page.image, model.cfg))
+
+
+def test_attention_mask_ranks():
+    rank = torch.tensor([[0, 0, 1, 2]])
+    valid = torch.tensor([[True, True, True, True]])
+    m = attention_mask(rank, rank, valid)[0, 0]
+    expected = torch.tensor([
+        [1, 1, 0, 0],  # prefix sees the prefix only
+        [1, 1, 0, 0],
+        [1, 1, 1, 0],  # first generated token: prefix + itself
+        [1, 1, 1, 1],
+    ], dtype=torch.bool)
+    assert torch.equal(m, expected)
+
+
+def test_parallel_decoding_is_exactly_one_forward_pass(tok, tiny_model, receipt_page):
+    counter = ForwardCounter(tiny_model)
+    enc = _inputs(tok, tiny_model, receipt_page, "parallel")
+    answers = decode_parallel(tiny_model, tok, [enc], [receipt_page], KEYS)[0]
+    assert counter.n == 1
+    assert [a.key for a in answers] == KEYS
+    assert all(0.0 <= a.confidence <= 1.0 for a in answers)
+
+
+def test_autoregressive_runs_one_prefix_pass_then_one_pass_per_token(tok, tiny_model, receipt_page):
+    counter = ForwardCounter(tiny_model)
+    enc = _inputs(tok, tiny_model, receipt_page, "autoregressive")
+    decode_autoregressive(tiny_model, tok, enc, receipt_page, KEYS)
+    budgets = sum(tiny_model.cfg.slots_for(k) for k in KEYS)
+    assert 1 + len(KEYS) <= counter.n <= 1 + budgets
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_kv_cached_generation_equals_uncached(tok, receipt_page, seed):
+    torch.manual_seed(seed)
+    model = DocsprintModel(tiny_config()).eval()
+    # Random weights end values at random lengths; make END unlikely so values run long.
+    with torch.no_grad():
+        model.head.bias[model.cfg.end_id] = -3.0
+    enc = _inputs(tok, model, receipt_page, "autoregressive")
+    cached = decode_autoregressive(model, tok, enc, receipt_page, KEYS, use_cache=True)
+    uncached = decode_autoregressive(model, tok, enc, receipt_page, KEYS, use_cache=False)
+    assert [a.value for a in cached] == [a.value for a in uncached]
+    assert [a.confidence for a in cached] == pytest.approx([a.confidence for a in uncached], abs=1e-4)
+    assert any(a.value for a in cached)
+
+
+@pytest.mark.parametrize("compact", [False, True])
+def test_checkpoint_round_trip(tmp_path, tok, tiny_model, receipt_page, compact):
+    from docsprint.models.checkpoint import TOKENIZER_FILE, save_pretrained
+
+    save_pretrained(tiny_model, tmp_path / "ckpt", minilm_dir() / TOKENIZER_FILE, compact=compact)
+    files = sorted(p.name for p in (tmp_path / "ckpt").iterdir())
+    assert files == ["config.json", "model.safetensors", "tokenizer.json"]
+    assert json.loads((tmp_path / "ckpt" / "config.json").read_text())["hidden_size"] == 48
+    loaded, _ = from_pretrained(tmp_path / "ckpt")
+    enc = _inputs(tok, tiny_model, receipt_page, "parallel")
+    a = decode_parallel(tiny_model, tok, [enc], [receipt_page], KEYS)[0]
+    b = decode_parallel(loaded, tok, [enc], [receipt_page], KEYS)[0]
+    if not compact:
+        assert [x.value for x in a] == [x.value for x in b]
+        assert [x.confidence for x in a] == pytest.approx([x.confidence for x in b], abs=1e-6)
+    else:
+        state = load_file(str(tmp_path / "ckpt" / "model.safetensors"))
+        assert state["embed.word.weight.int8"].dtype == torch.int8
+        w0, w1 = tiny_model.embed.word.weight, loaded.embed.word.weight
+        assert (w0 - w1).abs().max() <= w0.abs().max() / 127  # within one quantisation step
+
+
+def test_from_pretrained_rejects_a_folder_that_is_not_a_checkpoint(tmp_path):
+    with pytest.raises(FileNotFoundError, match="not a docsprint checkpoint"):
+        from_pretrained(tmp_path)
+
+
+def test_minilm_initialisation_loads_every_encoder_weight():
+    model = DocsprintModel(ModelConfig())
+    loaded = init_from_minilm(model)
+    per_layer = 16  # q, k, v, out, ff_in, ff_out (w + b) and two norms (w + b)
+    assert len([n for n in loaded if n.startswith("blocks.")]) == 6 * per_layer
+    assert "embed.word.weight" in loaded and "embed.position.weight" in loaded
+    # document tokens get nothing from the key-group and value-slot tables
+    assert not model.embed.group.weight[0].any() and not model.embed.slot.weight[0].any()

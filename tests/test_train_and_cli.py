@@ -1,0 +1,100 @@
+"""Training on tiny rendered data (it learns, it resumes) and the command line end to end."""
+
+import json
+
+import pytest
+
+from docsprint.cli import main
+from docsprint.train.kie import KIETrainConfig, train_kie
+
+
+def _config(tmp_path, sroie_folder, **kw) -> KIETrainConfig:
+    base = dict(
+        datasets=["sroie"], data_dir={"sroie": str(sroie_folder)}, dev_fraction=0.0, init="random",
+        model=dict(hidden_size=48, num_layers=2, num_heads=4, intermediate_size=96, image_size=32,
+                   max_slots=24, default_slots=8, dropout=0.0),
+        batch_size=3, lr=3e-3, head_lr=3e-3, warmup=0.05, absent_prob=0.0, checkpoint_every=5,
+        out=str(tmp_path / "run"), bf16=False, slot_percentile=100.0,
+    )
+    base.update(kw)
+    return KIETrainConfig(**base)
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """A tiny model that has learnt three rendered receipts (both modes)."""
+    from tests.conftest import make_sroie_folder
+
+    tmp = tmp_path_factory.mktemp("train")
+    folder = make_sroie_folder(tmp / "sroie")
+    final = train_kie(_config(tmp, folder, max_steps=150))
+    return final, folder
+
+
+def test_training_learns_both_modes_into_one_checkpoint(trained, tmp_path):
+    final, folder = trained
+    out = tmp_path / "eval.json"
+    code = main(["eval", "kie", "--dataset", "sroie", "--split", "train", "--data-dir", str(folder),
+                 "--model", str(final), "--mode", "both", "--json", str(out)])
+    assert code == 0
+    result = json.loads(out.read_text())
+    for key in ("anls", "f1", "per_key", "n_docs", "seconds_per_doc", "docs_per_second", "mode"):
+        assert key in result
+    assert result["n_docs"] == 3
+    assert result["anls"] > 80 and result["autoregressive"]["anls"] > 80
+    assert set(result["per_key"]) == {"company", "date", "address", "total"}
+
+
+def test_training_resumes_after_a_kill(tmp_path, sroie_folder, capsys):
+    # "Killed" after 10 steps: the last checkpoint holds step 10.
+    train_kie(_config(tmp_path, sroie_folder, max_steps=10))
+    state = (tmp_path / "run" / "last" / "trainer_state.pt")
+    assert state.is_file()
+    train_kie(_config(tmp_path, sroie_folder, max_steps=12))
+    out = capsys.readouterr().out
+    assert "resumed from" in out and "at step 10" in out
+    assert "trained 12 steps" in out
+
+
+def test_extract_cli_reports_bad_files_and_still_prints_good_ones(trained, tmp_path, receipt_page, capsys):
+    final, _ = trained
+    good = tmp_path / "receipt.png"
+    receipt_page.image.save(good)
+    empty = tmp_path / "empty.jpg"
+    empty.write_bytes(b"")
+    text = tmp_path / "notes.pdf"
+    text.write_text("not really a pdf")
+    code = main(["extract", str(empty), str(good), str(text), "--model", str(final), "--keys", "total,date"])
+    captured = capsys.readouterr()
+    assert code == 1
+    errors = captured.err.strip().splitlines()
+    assert len(errors) == 2 and "Traceback" not in captured.err
+    assert str(empty) in errors[0] and "empty file" in errors[0]
+    assert str(text) in errors[1]
+    (result,) = json.loads(captured.out)
+    assert result["file"] == str(good)
+    assert set(result["fields"]) == {"total", "date"}
+    for field in result["fields"].values():
+        assert 0.0 <= field["confidence"] <= 1.0
+        assert isinstance(field["boxes"], list)
+    assert result["ocr_seconds"] > 0 and result["model_seconds"] > 0
+
+
+def test_extract_from_python_in_two_lines(trained, receipt_page):
+    from docsprint import Extractor
+    from docsprint.io.document import Document
+
+    final, _ = trained
+    doc = Document([receipt_page], source="rendered")
+    result = Extractor(final).extract(doc, keys=["total", "company"], mode="autoregressive")
+    assert set(result.fields) == {"total", "company"} and result.mode == "autoregressive"
+    assert result.to_dict()["file"] == "rendered"
+
+
+def test_bad_arguments_are_clear_errors(trained, tmp_path, capsys):
+    final, _ = trained
+    assert main(["eval", "kie", "--dataset", "sroie", "--data-dir", str(tmp_path / "none"),
+                 "--model", str(final)]) == 2
+    assert "does not exist" in capsys.readouterr().err
+    assert main(["extract", "x.png", "--model", str(tmp_path)]) == 2
+    assert "not a docsprint checkpoint" in capsys.readouterr().err
