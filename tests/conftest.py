@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from docsprint.data.render import SAMPLE_FIELDS, render_receipt
+from docsprint.data.render import SAMPLE_FIELDS, render_lines, render_receipt
 from docsprint.io.document import Page
 from docsprint.models.checkpoint import TOKENIZER_FILE, load_tokenizer, minilm_dir, save_pretrained
 from docsprint.models.config import ModelConfig
@@ -47,14 +47,27 @@ def receipt_page() -> Page:
     return render_receipt(SAMPLE_FIELDS, seed=0)
 
 
-def make_sroie_folder(root: Path, n: int = 3) -> Path:
-    """A folder laid out like ../shared/data/sroie with ``n`` rendered train and test receipts."""
+SHOPS = ["ACME MART", "KEDAI ALI", "TOKO BARU", "CAFE UNO", "PASAR JAYA", "MINI STOP"]
+STREETS = ["1 JALAN API", "22 LORONG 3", "5 MAIN ROAD", "9 JALAN BATU", "14 TAMAN", "3 PARK LANE"]
+
+
+def make_sroie_folder(root: Path, n: int = 3, short: bool = False) -> Path:
+    """A folder laid out like ../shared/data/sroie with ``n`` rendered train and test receipts.
+
+    ``short`` receipts have four lines (one per key): quick to learn for a tiny model.
+    """
     for split in ("train", "test"):
         for sub in ("images", "boxes", "keys"):
             (root / split / sub).mkdir(parents=True, exist_ok=True)
         for i in range(n):
-            fields = dict(SAMPLE_FIELDS, total=f"{10 + i}.50", date=f"0{i + 1}/02/2019")
-            page = render_receipt(fields, seed=i)
+            if short:
+                fields = {"company": SHOPS[i % 6], "date": f"{i + 10}/02/2019",
+                          "address": STREETS[i % 6], "total": f"{10 + i}.50"}
+                page = render_lines([fields["company"], fields["address"], "DATE " + fields["date"],
+                                     "TOTAL " + fields["total"]], width=300)
+            else:
+                fields = dict(SAMPLE_FIELDS, total=f"{10 + i}.50", date=f"0{i + 1}/02/2019")
+                page = render_receipt(fields, seed=i)
             page.image.save(root / split / "images" / f"{i:03d}.jpg")
             # SROIE gives OCR *lines*: join each rendered row's words into one line box.
             rows: dict[float, list] = {}

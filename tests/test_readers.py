@@ -1,3 +1,5 @@
+import shutil
+
 import pytest
 from PIL import Image
 
@@ -108,3 +110,12 @@ def test_image_above_50_megapixels_is_refused_before_decoding(tmp_path):
     Image.new("1", (8000, 6300)).save(path)  # 50.4 MP, a few KB on disk
     with pytest.raises(DocumentError, match="50 megapixel"):
         read_document(path)
+
+
+@pytest.mark.skipif(shutil.which("tesseract") is None, reason="Debian's tesseract-ocr is not installed")
+def test_tesseract_engine_reads_the_same_page(tmp_path, receipt_page):
+    path = tmp_path / "receipt.png"
+    receipt_page.image.save(path)
+    doc = read_document(path, ocr="tesseract")
+    words = _words(doc)
+    assert "TOTAL" in words and "21.80" in words

@@ -13,7 +13,7 @@ def _config(tmp_path, sroie_folder, **kw) -> KIETrainConfig:
         datasets=["sroie"], data_dir={"sroie": str(sroie_folder)}, dev_fraction=0.0, init="random",
         model=dict(hidden_size=48, num_layers=2, num_heads=4, intermediate_size=96, image_size=32,
                    max_slots=24, default_slots=8, dropout=0.0),
-        batch_size=3, lr=3e-3, head_lr=3e-3, warmup=0.05, absent_prob=0.0, checkpoint_every=5,
+        batch_size=6, lr=3e-3, head_lr=3e-3, warmup=0.05, absent_prob=0.0, checkpoint_every=5,
         out=str(tmp_path / "run"), bf16=False, slot_percentile=100.0,
     )
     base.update(kw)
@@ -26,8 +26,8 @@ def trained(tmp_path_factory):
     from tests.conftest import make_sroie_folder
 
     tmp = tmp_path_factory.mktemp("train")
-    folder = make_sroie_folder(tmp / "sroie")
-    final = train_kie(_config(tmp, folder, max_steps=150))
+    folder = make_sroie_folder(tmp / "sroie", n=6, short=True)
+    final = train_kie(_config(tmp, folder, max_steps=120))
     return final, folder
 
 
@@ -40,7 +40,7 @@ def test_training_learns_both_modes_into_one_checkpoint(trained, tmp_path):
     result = json.loads(out.read_text())
     for key in ("anls", "f1", "per_key", "n_docs", "seconds_per_doc", "docs_per_second", "mode"):
         assert key in result
-    assert result["n_docs"] == 3
+    assert result["n_docs"] == 6
     assert result["anls"] > 80 and result["autoregressive"]["anls"] > 80
     assert set(result["per_key"]) == {"company", "date", "address", "total"}
 

@@ -233,6 +233,8 @@ class Batch:
     n_doc_max: int
     value_pos: torch.Tensor  # (B, Q) sequence positions of value tokens (0 where padding)
     value_valid: torch.Tensor  # (B, Q) bool
+    value_slot: torch.Tensor  # (B, Q) index i of each value token in its value
+    value_first: torch.Tensor  # (B, Q) which value token is token 0 of the same key
     targets: torch.Tensor | None  # (B, Q, M) indices into [vocab | doc], -1 padding
 
 
@@ -259,6 +261,8 @@ def collate(items: list[Encoded]) -> Batch:
     copyable = torch.zeros((B, Ld), dtype=torch.bool)
     value_pos = torch.zeros((B, Q), dtype=torch.long)
     value_valid = torch.zeros((B, Q), dtype=torch.bool)
+    value_slot = torch.zeros((B, Q), dtype=torch.long)
+    value_first = torch.zeros((B, Q), dtype=torch.long)
     has_targets = all(len(e.targets) == len(e.value_pos) for e in items) and any(e.targets for e in items)
     M = max((len(t) for e in items for t in e.targets), default=1)
     targets = torch.full((B, Q, M), -1, dtype=torch.long)
@@ -269,6 +273,11 @@ def collate(items: list[Encoded]) -> Batch:
         copyable[b, 1 : 1 + real_doc] = True
         value_pos[b, : len(e.value_pos)] = torch.tensor(e.value_pos, dtype=torch.long)
         value_valid[b, : len(e.value_pos)] = True
+        first: dict[int, int] = {}
+        for q, (p, k) in enumerate(zip(e.value_pos, e.value_key, strict=True)):
+            value_slot[b, q] = e.slot[p] - 1
+            first.setdefault(k, q)
+            value_first[b, q] = first[k]
         for q, ts in enumerate(e.targets):
             targets[b, q, : len(ts)] = torch.tensor(ts, dtype=torch.long)
     ids = pad("ids").clamp(min=0)
@@ -284,7 +293,8 @@ def collate(items: list[Encoded]) -> Batch:
     )
     pix = [e.pixels for e in items if e.pixels is not None]
     pixels = torch.stack(pix) if len(pix) == len(items) else None
-    return Batch(tokens, pixels, copyable, Ld, value_pos, value_valid, targets if has_targets else None)
+    return Batch(tokens, pixels, copyable, Ld, value_pos, value_valid, value_slot, value_first,
+                 targets if has_targets else None)
 
 
 def _pad_doc(e: Encoded, Ld: int) -> Encoded:

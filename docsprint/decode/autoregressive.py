@@ -86,7 +86,11 @@ def decode_autoregressive(
             else:
                 seq = _cat(seq, step)
                 h = model.encode(seq, pixels)[:, -1:]
-            logp = torch.log_softmax(model.head(h, doc_keys, copyable).float(), -1)[0, 0]
+            ptr = model.head.pointer(h, doc_keys, copyable)  # (1, 1, Ld)
+            if i == 0:
+                start_ptr = ptr  # where this key's value starts: the copy prior of its tokens
+            slot = torch.full((1, 1), i, dtype=torch.long, device=dev)
+            logp = torch.log_softmax(model.head(h, ptr, start_ptr, slot), -1)[0, 0]
             best_lp, best = logp.max(-1)
             c = int(best)
             chosen.append(c)

@@ -22,7 +22,9 @@ def value_logits(model: DocsprintModel, batch: Batch) -> Tensor:
     doc = h[:, offset : offset + batch.n_doc_max]  # (B, Ld, H)
     idx = (batch.value_pos + offset)[..., None].expand(-1, -1, h.shape[-1])
     query = torch.gather(h, 1, idx)  # (B, Q, H)
-    return model.head(query, model.head.doc_keys(doc), batch.doc_copyable)
+    ptr = model.head.pointer(query, model.head.doc_keys(doc), batch.doc_copyable)  # (B, Q, Ld)
+    start_ptr = torch.gather(ptr, 1, batch.value_first[..., None].expand(-1, -1, ptr.shape[-1]))
+    return model.head(query, ptr, start_ptr, batch.value_slot)
 
 
 @dataclass

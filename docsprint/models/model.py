@@ -169,12 +169,20 @@ class Block(nn.Module):
         return self.norm2(x + self.drop(self.ff_out(F.gelu(self.ff_in(x)))))
 
 
+NEG = -1e4  # an impossible logit; finite, so gradients never meet inf - inf
+
+
 class ValueHead(nn.Module):
     """Scores every value token over [vocabulary | document tokens] in one softmax.
 
     The vocabulary half is BERT's masked-LM head (decoder tied to the word embeddings): it
     writes values the document does not contain and the end-of-value token. The pointer half
     copies a document token, so a copied value keeps the document's exact characters.
+
+    Copy prior: token i of a value adds the log-probabilities of its key's first token's
+    pointer, shifted by i positions. "Token i is i places after where the value starts" is
+    then the default, and each token's own pointer only has to overrule it where a value is
+    not one contiguous run of the document. Each token still takes its own argmax.
     """
 
     def __init__(self, cfg: ModelConfig, word: nn.Embedding):
@@ -189,13 +197,25 @@ class ValueHead(nn.Module):
     def doc_keys(self, doc_hidden: Tensor) -> Tensor:
         return self.ptr_key(doc_hidden)  # (B, Ld, H)
 
-    def forward(self, query: Tensor, doc_keys: Tensor, doc_copyable: Tensor) -> Tensor:
-        """query (B, Q, H), doc_keys (B, Ld, H), doc_copyable (B, Ld) -> logits (B, Q, V + Ld)."""
-        vocab = self.transform(query) @ self.word.weight.t() + self.bias  # (B, Q, V)
+    def pointer(self, query: Tensor, doc_keys: Tensor, doc_copyable: Tensor) -> Tensor:
+        """Content pointer logits: query (B, Q, H), doc_keys (B, Ld, H) -> (B, Q, Ld)."""
         scale = 1.0 / math.sqrt(query.shape[-1])
-        ptr = (self.ptr_query(query) @ doc_keys.transpose(1, 2)) * scale  # (B, Q, Ld)
-        ptr = ptr.masked_fill(~doc_copyable[:, None, :], float("-inf"))
-        return torch.cat([vocab, ptr], -1)
+        ptr = (self.ptr_query(query) @ doc_keys.transpose(1, 2)).float() * scale  # (B, Q, Ld)
+        return ptr.masked_fill(~doc_copyable[:, None, :], NEG)
+
+    def forward(self, query: Tensor, ptr: Tensor, start_ptr: Tensor, slot: Tensor) -> Tensor:
+        """Logits (B, Q, V + Ld) of value tokens.
+
+        ptr (B, Q, Ld): their content pointer logits; start_ptr (B, Q, Ld): the pointer logits
+        of the first token of each one's key; slot (B, Q): each one's index i in its value.
+        """
+        vocab = (self.transform(query) @ self.word.weight.t() + self.bias).float()  # (B, Q, V)
+        start = torch.log_softmax(start_ptr, -1)  # where the value starts
+        Ld = ptr.shape[-1]
+        src = torch.arange(Ld, device=ptr.device)[None, None, :] - slot[..., None]  # (B, Q, Ld): j - i
+        prior = torch.gather(start, 2, src.clamp(min=0)).masked_fill(src < 0, NEG)
+        prior = torch.where(slot[..., None] > 0, prior, 0.0)  # token 0 is the start itself
+        return torch.cat([vocab, (ptr + prior).clamp(min=NEG)], -1)
 
 
 class DocsprintModel(nn.Module):
