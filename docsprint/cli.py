@@ -73,6 +73,16 @@ def cmd_eval(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_export(args: argparse.Namespace) -> int:
+    from docsprint.models.checkpoint import TOKENIZER_FILE, from_pretrained, save_pretrained
+
+    model, _ = from_pretrained(args.model)
+    save_pretrained(model, args.out, Path(args.model) / TOKENIZER_FILE, compact=args.compact)
+    size = sum(p.stat().st_size for p in Path(args.out).iterdir()) / 1e6
+    print(f"wrote {args.out} ({size:.1f} MB)")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="docsprint", description="Fast document understanding.")
     sub = p.add_subparsers(dest="command", required=True)
@@ -109,6 +119,11 @@ def build_parser() -> argparse.ArgumentParser:
     ek.add_argument("--precision", choices=PRECISIONS, default="fp32", help="bf16: autocast matmuls")
     ek.add_argument("--json", help="write the results here")
     ek.set_defaults(func=cmd_eval)
+    xp = sub.add_parser("export", help="re-save a checkpoint, e.g. compact (fp16 + int8 embeddings)")
+    xp.add_argument("model", help="checkpoint folder")
+    xp.add_argument("out", help="new checkpoint folder")
+    xp.add_argument("--compact", action="store_true", help="fp16 weights, int8 word embeddings")
+    xp.set_defaults(func=cmd_export)
     return p
 
 

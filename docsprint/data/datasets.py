@@ -6,7 +6,6 @@ the ground-truth value of each key (a string, a list of strings for repeated fie
 
 from __future__ import annotations
 
-import csv
 import json
 import os
 from collections.abc import Iterator
@@ -152,8 +151,3 @@ def load(dataset: str, split: str, root: str | Path | None = None, limit: int | 
             break
     return out
 
-
-def write_csv_rows(path: Path, rows: list[list[str]]) -> None:
-    """Write rows as CSV (used by tests to build tiny dataset folders)."""
-    with open(path, "w", newline="", encoding="utf-8") as f:
-        csv.writer(f).writerows(rows)

@@ -65,6 +65,7 @@ def decode_autoregressive(
     max_len = n_patches + prefix.ids.shape[1] + sum(budgets)
     caches = model.new_caches(1, max_len, next(model.parameters())) if use_cache else None
     h = model.encode(prefix, pixels, caches)  # (1, P + T, H): the prefix, computed once
+    key_names = model.embed.key_names(prefix)  # (1, max_keys + 1, H)
     doc_keys = model.head.doc_keys(h[:, n_patches : n_patches + enc.n_doc])
     past_rank = torch.zeros((1, h.shape[1]), dtype=torch.long, device=dev)
     past_valid = torch.cat([torch.ones((1, n_patches), dtype=torch.bool, device=dev), prefix.valid], 1)
@@ -80,7 +81,7 @@ def decode_autoregressive(
             position = min(enc.value_base[k] + i, cfg.max_positions - 1)
             step = _one_token(prev_id, prev_box, position, k + 1, i + 1, rank, dev)
             if use_cache:
-                h = model.encode(step, None, caches, past_rank, past_valid)  # (1, 1, H)
+                h = model.encode(step, None, caches, past_rank, past_valid, key_names)  # (1, 1, H)
                 past_rank = torch.cat([past_rank, step.rank], 1)
                 past_valid = torch.cat([past_valid, step.valid], 1)
             else:

@@ -8,6 +8,7 @@ turns everything back into fp32.
 from __future__ import annotations
 
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
@@ -85,8 +86,18 @@ def init_from_minilm(model: DocsprintModel, source: Path | None = None) -> list[
     return loaded
 
 
-def save_pretrained(model: DocsprintModel, path: str | Path, tokenizer: str | Path, compact: bool = False) -> None:
-    """Write config.json, model.safetensors and tokenizer.json into ``path`` atomically."""
+def save_pretrained(
+    model: DocsprintModel,
+    path: str | Path,
+    tokenizer: str | Path,
+    compact: bool = False,
+    write_extra: Callable[[Path], None] | None = None,
+) -> None:
+    """Write config.json, model.safetensors and tokenizer.json into ``path`` atomically.
+
+    ``write_extra(folder)`` may add files (a trainer's state) before the folder is renamed into
+    place, so a kill never leaves weights and state from different steps.
+    """
     path = Path(path)
     tmp = path.with_name(path.name + ".tmp")
     shutil.rmtree(tmp, ignore_errors=True)
@@ -102,6 +113,8 @@ def save_pretrained(model: DocsprintModel, path: str | Path, tokenizer: str | Pa
     save_file(state, str(tmp / WEIGHTS_FILE))
     model.cfg.save(tmp / CONFIG_FILE)
     shutil.copyfile(tokenizer, tmp / TOKENIZER_FILE)
+    if write_extra is not None:
+        write_extra(tmp)
     if path.exists():
         shutil.rmtree(path)
     tmp.rename(path)

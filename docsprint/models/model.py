@@ -20,7 +20,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from docsprint.models.config import IMAGE, ModelConfig
+from docsprint.models.config import IMAGE, KEY, VALUE, ModelConfig
 
 
 @dataclass
@@ -88,7 +88,23 @@ class Embeddings(nn.Module):
         grid = torch.stack([x0, y0, x0 + step, y0 + step], -1).reshape(-1, 4)  # (P, 4)
         self.register_buffer("patch_bbox", grid, persistent=False)
 
-    def text(self, t: TokenInputs) -> Tensor:
+    def key_names(self, t: TokenInputs) -> Tensor:
+        """Mean word embedding of each key's name, (B, max_keys + 1, H); row 0 stays zero."""
+        B, _, H = t.ids.shape[0], t.ids.shape[1], self.word.embedding_dim
+        is_key = (t.token_type == KEY) & t.valid  # (B, T)
+        group = torch.where(is_key, t.group, 0)
+        words = self.word(t.ids) * is_key[..., None]  # (B, T, H)
+        sums = words.new_zeros(B, self.group.num_embeddings, H).scatter_add_(1, group[..., None].expand(-1, -1, H), words)
+        counts = is_key.new_zeros(B, self.group.num_embeddings, dtype=words.dtype).scatter_add_(1, group, is_key.to(words.dtype))
+        return sums / counts.clamp(min=1)[..., None]
+
+    def text(self, t: TokenInputs, key_names: Tensor | None = None) -> Tensor:
+        """Embeddings (B, T, H). Value tokens also get their key's name (``key_names`` from
+        `key_names`, computed from ``t`` itself when it holds the key names)."""
+        if key_names is None:
+            key_names = self.key_names(t)
+        is_value = (t.token_type == VALUE)[..., None]
+        named = torch.gather(key_names, 1, t.group[..., None].expand(-1, -1, key_names.shape[-1]))
         x = (
             self.word(t.ids)
             + self.position(t.position)
@@ -96,6 +112,7 @@ class Embeddings(nn.Module):
             + self.group(t.group)
             + self.slot(t.slot)
             + self.layout(t.bbox)
+            + named * is_value
         )
         return self.drop(self.norm(x))  # (B, T, H)
 
@@ -238,9 +255,11 @@ class DocsprintModel(nn.Module):
         if isinstance(m, nn.Linear | nn.Conv2d) and m.bias is not None:
             nn.init.zeros_(m.bias)
 
-    def embed_inputs(self, tokens: TokenInputs, pixels: Tensor | None) -> tuple[Tensor, Tensor, Tensor]:
+    def embed_inputs(
+        self, tokens: TokenInputs, pixels: Tensor | None, key_names: Tensor | None = None
+    ) -> tuple[Tensor, Tensor, Tensor]:
         """Embeddings of [patches][tokens] with their rank and validity, each (B, P + T, ...)."""
-        x = self.embed.text(tokens)
+        x = self.embed.text(tokens, key_names)
         rank, valid = tokens.rank, tokens.valid
         if pixels is not None:
             img = self.embed.image(pixels)  # (B, P, H)
@@ -257,13 +276,15 @@ class DocsprintModel(nn.Module):
         caches: list[KVCache] | None = None,
         past_rank: Tensor | None = None,
         past_valid: Tensor | None = None,
+        key_names: Tensor | None = None,
     ) -> Tensor:
         """Hidden states (B, P + T, H) of the new tokens (image patches first, if given).
 
         With ``caches``, keys/values of earlier calls are attended to as well; ``past_rank``
-        and ``past_valid`` (B, T_past) describe those cached tokens.
+        and ``past_valid`` (B, T_past) describe those cached tokens, and ``key_names`` (from
+        ``embed.key_names`` of the prefix) names the keys of new value tokens.
         """
-        x, rank, valid = self.embed_inputs(tokens, pixels)
+        x, rank, valid = self.embed_inputs(tokens, pixels, key_names)
         rank_k, valid_k = rank, valid
         if past_rank is not None and past_valid is not None:
             rank_k, valid_k = torch.cat([past_rank, rank], 1), torch.cat([past_valid, valid], 1)

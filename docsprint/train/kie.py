@@ -251,8 +251,7 @@ def _tuple_state(s):  # lists (as stored) back into the tuple form random.setsta
 
 
 def _save_last(model, tok_file: Path, opt, sched, step: int, rng: random.Random, last: Path) -> None:
-    """Write the resumable state next to the weights, atomically (a kill never half-writes it)."""
-    save_pretrained(model, last, tok_file)
+    """Write the weights and the resumable state together, atomically."""
     state = {
         "optimizer": opt.state_dict(),
         "scheduler": sched.state_dict(),
@@ -260,9 +259,7 @@ def _save_last(model, tok_file: Path, opt, sched, step: int, rng: random.Random,
         "python_rng": _list_state(rng.getstate()),
         "torch_rng": torch.get_rng_state(),
     }
-    tmp = last / "trainer_state.pt.tmp"
-    torch.save(state, tmp)
-    tmp.rename(last / "trainer_state.pt")
+    save_pretrained(model, last, tok_file, write_extra=lambda folder: torch.save(state, folder / "trainer_state.pt"))
 
 
 def _list_state(s):
