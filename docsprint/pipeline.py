@@ -65,8 +65,10 @@ class Extractor:
         if precision not in PRECISIONS:
             raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
         self.model, self.tok = from_pretrained(model or DEFAULT_MODEL, device)
-        self.device = torch.device(device)
-        # bf16 autocast: the matrix products run in bfloat16 (AMX on recent x86 CPUs).
+        # bf16: the weights themselves are cast once (AMX runs bfloat16 matrix products on
+        # recent x86 CPUs). Autocast would re-cast every weight at every autoregressive step.
+        if precision == "bf16":
+            self.model = self.model.to(torch.bfloat16)
         self.precision = precision
         self.ocr = ocr
         self.max_doc_tokens, self.stride = max_doc_tokens, stride
@@ -101,10 +103,9 @@ class Extractor:
         return out
 
     def _decode(self, enc, page: Page, keys: list[str], mode: str, list_keys: frozenset[str]) -> list[KeyValue]:
-        with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.precision == "bf16"):
-            if mode == "parallel":
-                return decode_parallel(self.model, self.tok, [enc], [page], keys, list_keys)[0]
-            return decode_autoregressive(self.model, self.tok, enc, page, keys, list_keys)
+        if mode == "parallel":
+            return decode_parallel(self.model, self.tok, [enc], [page], keys, list_keys)[0]
+        return decode_autoregressive(self.model, self.tok, enc, page, keys, list_keys)
 
 
 def set_threads(n: int | None) -> None:

@@ -27,7 +27,7 @@ def trained(tmp_path_factory):
 
     tmp = tmp_path_factory.mktemp("train")
     folder = make_sroie_folder(tmp / "sroie", n=6, short=True)
-    final = train_kie(_config(tmp, folder, max_steps=120))
+    final = train_kie(_config(tmp, folder, max_steps=150))
     return final, folder
 
 

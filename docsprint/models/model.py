@@ -117,7 +117,7 @@ class Embeddings(nn.Module):
         return self.drop(self.norm(x))  # (B, T, H)
 
     def image(self, pixels: Tensor) -> Tensor:
-        x = self.patch(pixels).flatten(2).transpose(1, 2)  # (B, P, H)
+        x = self.patch(pixels.to(self.patch.weight.dtype)).flatten(2).transpose(1, 2)  # (B, P, H)
         pos = torch.arange(x.shape[1], device=x.device)
         x = x + self.patch_position(pos) + self.token_type.weight[IMAGE] + self.layout(self.patch_bbox)
         return self.drop(self.norm(x))

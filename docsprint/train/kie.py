@@ -188,13 +188,16 @@ def train_kie(tc: KIETrainConfig) -> Path:
     (out / "dev_ids.txt").write_text("\n".join(e.id for e in dev_raw) + "\n")
     base_cfg = ModelConfig(**tc.model)
     train_set = prepare(tok, base_cfg, train_raw)
+    if not train_set:
+        raise ValueError("no training documents (check datasets, data_dir and dev_fraction)")
+    batch_size = min(tc.batch_size, len(train_set))
     budgets = measure_slot_budgets(tok, train_set, tc.slot_percentile)
     model, tok_file = build_model(tc, budgets)
     cfg = model.cfg
     dev = device()
     model.to(dev).train()
     opt = torch.optim.AdamW(param_groups(model, tc), betas=(0.9, 0.98), eps=1e-6)
-    steps_per_epoch = max(1, len(train_set) // tc.batch_size)
+    steps_per_epoch = len(train_set) // batch_size
     total = tc.max_steps or tc.epochs * steps_per_epoch
     warm = max(1, int(tc.warmup * total))
     sched = torch.optim.lr_scheduler.LambdaLR(
@@ -217,10 +220,10 @@ def train_kie(tc: KIETrainConfig) -> Path:
     while step < total:
         order = list(range(len(train_set)))
         rng.shuffle(order)
-        for i in range(0, len(order) - tc.batch_size + 1, tc.batch_size):
+        for i in range(0, len(order) - batch_size + 1, batch_size):
             if step >= total:
                 break
-            batch = collate([make_example(tok, cfg, tc, train_set[j], rng) for j in order[i : i + tc.batch_size]])
+            batch = collate([make_example(tok, cfg, tc, train_set[j], rng) for j in order[i : i + batch_size]])
             batch.tokens = batch.tokens.to(dev)
             batch.pixels = batch.pixels.to(dev) if batch.pixels is not None else None
             batch.doc_copyable, batch.value_pos = batch.doc_copyable.to(dev), batch.value_pos.to(dev)

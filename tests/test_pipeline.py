@@ -1,0 +1,21 @@
+from docsprint.decode.common import KeyValue
+from docsprint.io.document import Document
+from docsprint.pipeline import Extractor, merge
+
+
+def test_merge_prefers_the_most_confident_found_value():
+    found = merge([KeyValue("k", None, 0.99), KeyValue("k", "a", 0.3), KeyValue("k", "b", 0.5)])
+    assert found.value == "b"
+    absent = merge([KeyValue("k", None, 0.4), KeyValue("k", None, 0.8)])
+    assert absent.value is None and absent.confidence == 0.8
+
+
+def test_long_pages_are_read_in_windows_and_merged(tiny_checkpoint, receipt_page):
+    doc = Document([receipt_page, receipt_page], source="two-pages")
+    whole = Extractor(tiny_checkpoint).extract(doc, ["total"])
+    windowed = Extractor(tiny_checkpoint, max_doc_tokens=24, stride=16).extract(doc, ["total"])
+    assert whole.windows == 2  # one window per page
+    assert windowed.windows > 2 * 4  # each page cut into several windows
+    assert set(windowed.fields) == {"total"}
+    assert windowed.input_tokens > whole.input_tokens  # overlapping windows, each with its image
+    assert windowed.slot_tokens == windowed.windows * whole.slot_tokens // 2
