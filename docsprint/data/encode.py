@@ -237,6 +237,14 @@ class Batch:
     value_first: torch.Tensor  # (B, Q) which value token is token 0 of the same key
     targets: torch.Tensor | None  # (B, Q, M) indices into [vocab | doc], -1 padding
 
+    def to(self, device: torch.device | str) -> Batch:
+        def move(t: torch.Tensor | None) -> torch.Tensor | None:
+            return t.to(device) if t is not None else None
+
+        return Batch(self.tokens.to(device), move(self.pixels), self.doc_copyable.to(device), self.n_doc_max,
+                     self.value_pos.to(device), self.value_valid.to(device), self.value_slot.to(device),
+                     self.value_first.to(device), move(self.targets))
+
 
 def collate(items: list[Encoded]) -> Batch:
     """Pad a list of encoded windows into one batch. Documents go first so that document

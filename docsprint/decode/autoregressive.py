@@ -56,10 +56,8 @@ def decode_autoregressive(
     """
     cfg = model.cfg
     dev = next(model.parameters()).device
-    batch = collate([enc])
-    prefix = batch.tokens.to(dev)
-    pixels = batch.pixels.to(dev) if batch.pixels is not None else None
-    copyable = batch.doc_copyable.to(dev)
+    batch = collate([enc]).to(dev)
+    prefix, pixels, copyable = batch.tokens, batch.pixels, batch.doc_copyable
     budgets = [cfg.slots_for(k) for k in keys]
     n_patches = cfg.num_patches if pixels is not None else 0
     max_len = n_patches + prefix.ids.shape[1] + sum(budgets)

@@ -27,16 +27,12 @@ def decode_parallel(
     >>> decode_parallel(model, tok, [enc], [page], ["total"])[0][0].value  # doctest: +SKIP
     '9.00'
     """
-    batch = collate(encs)
-    dev = next(model.parameters()).device
-    batch.tokens = batch.tokens.to(dev)
-    batch.pixels = batch.pixels.to(dev) if batch.pixels is not None else None
-    batch.doc_copyable, batch.value_pos = batch.doc_copyable.to(dev), batch.value_pos.to(dev)
+    batch = collate(encs).to(next(model.parameters()).device)
     logp = torch.log_softmax(value_logits(model, batch).float(), -1)  # (B, Q, V + Ld)
     best, idx = logp.max(-1)  # (B, Q)
     out = []
     for b, (enc, page) in enumerate(zip(encs, pages, strict=True)):
-        chosen = [int(i) for i in idx[b]]  # padding sits after the document: positions hold
+        chosen = [int(i) for i in idx[b]]  # padding sits after each document: positions hold
         answers = []
         for k, key in enumerate(keys):
             qs = [q for q, kk in enumerate(enc.value_key) if kk == k]

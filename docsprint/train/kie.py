@@ -223,14 +223,12 @@ def train_kie(tc: KIETrainConfig) -> Path:
         for i in range(0, len(order) - batch_size + 1, batch_size):
             if step >= total:
                 break
-            batch = collate([make_example(tok, cfg, tc, train_set[j], rng) for j in order[i : i + batch_size]])
-            batch.tokens = batch.tokens.to(dev)
-            batch.pixels = batch.pixels.to(dev) if batch.pixels is not None else None
-            batch.doc_copyable, batch.value_pos = batch.doc_copyable.to(dev), batch.value_pos.to(dev)
+            items = [make_example(tok, cfg, tc, train_set[j], rng) for j in order[i : i + batch_size]]
+            batch = collate(items).to(dev)
             assert batch.targets is not None
             with autocast:
                 logits = value_logits(model, batch)
-            loss = value_loss(logits, batch.targets.to(dev), batch.value_valid.to(dev))
+            loss = value_loss(logits, batch.targets, batch.value_valid)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
