@@ -19,3 +19,17 @@ def test_long_pages_are_read_in_windows_and_merged(tiny_checkpoint, receipt_page
     assert set(windowed.fields) == {"total"}
     assert windowed.input_tokens > whole.input_tokens  # overlapping windows, each with its image
     assert windowed.slot_tokens == windowed.windows * whole.slot_tokens // 2
+
+
+def test_shipped_checkpoint_reads_the_bundled_sample_in_both_modes():
+    """The default model (docsprint/weights/kie-sroie) on samples/receipt.jpg, OCR included."""
+    from pathlib import Path
+
+    from docsprint.data.render import SAMPLE_FIELDS
+
+    sample = Path(__file__).resolve().parents[1] / "samples" / "receipt.jpg"
+    extractor = Extractor()
+    for mode in ("parallel", "autoregressive"):
+        result = extractor.extract(sample, ["company", "date", "address", "total"], mode)
+        assert {k: v.value for k, v in result.fields.items()} == SAMPLE_FIELDS
+        assert all(v.confidence > 0.5 and v.boxes for v in result.fields.values())
