@@ -215,7 +215,7 @@ def encode(
             e.token_type.append(VALUE)
             e.group.append(k + 1)
             e.slot.append(i + 1)
-            e.rank.append(rank if mode == "autoregressive" else 0)
+            e.rank.append(rank)  # stays 0 in parallel mode
             if values is not None:
                 if i < len(target):
                     e.targets.append([V + p for p in copy_from[i]] if copy_from[i] else [target[i]])
@@ -250,20 +250,19 @@ def collate(items: list[Encoded]) -> Batch:
     """Pad a list of encoded windows into one batch. Documents go first so that document
     position p is sequence position p in every row."""
     B = len(items)
-    T = max(len(e.ids) for e in items)
     Ld = max(e.n_doc for e in items)
     Q = max(max(len(e.value_pos) for e in items), 1)
+    # Document tokens must sit at the same positions in every row: pad documents to Ld.
+    items = [_pad_doc(e, Ld) for e in items]
+    T = max(len(e.ids) for e in items)
 
-    def pad(name: str, fill: int = 0) -> torch.Tensor:
-        out = torch.full((B, T), fill, dtype=torch.long)
+    def pad(name: str) -> torch.Tensor:
+        out = torch.zeros((B, T), dtype=torch.long)
         for b, e in enumerate(items):
             seq = getattr(e, name)
             out[b, : len(seq)] = torch.tensor(seq, dtype=torch.long)
         return out
 
-    # Document tokens must sit at the same positions in every row: pad documents to Ld.
-    items = [_pad_doc(e, Ld) for e in items]
-    T = max(len(e.ids) for e in items)
     bbox = torch.zeros((B, T, 4), dtype=torch.long)
     valid = torch.zeros((B, T), dtype=torch.bool)
     copyable = torch.zeros((B, Ld), dtype=torch.bool)
