@@ -7,6 +7,8 @@ import json
 import sys
 from pathlib import Path
 
+from docsprint.data.datasets import DATASETS
+from docsprint.data.synth import KINDS
 from docsprint.pipeline import MODES, PRECISIONS, SCHEMAS
 
 
@@ -44,9 +46,26 @@ def cmd_extract(args: argparse.Namespace) -> int:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from docsprint.train.kie import KIETrainConfig, train_kie
+    if args.task == "pretrain":
+        from docsprint.train.pretrain import PretrainConfig, train_pretrain
 
-    train_kie(KIETrainConfig.from_yaml(args.config))
+        train_pretrain(PretrainConfig.from_yaml(args.config))
+    else:
+        from docsprint.train.kie import KIETrainConfig, train_kie
+
+        train_kie(KIETrainConfig.from_yaml(args.config))
+    return 0
+
+
+def cmd_synth(args: argparse.Namespace) -> int:
+    import time
+
+    from docsprint.data.synth import generate
+
+    t0 = time.perf_counter()
+    path = generate(args.kind, args.n, args.seed, args.out, args.split)
+    dt = time.perf_counter() - t0
+    print(f"wrote {args.n} {args.kind} pages to {path} ({args.n / dt:.0f} pages/s)")
     return 0
 
 
@@ -105,11 +124,22 @@ def build_parser() -> argparse.ArgumentParser:
     tk = tr_sub.add_parser("kie", help="key-value fine-tuning, both decoding modes")
     tk.add_argument("--config", required=True, help="YAML file (see configs/)")
     tk.set_defaults(func=cmd_train)
+    tp = tr_sub.add_parser("pretrain", help="stage 1: mask pre-training on unlabelled pages")
+    tp.add_argument("--config", required=True, help="YAML file (see configs/)")
+    tp.set_defaults(func=cmd_train)
+
+    sy = sub.add_parser("synth", help="render synthetic documents with exact boxes and fields")
+    sy.add_argument("--kind", choices=[*KINDS, "mixed"], default="mixed")
+    sy.add_argument("--n", type=int, required=True, help="number of pages")
+    sy.add_argument("--seed", type=int, default=0)
+    sy.add_argument("--out", required=True, help="folder: images/ and SPLIT.jsonl")
+    sy.add_argument("--split", default="train", help="name of the .jsonl file (default: train)")
+    sy.set_defaults(func=cmd_synth)
 
     ev = sub.add_parser("eval", help="evaluate a model")
     ev_sub = ev.add_subparsers(dest="task", required=True)
     ek = ev_sub.add_parser("kie", help="ANLS / F1 / speed on a KIE dataset")
-    ek.add_argument("--dataset", choices=["sroie", "funsd", "wildreceipt"], required=True)
+    ek.add_argument("--dataset", choices=DATASETS, required=True)
     ek.add_argument("--split", default="test")
     ek.add_argument("--mode", choices=[*MODES, "both"], default="parallel")
     ek.add_argument("--data-dir", help="folder laid out like ../shared/data/<dataset>")

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import torch
 
-from docsprint.data.encode import encode, page_pixels, tokenize_page, windows
+from docsprint.data.encode import Encoded, encode, key_chunks, page_pixels, tokenize_page, windows
 from docsprint.decode.autoregressive import decode_autoregressive
 from docsprint.decode.common import KeyValue
 from docsprint.decode.parallel import decode_parallel
@@ -51,17 +51,33 @@ class Extraction:
         }
 
 
-def merge(candidates: list[KeyValue]) -> KeyValue:
-    """Across windows and pages: the most confident non-null answer, else the surest null."""
+def merge(candidates: list[KeyValue], is_list: bool = False, min_confidence: float = 0.5) -> KeyValue:
+    """Across windows and pages: the most confident non-null answer, else the surest null.
+
+    A list key (parties of a contract, line items) takes the union of the items of every
+    window that answers it with at least ``min_confidence`` (the most confident always).
+    """
     found = [c for c in candidates if c.value is not None]
-    return max(found or candidates, key=lambda c: c.confidence)
+    best = max(found or candidates, key=lambda c: c.confidence)
+    if not is_list or len(found) < 2:
+        return best
+    items: list[str] = []
+    boxes = []
+    for c in sorted(found, key=lambda c: -c.confidence):
+        if c is not best and c.confidence < min_confidence:
+            continue
+        for item in c.value if isinstance(c.value, list) else [c.value]:
+            if item is not None and " ".join(item.lower().split()) not in {" ".join(i.lower().split()) for i in items}:
+                items.append(item)
+        boxes += c.boxes
+    return KeyValue(best.key, items, best.confidence, boxes)
 
 
 class Extractor:
     """Loads a checkpoint once; ``extract`` runs on documents, paths or pages."""
 
     def __init__(self, model: str | Path | None = None, device: str = "cpu", ocr: str = "rapidocr",
-                 max_doc_tokens: int = 500, stride: int = 400, precision: str = "fp32"):
+                 max_doc_tokens: int = 500, stride: int = 400, precision: str = "fp32", batch_size: int = 8):
         if precision not in PRECISIONS:
             raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
         self.model, self.tok = from_pretrained(model or DEFAULT_MODEL, device)
@@ -72,6 +88,7 @@ class Extractor:
         self.precision = precision
         self.ocr = ocr
         self.max_doc_tokens, self.stride = max_doc_tokens, stride
+        self.batch_size = batch_size  # windows (and key chunks) per parallel forward pass
 
     def extract(self, document: Document | str | Path, keys: list[str], mode: str = "parallel",
                 list_keys: frozenset[str] = frozenset()) -> Extraction:
@@ -87,25 +104,32 @@ class Extractor:
         cfg = self.model.cfg
         per_key: dict[str, list[KeyValue]] = {k: [] for k in keys}
         out = Extraction(document.source, {}, ocr_seconds, mode=mode, windows=0)
+        # Every window of every page, each with every chunk of keys that fits one prompt.
+        work: list[tuple[Encoded, Page]] = []
         for page in document.pages:
             pixels = page_pixels(page.get_image(), cfg)
             for window in windows(tokenize_page(self.tok, page), self.max_doc_tokens, self.stride):
-                enc = encode(self.tok, cfg, window, keys, mode, pixels=pixels)
-                t0 = time.perf_counter()
-                answers = self._decode(enc, page, keys, mode, list_keys)
-                out.model_seconds += time.perf_counter() - t0
                 out.windows += 1
-                out.slot_tokens += len(enc.value_pos)
-                out.input_tokens += len(enc.ids) - len(enc.value_pos) + (cfg.num_patches if pixels is not None else 0)
-                for a in answers:
-                    per_key[a.key].append(a)
-        out.fields = {k: merge(v) for k, v in per_key.items()}
-        return out
-
-    def _decode(self, enc, page: Page, keys: list[str], mode: str, list_keys: frozenset[str]) -> list[KeyValue]:
+                for chunk in key_chunks(self.tok, cfg, keys):
+                    enc = encode(self.tok, cfg, window, chunk, mode, pixels=pixels)
+                    work.append((enc, page))
+                    out.slot_tokens += len(enc.value_pos)
+                    out.input_tokens += (len(enc.ids) - len(enc.value_pos)
+                                         + (cfg.num_patches if pixels is not None else 0))
+        t0 = time.perf_counter()
         if mode == "parallel":
-            return decode_parallel(self.model, self.tok, [enc], [page], keys, list_keys)[0]
-        return decode_autoregressive(self.model, self.tok, enc, page, keys, list_keys)
+            for i in range(0, len(work), self.batch_size):
+                part = work[i : i + self.batch_size]
+                answers = decode_parallel(self.model, self.tok, [e for e, _ in part], [p for _, p in part], list_keys)
+                for a in (a for row in answers for a in row):
+                    per_key[a.key].append(a)
+        else:
+            for enc, page in work:
+                for a in decode_autoregressive(self.model, self.tok, enc, page, list_keys):
+                    per_key[a.key].append(a)
+        out.model_seconds = time.perf_counter() - t0
+        out.fields = {k: merge(v, k in list_keys) for k, v in per_key.items()}
+        return out
 
 
 def set_threads(n: int | None) -> None:

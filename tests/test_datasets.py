@@ -57,9 +57,9 @@ def test_wildreceipt_loader_makes_lists_of_repeated_fields(tmp_path):
         ann("3.50", 4, 20), ann("5.50", 5, 30)]}
     (root / "test.jsonl").write_text(json.dumps(rec) + "\n")
     (ex,) = datasets.load("wildreceipt", "test", root)
-    assert ex.fields["Store_name"] == "Cafe Uno"
-    assert ex.fields["Prod_item"] == ["Tea", "Cake"] and ex.fields["Prod_price"] == ["2.00", "3.50"]
-    assert ex.fields["Total"] == "5.50" and ex.fields["Tel"] is None
+    assert ex.fields["store name"] == "Cafe Uno"
+    assert ex.fields["item"] == ["Tea", "Cake"] and ex.fields["item price"] == ["2.00", "3.50"]
+    assert ex.fields["total"] == "5.50" and ex.fields["phone"] is None
     assert len(ex.fields) == 12
     assert [w.text for w in ex.doc.pages[0].words][:2] == ["Cafe", "Uno"]
 

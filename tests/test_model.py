@@ -47,7 +47,7 @@ def test_attention_mask_ranks():
 def test_parallel_decoding_is_exactly_one_forward_pass(tok, tiny_model, receipt_page):
     counter = ForwardCounter(tiny_model)
     enc = _inputs(tok, tiny_model, receipt_page, "parallel")
-    answers = decode_parallel(tiny_model, tok, [enc], [receipt_page], KEYS)[0]
+    answers = decode_parallel(tiny_model, tok, [enc], [receipt_page])[0]
     assert counter.n == 1
     assert [a.key for a in answers] == KEYS
     assert all(0.0 <= a.confidence <= 1.0 for a in answers)
@@ -56,7 +56,7 @@ def test_parallel_decoding_is_exactly_one_forward_pass(tok, tiny_model, receipt_
 def test_autoregressive_runs_one_prefix_pass_then_one_pass_per_token(tok, tiny_model, receipt_page):
     counter = ForwardCounter(tiny_model)
     enc = _inputs(tok, tiny_model, receipt_page, "autoregressive")
-    decode_autoregressive(tiny_model, tok, enc, receipt_page, KEYS)
+    decode_autoregressive(tiny_model, tok, enc, receipt_page)
     budgets = sum(tiny_model.cfg.slots_for(k) for k in KEYS)
     assert 1 + len(KEYS) <= counter.n <= 1 + budgets
 
@@ -69,8 +69,8 @@ def test_kv_cached_generation_equals_uncached(tok, receipt_page, seed):
     with torch.no_grad():
         model.head.bias[model.cfg.end_id] = -3.0
     enc = _inputs(tok, model, receipt_page, "autoregressive")
-    cached = decode_autoregressive(model, tok, enc, receipt_page, KEYS, use_cache=True)
-    uncached = decode_autoregressive(model, tok, enc, receipt_page, KEYS, use_cache=False)
+    cached = decode_autoregressive(model, tok, enc, receipt_page, use_cache=True)
+    uncached = decode_autoregressive(model, tok, enc, receipt_page, use_cache=False)
     assert [a.value for a in cached] == [a.value for a in uncached]
     assert [a.confidence for a in cached] == pytest.approx([a.confidence for a in uncached], abs=1e-4)
     assert any(a.value for a in cached)
@@ -86,8 +86,8 @@ def test_checkpoint_round_trip(tmp_path, tok, tiny_model, receipt_page, compact)
     assert json.loads((tmp_path / "ckpt" / "config.json").read_text())["hidden_size"] == 48
     loaded, _ = from_pretrained(tmp_path / "ckpt")
     enc = _inputs(tok, tiny_model, receipt_page, "parallel")
-    a = decode_parallel(tiny_model, tok, [enc], [receipt_page], KEYS)[0]
-    b = decode_parallel(loaded, tok, [enc], [receipt_page], KEYS)[0]
+    a = decode_parallel(tiny_model, tok, [enc], [receipt_page])[0]
+    b = decode_parallel(loaded, tok, [enc], [receipt_page])[0]
     if not compact:
         assert [x.value for x in a] == [x.value for x in b]
         assert [x.confidence for x in a] == pytest.approx([x.confidence for x in b], abs=1e-6)

@@ -16,14 +16,15 @@ from PIL import Image
 
 from docsprint.io.document import Document, Page, Word, quad_to_box, split_line
 
-DATASETS = ("sroie", "funsd", "wildreceipt")
+DATASETS = ("sroie", "funsd", "wildreceipt", "kleister-nda", "synth")
 SROIE_KEYS = ["company", "date", "address", "total"]
-# WildReceipt's 12 value classes, as keys (the class name without "_value").
-WILDRECEIPT_KEYS = [
-    "Store_name", "Store_addr", "Tel", "Date", "Time", "Prod_item", "Prod_quantity",
-    "Prod_price", "Subtotal", "Tax", "Tips", "Total",
-]
-WILDRECEIPT_LISTS = {"Prod_item", "Prod_quantity", "Prod_price"}
+# WildReceipt's 12 value classes (``CLASS_value``) and the free-text key each is asked as.
+WILDRECEIPT_KEYS = {
+    "Store_name": "store name", "Store_addr": "store address", "Tel": "phone", "Date": "date",
+    "Time": "time", "Prod_item": "item", "Prod_quantity": "item quantity",
+    "Prod_price": "item price", "Subtotal": "subtotal", "Tax": "tax", "Tips": "tips", "Total": "total",
+}
+WILDRECEIPT_LISTS = frozenset({"item", "item quantity", "item price"})  # one per line item
 
 
 @dataclass
@@ -127,9 +128,9 @@ def load_wildreceipt(root: Path, split: str) -> Iterator[Example]:
             words.extend(split_line(text, quad_to_box([float(v) for v in ann["box"]])))
             label = names.get(int(ann["label"]), "")
             if label.endswith("_value"):
-                values.setdefault(label[: -len("_value")], []).append(text)
+                values.setdefault(WILDRECEIPT_KEYS[label[: -len("_value")]], []).append(text)
         fields: dict[str, str | list[str] | None] = {}
-        for k in WILDRECEIPT_KEYS:
+        for k in WILDRECEIPT_KEYS.values():
             vs = values.get(k)
             fields[k] = (vs if k in WILDRECEIPT_LISTS else " ".join(vs)) if vs else None
         img = root / rec["file_name"]
@@ -137,7 +138,38 @@ def load_wildreceipt(root: Path, split: str) -> Iterator[Example]:
         yield Example(Document([page], source=f"wildreceipt/{split}/{Path(rec['file_name']).stem}"), fields)
 
 
-LOADERS = {"sroie": load_sroie, "funsd": load_funsd, "wildreceipt": load_wildreceipt}
+def load_kleister_nda(root: Path, split: str) -> Iterator[Example]:
+    """Kleister-NDA contracts (multi-page PDFs, text layer cached): see `docsprint.data.kleister`."""
+    from docsprint.data.kleister import load_kleister
+
+    try:
+        for doc, fields in load_kleister(root, split):
+            yield Example(doc, fields)
+    except FileNotFoundError as e:
+        raise DatasetError(str(e)) from None
+
+
+def load_synth(root: Path, split: str) -> Iterator[Example]:
+    """A folder in docsprint's own format (``docsprint synth`` writes one): ``root/split.jsonl``."""
+    from docsprint.data.store import read_jsonl
+
+    if not (root / f"{split}.jsonl").is_file():
+        raise DatasetError(f"synth: {root / split}.jsonl not found (make one with `docsprint synth`)")
+    for doc_id, doc, fields in read_jsonl(root, split):
+        doc.source = f"synth/{split}/{doc_id}"
+        yield Example(doc, fields)
+
+
+LOADERS = {"sroie": load_sroie, "funsd": load_funsd, "wildreceipt": load_wildreceipt,
+           "kleister-nda": load_kleister_nda, "synth": load_synth}
+LIST_KEYS = {"wildreceipt": WILDRECEIPT_LISTS, "kleister-nda": frozenset({"party"})}
+
+
+def list_keys(dataset: str, example: Example | None = None) -> frozenset[str]:
+    """The keys of a dataset whose values are lists (a synthetic example says so itself)."""
+    if example is not None and dataset == "synth":
+        return frozenset(k for k, v in example.fields.items() if isinstance(v, list))
+    return LIST_KEYS.get(dataset, frozenset())
 
 
 def load(dataset: str, split: str, root: str | Path | None = None, limit: int | None = None) -> list[Example]:

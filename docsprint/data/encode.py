@@ -56,6 +56,7 @@ class Encoded:
     value_pos: list[int]  # sequence positions of value tokens
     value_key: list[int]  # which key each value token belongs to
     value_base: list[int] = field(default_factory=list)  # per key: prompt position of token 0
+    keys: list[str] = field(default_factory=list)  # the keys asked, in prompt order
     targets: list[list[int]] = field(default_factory=list)  # per value token, valid targets
     doc: DocTokens | None = None
     pixels: torch.Tensor | None = None
@@ -140,6 +141,28 @@ def align(doc_ids: list[int], target: list[int]) -> list[list[int]]:
     return out
 
 
+def key_name_ids(tok: Tokenizer, key: str) -> list[int]:
+    """The word pieces of a key's name in the prompt (at most 16)."""
+    return tok.encode(key, add_special_tokens=False).ids[:16] or [tok.token_to_id("[UNK]") or 100]
+
+
+def key_chunks(tok: Tokenizer, cfg: ModelConfig, keys: list[str], max_tokens: int | None = None) -> list[list[str]]:
+    """Split ``keys`` into prompts that fit the model: at most ``max_keys`` keys and
+    ``max_tokens`` (default ``max_positions``) prompt tokens, names and slots, each. One
+    prompt is one forward pass; FUNSD forms with 40 questions need two or three."""
+    limit = max_tokens or cfg.max_positions
+    chunks: list[list[str]] = [[]]
+    used = 0
+    for key in keys:
+        n = len(key_name_ids(tok, key)) + cfg.slots_for(key)
+        if chunks[-1] and (used + n > limit or len(chunks[-1]) >= cfg.max_keys):
+            chunks.append([])
+            used = 0
+        chunks[-1].append(key)
+        used += n
+    return chunks if keys else []
+
+
 def encode(
     tok: Tokenizer,
     cfg: ModelConfig,
@@ -148,11 +171,14 @@ def encode(
     mode: str = "parallel",
     values: list[Value] | None = None,
     pixels: torch.Tensor | None = None,
+    slots: list[int] | None = None,
 ) -> Encoded:
     """Build the sequence for ``keys`` over one document window.
 
     ``values`` (training only) gives each key's true value; in autoregressive mode the value
     tokens are then teacher-forced. Without values, autoregressive mode returns the prefix only.
+    ``slots`` (mask pre-training) gives each key exactly that many slots, all of them value
+    tokens: no end token, as the number of masks is the true length of the span.
     """
     if mode not in ("parallel", "autoregressive"):
         raise ValueError(f"unknown mode {mode!r}")
@@ -173,12 +199,13 @@ def encode(
         value_key=[],
         doc=doc,
         pixels=pixels,
+        keys=list(keys),
     )
     rank = 0
     prompt_pos = 0
     last_pos = cfg.max_positions - 1
     for k, key in enumerate(keys):
-        name = tok.encode(key, add_special_tokens=False).ids[:16] or [tok.token_to_id("[UNK]") or 100]
+        name = key_name_ids(tok, key)
         for t in name:
             e.ids.append(t)
             e.bbox.append((0, 0, 0, 0))
@@ -188,12 +215,12 @@ def encode(
             e.group.append(k + 1)
             e.slot.append(0)
             e.rank.append(0)
-        budget = cfg.slots_for(key)
+        budget = slots[k] if slots is not None else cfg.slots_for(key)
         e.value_base.append(prompt_pos)
         target: list[int] = []
         copy_from: list[list[int]] = []
         if values is not None:
-            target = value_ids(tok, values[k])[: budget - 1]
+            target = value_ids(tok, values[k])[: budget - (slots is None)]
             copy_from = [[p + 1 for p in ps] for ps in align(doc.ids, target)]  # +1: [CLS]
         n_slots = budget  # parallel: every slot; autoregressive: the teacher-forced tokens
         if mode == "autoregressive":
@@ -326,6 +353,7 @@ def _pad_doc(e: Encoded, Ld: int) -> Encoded:
         value_pos=[p + n for p in e.value_pos],
         value_key=e.value_key,
         value_base=e.value_base,
+        keys=e.keys,
         targets=e.targets,
         doc=e.doc,
         pixels=e.pixels,

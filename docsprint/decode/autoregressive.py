@@ -45,7 +45,6 @@ def decode_autoregressive(
     tok: Tokenizer,
     enc: Encoded,
     page: Page,
-    keys: list[str],
     list_keys: frozenset[str] = frozenset(),
     use_cache: bool = True,
 ) -> list[KeyValue]:
@@ -55,6 +54,7 @@ def decode_autoregressive(
     check that the cache changes nothing.
     """
     cfg = model.cfg
+    keys = enc.keys
     dev = next(model.parameters()).device
     batch = collate([enc]).to(dev)
     prefix, pixels, copyable = batch.tokens, batch.pixels, batch.doc_copyable

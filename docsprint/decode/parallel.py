@@ -18,13 +18,13 @@ def decode_parallel(
     tok: Tokenizer,
     encs: list[Encoded],
     pages: list[Page],
-    keys: list[str],
     list_keys: frozenset[str] = frozenset(),
 ) -> list[list[KeyValue]]:
-    """Answers for a batch of windows encoded in parallel mode (one model forward in all).
+    """Answers for a batch of windows encoded in parallel mode (one model forward in all);
+    each window may ask its own keys.
 
     >>> enc = encode(tok, model.cfg, tokenize_page(tok, page), ["total"])  # doctest: +SKIP
-    >>> decode_parallel(model, tok, [enc], [page], ["total"])[0][0].value  # doctest: +SKIP
+    >>> decode_parallel(model, tok, [enc], [page])[0][0].value  # doctest: +SKIP
     '9.00'
     """
     batch = collate(encs).to(next(model.parameters()).device)
@@ -34,7 +34,7 @@ def decode_parallel(
     for b, (enc, page) in enumerate(zip(encs, pages, strict=True)):
         chosen = [int(i) for i in idx[b]]  # padding sits after each document: positions hold
         answers = []
-        for k, key in enumerate(keys):
+        for k, key in enumerate(enc.keys):
             qs = [q for q, kk in enumerate(enc.value_key) if kk == k]
             answers.append(
                 assemble(key, [chosen[q] for q in qs], [float(best[b, q]) for q in qs], enc, page,

@@ -11,6 +11,7 @@ from tqdm import tqdm
 
 from docsprint.data import datasets
 from docsprint.data.encode import value_ids
+from docsprint.data.kleister import pair_counts, task_pairs
 from docsprint.eval.metrics import anls, f1_from_counts, match_counts
 from docsprint.pipeline import Extractor
 
@@ -32,12 +33,12 @@ def evaluate_kie(
     """
     examples = datasets.load(dataset, split, data_dir, limit)
     ex = extractor or Extractor(model)
-    list_keys = frozenset(datasets.WILDRECEIPT_LISTS) if dataset == "wildreceipt" else frozenset()
     for e in examples[:warmup]:
-        ex.extract(e.doc, list(e.fields) or ["total"], mode, list_keys)
+        ex.extract(e.doc, list(e.fields) or ["total"], mode, datasets.list_keys(dataset, e))
     scores: dict[str, list[float]] = {}
     all_scores: list[float] = []
     tp = n_pred = n_gold = 0
+    key_counts: dict[str, list[int]] = {}
     seconds = []
     rows = []
     input_tokens = slot_tokens = truncated = n_values = 0
@@ -46,7 +47,7 @@ def evaluate_kie(
         keys = list(e.fields)
         if not keys:
             continue
-        out = ex.extract(e.doc, keys, mode, list_keys)
+        out = ex.extract(e.doc, keys, mode, datasets.list_keys(dataset, e))
         seconds.append(out.model_seconds)
         input_tokens, slot_tokens = input_tokens + out.input_tokens, slot_tokens + out.slot_tokens
         row: dict[str, Any] = {"id": e.id, "fields": {}}
@@ -55,12 +56,20 @@ def evaluate_kie(
             s = anls(pred, gold)
             scores.setdefault(k if dataset != "funsd" else "answer", []).append(s)
             all_scores.append(s)
-            a, b, c = match_counts(pred, gold)
-            tp, n_pred, n_gold = tp + a, n_pred + b, n_gold + c
+            if dataset != "kleister-nda":
+                a, b, c = match_counts(pred, gold, ignore_spaces=dataset == "wildreceipt")
+                tp, n_pred, n_gold = tp + a, n_pred + b, n_gold + c
+                key_counts.setdefault(k, [0, 0, 0])
+                key_counts[k] = [x + y for x, y in zip(key_counts[k], (a, b, c), strict=True)]
             row["fields"][k] = {"pred": pred, "gold": gold, "anls": round(s, 4)}
             if gold is not None:  # a value longer than its slots cannot come back whole
                 n_values += 1
                 truncated += len(value_ids(ex.tok, gold)) >= cfg.slots_for(k)
+        if dataset == "kleister-nda":  # the task's F1: KEY=VALUE items, upper-cased
+            pred_fields = {k: v.value for k, v in out.fields.items()}
+            a, b, c = pair_counts(pred_fields, e.fields)
+            tp, n_pred, n_gold = tp + a, n_pred + b, n_gold + c
+            row["pairs"] = {"pred": task_pairs(pred_fields), "gold": task_pairs(e.fields)}
         rows.append(row)
     mean_s = float(np.mean(seconds)) if seconds else 0.0
     return {
@@ -72,7 +81,10 @@ def evaluate_kie(
         "n_docs": len(rows),
         "anls": 100 * float(np.mean(all_scores)) if all_scores else 0.0,
         "f1": 100 * f1_from_counts(tp, n_pred, n_gold),
+        "f1_definition": F1_DEFINITIONS.get(dataset, F1_DEFINITIONS["default"]),
+        "precision_recall": [100 * tp / max(n_pred, 1), 100 * tp / max(n_gold, 1)],
         "per_key": {k: 100 * float(np.mean(v)) for k, v in scores.items()},
+        "per_key_f1": {k: 100 * f1_from_counts(*c) for k, c in key_counts.items()} if dataset != "funsd" else {},
         "seconds_per_doc": mean_s,
         "docs_per_second": 1.0 / mean_s if mean_s else 0.0,
         "input_tokens_per_doc": input_tokens / max(len(rows), 1),
@@ -81,6 +93,16 @@ def evaluate_kie(
         "truncated_values": truncated / max(n_values, 1),
         "predictions": rows,
     }
+
+
+F1_DEFINITIONS = {
+    "default": "micro F1 over (document, key, item): exact match after lower-casing and collapsing spaces",
+    "wildreceipt": ("entity-level micro F1 over the 12 value classes: each predicted item must equal a gold "
+                    "entity of the same class exactly once spaces are removed (the published texts have "
+                    "none) and case is folded; line items (item, item quantity, item price) are matched as "
+                    "multisets per class, each gold entity at most once, in any order"),
+    "kleister-nda": "the task's F1: micro F1 over KEY=VALUE items, upper-cased, spaces as underscores",
+}
 
 
 def format_table(results: list[dict]) -> str:

@@ -37,19 +37,24 @@ def anls(pred: Value, gold: Value, threshold: float = 0.5) -> float:
     return score if score >= threshold else 0.0
 
 
-def _items(v: Value) -> list[str]:
+def _items(v: Value, ignore_spaces: bool = False) -> list[str]:
     if v is None:
         return []
     items = v if isinstance(v, list) else [v]
-    return [n for n in (normalize(i) for i in items) if n]
+    norm = [normalize(i) for i in items]
+    return [n.replace(" ", "") if ignore_spaces else n for n in norm if n]
 
 
-def match_counts(pred: Value, gold: Value) -> tuple[int, int, int]:
+def match_counts(pred: Value, gold: Value, ignore_spaces: bool = False) -> tuple[int, int, int]:
     """(true positives, predicted items, gold items) by exact match after normalisation.
 
-    A list value is a multiset of items; each gold item can be matched once.
+    A list value is a multiset of items; each gold item can be matched once, in any order.
+    ``ignore_spaces`` compares with every space removed (WildReceipt writes "KOREANRESTAURANT").
+
+    >>> match_counts(["Tea", "Cake", "Tea"], ["tea", "Tea", "Pie"])
+    (2, 3, 3)
     """
-    p, g = _items(pred), _items(gold)
+    p, g = _items(pred, ignore_spaces), _items(gold, ignore_spaces)
     tp = sum((Counter(p) & Counter(g)).values())
     return tp, len(p), len(g)
 
