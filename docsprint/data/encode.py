@@ -245,7 +245,10 @@ def encode(
             e.rank.append(rank)  # stays 0 in parallel mode
             if values is not None:
                 if i < len(target):
-                    e.targets.append([V + p for p in copy_from[i]] if copy_from[i] else [target[i]])
+                    # The copy prior puts token i at least i places after the start of the
+                    # document (models/model.py): an earlier position is not a valid copy.
+                    copies = [V + p for p in copy_from[i] if p >= i]
+                    e.targets.append(copies or [target[i]])
                 else:
                     e.targets.append([cfg.end_id])
         prompt_pos += budget

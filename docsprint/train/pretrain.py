@@ -87,13 +87,14 @@ def span_example(tok, cfg: ModelConfig, doc: DocTokens, pixels, rng: random.Rand
         values.append(tok.decode(doc.ids[a:b]))
     slots = [b - a for a, b in spans]
     enc = encode(tok, cfg, rest, keys, "parallel", values, pixels, slots=slots)
-    # The targets are the span's own pieces (decode/encode can merge or split a piece).
-    span_ids = [doc.ids[a:b] for a, b in spans]
+    # The targets are the span's own pieces (decode/encode can merge or split a piece): the
+    # vocabulary id, and a copy of the same piece where it occurs elsewhere on the page at a
+    # position the copy prior allows (at least i places in for token i).
     q = 0
-    for ids in span_ids:
-        for t in ids:
-            copies = [p + 1 for p, x in enumerate(rest.ids) if x == t]  # +1: [CLS]
-            enc.targets[q] = [cfg.vocab_size + p for p in copies] or [t]
+    for a, b in spans:
+        for i, t in enumerate(doc.ids[a:b]):
+            copies = [p + 1 for p, x in enumerate(rest.ids) if x == t and p + 1 >= i]  # +1: [CLS]
+            enc.targets[q] = [t] + [cfg.vocab_size + p for p in copies]
             q += 1
     return enc
 
