@@ -9,7 +9,7 @@ from pathlib import Path
 
 from docsprint.data.datasets import DATASETS
 from docsprint.data.synth import KINDS
-from docsprint.pipeline import MODES, PRECISIONS, SCHEMAS
+from docsprint.pipeline import LIST_KEYS, MODES, PRECISIONS, SCHEMAS
 
 
 def _keys(args: argparse.Namespace) -> list[str]:
@@ -19,6 +19,12 @@ def _keys(args: argparse.Namespace) -> list[str]:
             raise SystemExit("docsprint: error: --keys is empty")
         return keys
     return SCHEMAS[args.schema]
+
+
+def _list_keys(args: argparse.Namespace, keys: list[str]) -> frozenset[str]:
+    if args.lists:
+        return frozenset(k.strip() for k in args.lists.split(",") if k.strip())
+    return frozenset(k for k in keys if k in LIST_KEYS) if not args.keys else frozenset()
 
 
 def cmd_extract(args: argparse.Namespace) -> int:
@@ -31,7 +37,7 @@ def cmd_extract(args: argparse.Namespace) -> int:
     results, failed = [], 0
     for path in args.files:
         try:
-            results.append(extractor.extract(path, keys, args.mode).to_dict())
+            results.append(extractor.extract(path, keys, args.mode, _list_keys(args, keys)).to_dict())
         except DocumentError as e:
             print(f"docsprint: error: {e}", file=sys.stderr)
             failed += 1
@@ -92,6 +98,13 @@ def cmd_eval(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_report(args: argparse.Namespace) -> int:
+    from docsprint.eval.report import kie_rows
+
+    print(kie_rows(args.files))
+    return 0
+
+
 def cmd_export(args: argparse.Namespace) -> int:
     from docsprint.models.checkpoint import TOKENIZER_FILE, from_pretrained, save_pretrained
 
@@ -111,6 +124,7 @@ def build_parser() -> argparse.ArgumentParser:
     group = ex.add_mutually_exclusive_group()
     group.add_argument("--keys", help="comma-separated keys, e.g. company,total")
     group.add_argument("--schema", choices=sorted(SCHEMAS), default="receipt")
+    ex.add_argument("--lists", help="comma-separated keys whose values are lists, e.g. item,party")
     ex.add_argument("--mode", choices=MODES, default="parallel")
     ex.add_argument("--model", help="checkpoint folder (default: the shipped SROIE model)")
     ex.add_argument("--ocr", choices=["rapidocr", "tesseract"], default="rapidocr")
@@ -149,6 +163,9 @@ def build_parser() -> argparse.ArgumentParser:
     ek.add_argument("--precision", choices=PRECISIONS, default="fp32", help="bf16: autocast matmuls")
     ek.add_argument("--json", help="write the results here")
     ek.set_defaults(func=cmd_eval)
+    er = ev_sub.add_parser("report", help="a markdown table from `eval kie --mode both --json` files")
+    er.add_argument("files", nargs="+", type=Path)
+    er.set_defaults(func=cmd_report)
     xp = sub.add_parser("export", help="re-save a checkpoint, e.g. compact (fp16 + int8 embeddings)")
     xp.add_argument("model", help="checkpoint folder")
     xp.add_argument("out", help="new checkpoint folder")

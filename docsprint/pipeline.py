@@ -21,9 +21,16 @@ from docsprint.io.document import Document, Page
 from docsprint.models.checkpoint import from_pretrained
 
 DEFAULT_MODEL = Path(__file__).resolve().parent / "weights" / "kie-sroie"
+# Named sets of keys for `docsprint extract --schema`; any other keys can be asked with --keys.
 SCHEMAS = {
     "receipt": ["company", "date", "address", "total"],
+    "receipt-items": ["store name", "store address", "phone", "date", "time", "item", "item quantity",
+                      "item price", "subtotal", "tax", "tips", "total"],
+    "invoice": ["seller", "buyer", "invoice number", "invoice date", "due date", "total"],
+    "contract": ["effective date", "jurisdiction", "party", "term"],
 }
+# Keys whose values are lists (one item per line item or party) when asked through a schema.
+LIST_KEYS = frozenset({"item", "item quantity", "item price", "party"})
 MODES = ("parallel", "autoregressive")
 PRECISIONS = ("fp32", "bf16")
 

@@ -97,3 +97,16 @@ def test_collate_keeps_document_positions_aligned(tok):
     assert b.doc_copyable[0].sum() == 1 and b.doc_copyable[1].sum() == len(long.doc.ids)
     # value slots of the short row moved past the padded document, and still hold MASK
     assert all(b.tokens.ids[0, p] == cfg.mask_id for p in b.value_pos[0][b.value_valid[0]].tolist())
+
+
+def test_key_chunks_fit_the_prompt_and_keep_every_key_once(tok, tiny_model):
+    from docsprint.data.encode import key_chunks, key_name_ids
+
+    cfg = tiny_model.cfg
+    keys = ["total", "date", "company", "address"] + [f"free text key {i}" for i in range(20)]
+    chunks = key_chunks(tok, cfg, keys, max_tokens=40)
+    assert [k for c in chunks for k in c] == keys
+    for c in chunks:
+        assert len(c) <= cfg.max_keys
+        assert len(c) == 1 or sum(len(key_name_ids(tok, k)) + cfg.slots_for(k) for k in c) <= 40
+    assert key_chunks(tok, cfg, []) == []

@@ -33,3 +33,22 @@ def test_shipped_checkpoint_reads_the_bundled_sample_in_both_modes():
         result = extractor.extract(sample, ["company", "date", "address", "total"], mode)
         assert {k: v.value for k, v in result.fields.items()} == SAMPLE_FIELDS
         assert all(v.confidence > 0.5 and v.boxes for v in result.fields.values())
+
+
+def test_merge_of_a_list_key_is_the_union_of_confident_windows():
+    merged = merge([KeyValue("party", ["Nike Inc."], 0.9), KeyValue("party", ["NIKE INC.", "Eric Sprunk"], 0.7),
+                    KeyValue("party", ["Phil Knight"], 0.2), KeyValue("party", None, 0.95)], is_list=True)
+    assert merged.value == ["Nike Inc.", "Eric Sprunk"]  # a repeat (any case) once; unsure windows out
+    assert merged.confidence == 0.9
+
+
+def test_many_keys_are_asked_in_several_prompts_that_fit(tiny_checkpoint, receipt_page):
+    keys = [f"question number {i}" for i in range(30)]  # 30 keys x (4 name + 8 slots) > 128 positions
+    extractor = Extractor(tiny_checkpoint)
+    extractor.model.cfg.max_positions = 128
+    for mode in ("parallel", "autoregressive"):
+        result = extractor.extract(Document([receipt_page], source="r"), keys, mode)
+        assert list(result.fields) == keys
+        assert result.windows == 1
+        if mode == "parallel":
+            assert result.slot_tokens == 30 * 8  # every key got its slots, in 4+ prompts of <= 8 keys

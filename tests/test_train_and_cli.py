@@ -31,7 +31,7 @@ def trained(tmp_path_factory):
     return final, folder
 
 
-def test_training_learns_both_modes_into_one_checkpoint(trained, tmp_path):
+def test_training_learns_both_modes_into_one_checkpoint(trained, tmp_path, capsys):
     final, folder = trained
     out = tmp_path / "eval.json"
     code = main(["eval", "kie", "--dataset", "sroie", "--split", "train", "--data-dir", str(folder),
@@ -43,6 +43,9 @@ def test_training_learns_both_modes_into_one_checkpoint(trained, tmp_path):
     assert result["n_docs"] == 6
     assert result["anls"] > 80 and result["autoregressive"]["anls"] > 80
     assert set(result["per_key"]) == {"company", "date", "address", "total"}
+    assert main(["eval", "report", str(out)]) == 0
+    row = capsys.readouterr().out.strip().splitlines()[-1]
+    assert row.startswith("| run | sroie | 6 | ANLS |") and row.count("|") == 11
 
 
 def test_training_resumes_after_a_kill(tmp_path, sroie_folder, capsys):
@@ -64,7 +67,8 @@ def test_extract_cli_reports_bad_files_and_still_prints_good_ones(trained, tmp_p
     empty.write_bytes(b"")
     text = tmp_path / "notes.pdf"
     text.write_text("not really a pdf")
-    code = main(["extract", str(empty), str(good), str(text), "--model", str(final), "--keys", "total,date"])
+    code = main(["extract", str(empty), str(good), str(text), "--model", str(final), "--keys", "total,date",
+                 "--lists", "date"])
     captured = capsys.readouterr()
     assert code == 1
     errors = captured.err.strip().splitlines()
@@ -74,6 +78,7 @@ def test_extract_cli_reports_bad_files_and_still_prints_good_ones(trained, tmp_p
     (result,) = json.loads(captured.out)
     assert result["file"] == str(good)
     assert set(result["fields"]) == {"total", "date"}
+    assert result["fields"]["date"]["value"] is None or isinstance(result["fields"]["date"]["value"], list)
     for field in result["fields"].values():
         assert 0.0 <= field["confidence"] <= 1.0
         assert isinstance(field["boxes"], list)

@@ -41,12 +41,12 @@ class RapidOCREngine:
     name = "rapidocr"
 
     def __init__(self) -> None:
-        import logging
 
         from rapidocr import RapidOCR
 
-        logging.getLogger("RapidOCR").setLevel(logging.WARNING)
-        self.engine = RapidOCR()
+        # Its own config sets its logger's level at start-up: quiet it there (a blank page's
+        # "detection result is empty" is not an error of ours).
+        self.engine = RapidOCR(params={"Global.log_level": "error"})
 
     def __call__(self, image: Image.Image) -> list[Word]:
         result: Any = self.engine(np.asarray(image.convert("RGB")), return_word_box=True)
