@@ -6,10 +6,13 @@ PY := $(VENV)/bin/python
 # resolver ever gets the chance to pick a CUDA build from the registry.
 TORCH_WHEEL := $(firstword $(wildcard /opt/wheels/torch-2.13.0+cpu-*.whl))
 TORCH_REQ := $(if $(TORCH_WHEEL),$(TORCH_WHEEL),torch==2.13.0)
-MODEL := checkpoints/docsprint-kie-sroie
 SAMPLE := samples/receipt.jpg
+# `make eval-kie`: every test split in both decoding modes, then the README's table.
+EVAL_MODEL ?= docsprint/weights/kie-general
+EVAL_OUT ?= out/eval
+EVAL_ARGS ?=
 
-.PHONY: install demo test system-deps clean
+.PHONY: install demo test system-deps clean eval-kie
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -33,6 +36,12 @@ test: install system-deps
 	$(VENV)/bin/ruff check docsprint tests
 	$(VENV)/bin/mypy docsprint
 	$(PY) -m pytest -q tests
+
+eval-kie: install
+	for d in sroie funsd wildreceipt kleister-nda; do \
+	  $(VENV)/bin/docsprint eval kie --dataset $$d --split test --mode both --model $(EVAL_MODEL) \
+	    $(EVAL_ARGS) --json $(EVAL_OUT)/$$d.json || exit 1; done
+	$(VENV)/bin/docsprint eval report $(EVAL_OUT)/*.json
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

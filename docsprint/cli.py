@@ -98,6 +98,19 @@ def cmd_eval(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_eval_pretrain(args: argparse.Namespace) -> int:
+    from docsprint.eval.kie import write_json
+    from docsprint.eval.pretrain import evaluate_pretrain
+
+    result = evaluate_pretrain(args.model, args.sources.split(","), args.split, args.limit)
+    for src, r in result["sources"].items():
+        print(f"{src:<14} pages {r['pages']:>4}  masked pieces {r['masked_pieces']:>6}  "
+              f"loss {r['loss']:.3f}  accuracy {r['accuracy']:.1f}%")
+    if args.json:
+        write_json(result, args.json)
+    return 0
+
+
 def cmd_report(args: argparse.Namespace) -> int:
     from docsprint.eval.report import kie_rows
 
@@ -163,6 +176,13 @@ def build_parser() -> argparse.ArgumentParser:
     ek.add_argument("--precision", choices=PRECISIONS, default="fp32", help="bf16: autocast matmuls")
     ek.add_argument("--json", help="write the results here")
     ek.set_defaults(func=cmd_eval)
+    ep = ev_sub.add_parser("pretrain", help="the mask pre-training objective on held-out pages")
+    ep.add_argument("--model", required=True, help="checkpoint folder")
+    ep.add_argument("--sources", default="sroie,funsd,wildreceipt,kleister-nda,tobacco3482")
+    ep.add_argument("--split", default="test", help="test (tobacco3482: val)")
+    ep.add_argument("--limit", type=int, default=50, help="pages per source")
+    ep.add_argument("--json", help="write the results here")
+    ep.set_defaults(func=cmd_eval_pretrain)
     er = ev_sub.add_parser("report", help="a markdown table from `eval kie --mode both --json` files")
     er.add_argument("files", nargs="+", type=Path)
     er.set_defaults(func=cmd_report)

@@ -77,18 +77,19 @@ def unlabelled_receipts(root: Path, limit: int | None = None, ocr: str = "rapido
 
 
 def load_corpus(sources: list[str], limits: dict[str, int] | None = None,
-                data_dir: dict[str, str] | None = None) -> dict[str, list[Page]]:
-    """Pages per source; ``limits`` caps a source, ``data_dir`` overrides a dataset folder."""
+                data_dir: dict[str, str] | None = None, split: str = "train") -> dict[str, list[Page]]:
+    """Pages per source; ``limits`` caps a source, ``data_dir`` overrides a dataset folder.
+    ``split`` other than train (held-out pages, to measure the objective) applies to datasets."""
     limits, data_dir = limits or {}, data_dir or {}
     out: dict[str, list[Page]] = {}
     for src in sources:
         limit = limits.get(src)
-        if src == "wildreceipt-unlabelled":
+        if src == "wildreceipt-unlabelled" and split == "train":
             out[src] = unlabelled_receipts(datasets.data_dir("wildreceipt", data_dir.get("wildreceipt")), limit)
         elif src == "tobacco3482":
-            out[src] = tobacco_pages(datasets.data_dir(src, data_dir.get(src)), "train", limit)
+            out[src] = tobacco_pages(datasets.data_dir(src, data_dir.get(src)), split if split != "test" else "val", limit)
         elif src in datasets.LOADERS:
-            examples = datasets.load(src, "train", data_dir.get(src), limit)
+            examples = datasets.load(src, split, data_dir.get(src), limit)
             out[src] = [p for e in examples for p in e.doc.pages if p.words]
         else:
             raise ValueError(f"unknown pre-training source {src!r} (known: {', '.join(SOURCES)})")
