@@ -1,17 +1,13 @@
 """Stage 1: spans out of the text stream, back in [MASK] slots; a tiny model learns it."""
 
+import json
 import random
 
-import torch
-
 from docsprint.cli import main
-from docsprint.data.corpus import load_corpus, text_page, tobacco_pages
-from docsprint.data.encode import collate, tokenize_page
+from docsprint.data.corpus import text_page, tobacco_pages
+from docsprint.data.encode import tokenize_page
 from docsprint.data.synth import generate
-from docsprint.decode.common import value_logits
-from docsprint.models.checkpoint import from_pretrained
 from docsprint.models.config import VALUE
-from docsprint.train.losses import value_loss
 from docsprint.train.pretrain import PretrainConfig, choose_spans, span_example
 
 
@@ -71,7 +67,7 @@ def test_tobacco_pages_come_from_the_train_split_only(tmp_path):
     assert pages[0].image is None and pages[0].words[3].box[1] > pages[0].words[0].box[1]  # line 2 lower
 
 
-def test_pretraining_lowers_the_masked_span_loss(tmp_path, tok):
+def test_pretraining_lowers_the_masked_span_loss(tmp_path, monkeypatch):
     generate("mixed", 8, 0, tmp_path / "synth", progress=False)
     config = tmp_path / "pretrain.yaml"
     model = "{hidden_size: 48, num_layers: 2, num_heads: 4, intermediate_size: 96, image_size: 32, max_slots: 16, dropout: 0.0}"
@@ -81,13 +77,13 @@ def test_pretraining_lowers_the_masked_span_loss(tmp_path, tok):
     assert main(["train", "pretrain", "--config", str(config)]) == 0
     config.write_text(base + f"max_steps: 60\nout: {tmp_path / 'after'}\n")
     assert main(["train", "pretrain", "--config", str(config)]) == 0
-    pages = load_corpus(["synth"], data_dir={"synth": str(tmp_path / "synth")})["synth"]
-    pc = PretrainConfig(mask_fraction=0.3)
+    monkeypatch.setenv("DOCSPRINT_DATA", str(tmp_path))  # eval finds tmp_path/synth
     losses = []
     for run in ("before", "after"):
-        m, _ = from_pretrained(tmp_path / run / "final")
-        items = [span_example(tok, m.cfg, tokenize_page(tok, p), None, random.Random(i), pc) for i, p in enumerate(pages)]
-        batch = collate([e for e in items if e is not None])
-        with torch.no_grad():
-            losses.append(float(value_loss(value_logits(m, batch), batch.targets, batch.value_valid)))
+        out = tmp_path / f"{run}.json"
+        assert main(["eval", "pretrain", "--model", str(tmp_path / run / "final"), "--sources", "synth",
+                     "--split", "train", "--json", str(out)]) == 0
+        result = json.loads(out.read_text())["sources"]["synth"]
+        assert result["pages"] == 8 and result["masked_pieces"] > 50
+        losses.append(result["loss"])
     assert losses[1] < 0.8 * losses[0]
