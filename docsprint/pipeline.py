@@ -13,10 +13,12 @@ from pathlib import Path
 
 import torch
 
+from docsprint.data.datasets import KLEISTER_LISTS, WILDRECEIPT_LISTS
 from docsprint.data.encode import Encoded, encode, key_chunks, page_pixels, tokenize_page, windows
 from docsprint.decode.autoregressive import decode_autoregressive
 from docsprint.decode.common import KeyValue
 from docsprint.decode.parallel import decode_parallel
+from docsprint.eval.metrics import normalize
 from docsprint.io.document import Document, Page
 from docsprint.models.checkpoint import from_pretrained
 
@@ -30,7 +32,7 @@ SCHEMAS = {
     "contract": ["effective date", "jurisdiction", "party", "term"],
 }
 # Keys whose values are lists (one item per line item or party) when asked through a schema.
-LIST_KEYS = frozenset({"item", "item quantity", "item price", "party"})
+LIST_KEYS = WILDRECEIPT_LISTS | KLEISTER_LISTS
 MODES = ("parallel", "autoregressive")
 PRECISIONS = ("fp32", "bf16")
 
@@ -69,12 +71,14 @@ def merge(candidates: list[KeyValue], is_list: bool = False, min_confidence: flo
     if not is_list or len(found) < 2:
         return best
     items: list[str] = []
+    seen: set[str] = set()
     boxes = []
     for c in sorted(found, key=lambda c: -c.confidence):
         if c is not best and c.confidence < min_confidence:
             continue
         for item in c.value if isinstance(c.value, list) else [c.value]:
-            if item is not None and " ".join(item.lower().split()) not in {" ".join(i.lower().split()) for i in items}:
+            if item is not None and normalize(item) not in seen:
+                seen.add(normalize(item))
                 items.append(item)
         boxes += c.boxes
     return KeyValue(best.key, items, best.confidence, boxes)

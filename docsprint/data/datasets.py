@@ -14,6 +14,7 @@ from pathlib import Path
 
 from PIL import Image
 
+from docsprint.data.kleister import LIST_KEYS as KLEISTER_LISTS
 from docsprint.io.document import Document, Page, Word, quad_to_box, split_line
 
 DATASETS = ("sroie", "funsd", "wildreceipt", "kleister-nda", "synth")
@@ -162,7 +163,7 @@ def load_synth(root: Path, split: str) -> Iterator[Example]:
 
 LOADERS = {"sroie": load_sroie, "funsd": load_funsd, "wildreceipt": load_wildreceipt,
            "kleister-nda": load_kleister_nda, "synth": load_synth}
-LIST_KEYS = {"wildreceipt": WILDRECEIPT_LISTS, "kleister-nda": frozenset({"party"})}
+LIST_KEYS = {"wildreceipt": WILDRECEIPT_LISTS, "kleister-nda": KLEISTER_LISTS}
 
 
 def list_keys(dataset: str, example: Example | None = None) -> frozenset[str]:

@@ -177,8 +177,8 @@ def encode(
 
     ``values`` (training only) gives each key's true value; in autoregressive mode the value
     tokens are then teacher-forced. Without values, autoregressive mode returns the prefix only.
-    ``slots`` (mask pre-training) gives each key exactly that many slots, all of them value
-    tokens: no end token, as the number of masks is the true length of the span.
+    ``slots`` (mask pre-training) gives each key exactly that many slots instead of its budget:
+    as many masks as the span has pieces.
     """
     if mode not in ("parallel", "autoregressive"):
         raise ValueError(f"unknown mode {mode!r}")
@@ -220,7 +220,7 @@ def encode(
         target: list[int] = []
         copy_from: list[list[int]] = []
         if values is not None:
-            target = value_ids(tok, values[k])[: budget - (slots is None)]
+            target = value_ids(tok, values[k])[: budget - 1]
             copy_from = [[p + 1 for p in ps] for ps in align(doc.ids, target)]  # +1: [CLS]
         n_slots = budget  # parallel: every slot; autoregressive: the teacher-forced tokens
         if mode == "autoregressive":

@@ -25,7 +25,7 @@ from docsprint.io.document import Document
 
 # task key -> the key as asked (free text)
 KEYS = {"effective_date": "effective date", "jurisdiction": "jurisdiction", "party": "party", "term": "term"}
-LIST_KEYS = frozenset({"party"})
+LIST_KEYS = frozenset({"party"})  # task keys whose values are lists (asked by the same name)
 THUMB_SIZE = 256  # long side of the cached page renderings (the model sees 128 x 128)
 
 

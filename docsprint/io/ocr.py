@@ -41,7 +41,6 @@ class RapidOCREngine:
     name = "rapidocr"
 
     def __init__(self) -> None:
-
         from rapidocr import RapidOCR
 
         # Its own config sets its logger's level at start-up: quiet it there (a blank page's

@@ -79,23 +79,19 @@ def span_example(tok, cfg: ModelConfig, doc: DocTokens, pixels, rng: random.Rand
     keep = [i for i in range(len(doc.ids)) if i not in removed]
     rest = DocTokens([doc.ids[i] for i in keep], [doc.bbox[i] for i in keep],
                      [doc.word_index[i] for i in keep], [doc.char_span[i] for i in keep])
-    keys, values = [], []
+    keys = []
     for a, b in spans:
         before = [i for i in keep if i < a][-pc.context_words * 3 :]
         context = before or [i for i in keep if i >= b][: pc.context_words * 3]
         keys.append(tok.decode([doc.ids[i] for i in context]) or "text")
-        values.append(tok.decode(doc.ids[a:b]))
-    slots = [b - a for a, b in spans]
-    enc = encode(tok, cfg, rest, keys, "parallel", values, pixels, slots=slots)
-    # The targets are the span's own pieces (decode/encode can merge or split a piece): the
-    # vocabulary id, and a copy of the same piece where it occurs elsewhere on the page at a
-    # position the copy prior allows (at least i places in for token i).
-    q = 0
+    enc = encode(tok, cfg, rest, keys, "parallel", pixels=pixels, slots=[b - a for a, b in spans])
+    # The targets are the span's own pieces: the vocabulary id, and a copy of the same piece
+    # where it occurs elsewhere on the page at a position the copy prior allows (at least i
+    # places in for token i).
     for a, b in spans:
         for i, t in enumerate(doc.ids[a:b]):
             copies = [p + 1 for p, x in enumerate(rest.ids) if x == t and p + 1 >= i]  # +1: [CLS]
-            enc.targets[q] = [t] + [cfg.vocab_size + p for p in copies]
-            q += 1
+            enc.targets.append([t] + [cfg.vocab_size + p for p in copies])
     return enc
 
 
