@@ -51,11 +51,78 @@ def cmd_extract(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
+def _policy_options(args: argparse.Namespace) -> dict:
+    return {"threshold": args.threshold, "patience": args.patience, "max_depth": args.max_depth,
+            "deadline_ms": args.budget_ms, "calibrated": False if args.uncalibrated else None}
+
+
+def cmd_classify(args: argparse.Namespace) -> int:
+    from docsprint.classify import DocumentClassifier
+    from docsprint.io.readers import DocumentError
+    from docsprint.pipeline import set_threads
+
+    set_threads(args.threads)
+    clf = DocumentClassifier(args.model, ocr=args.ocr, policy=args.policy, **_policy_options(args))
+    results, failed = [], 0
+    for path in args.files:
+        try:
+            results.append(clf.classify(path))
+        except DocumentError as e:
+            print(f"docsprint: error: {e}", file=sys.stderr)
+            failed += 1
+    if args.out:
+        from docsprint.eval.kie import write_json
+
+        write_json(results, args.out)
+    else:
+        print(json.dumps(results, indent=2, ensure_ascii=False))
+    return 1 if failed else 0
+
+
+def cmd_eval_classify(args: argparse.Namespace) -> int:
+    from docsprint.eval.classify import evaluate_classify
+    from docsprint.eval.kie import write_json
+    from docsprint.pipeline import set_threads
+
+    set_threads(args.threads)
+    r = evaluate_classify(args.model, args.dataset, args.split, args.data_dir, args.policy, args.limit,
+                          args.batch_size, args.plot, **_policy_options(args))
+    pe = r["per_exit"]
+    print(f"{'exit':<10}{'depth':>6}{'acc %':>8}{'ECE':>8}{'ECE cal':>9}{'ms':>8}")
+    for i, name in enumerate(pe["names"]):
+        print(f"{name:<10}{pe['depth'][i]:>6}{pe['accuracy'][i]:>8.2f}{pe['ece_uncalibrated'][i]:>8.3f}"
+              f"{pe['ece_calibrated'][i]:>9.3f}{pe['ms_to_reach'][i]:>8.2f}")
+    print(f"policy {r['policy']}")
+    print(f"accuracy {r['accuracy']:.2f}% (full depth {r['full_depth_accuracy']:.2f}%)  "
+          f"model time {1000 * r['seconds_per_doc']:.2f} ms/doc (full depth {1000 * r['full_depth_seconds_per_doc']:.2f}, "
+          f"{100 * r['time_saved']:.1f}% saved)  batch {r['batch_size']}: {r['docs_per_second']:.1f} docs/s "
+          f"(full depth {r['full_depth_docs_per_second']:.1f}, {r['throughput_gain']:.2f}x)")
+    print(f"exits taken {r['exit_histogram']}")
+    if args.json:
+        write_json(r, args.json)
+    return 0
+
+
+def _add_policy_arguments(p: argparse.ArgumentParser) -> None:
+    from docsprint.exits.policies import POLICIES
+
+    p.add_argument("--policy", choices=POLICIES, help="exit policy (default: the checkpoint's recommended one)")
+    p.add_argument("--threshold", type=float, help="confidence threshold (global, budget)")
+    p.add_argument("--patience", type=int, help="same answer at this many exits in a row (patience)")
+    p.add_argument("--budget-ms", type=float, help="deadline: answer with the best exit reached by then")
+    p.add_argument("--max-depth", type=int, help="run at most this many layers")
+    p.add_argument("--uncalibrated", action="store_true", help="raw confidences, no temperature scaling")
+
+
 def cmd_train(args: argparse.Namespace) -> int:
     if args.task == "pretrain":
         from docsprint.train.pretrain import PretrainConfig, train_pretrain
 
         train_pretrain(PretrainConfig.from_yaml(args.config))
+    elif args.task == "classify":
+        from docsprint.train.classify import ClassifyTrainConfig, train_classify
+
+        train_classify(ClassifyTrainConfig.from_yaml(args.config))
     else:
         from docsprint.train.kie import KIETrainConfig, train_kie
 
@@ -146,6 +213,15 @@ def build_parser() -> argparse.ArgumentParser:
     ex.add_argument("--out", help="write the JSON here (atomically) instead of stdout")
     ex.set_defaults(func=cmd_extract)
 
+    cl = sub.add_parser("classify", help="document type of images or PDFs, with early exit; prints JSON")
+    cl.add_argument("files", nargs="+", type=Path)
+    cl.add_argument("--model", required=True, help="classifier checkpoint folder")
+    cl.add_argument("--ocr", choices=["rapidocr", "tesseract"], default="rapidocr")
+    cl.add_argument("--threads", type=int, help="torch threads")
+    cl.add_argument("--out", help="write the JSON here (atomically) instead of stdout")
+    _add_policy_arguments(cl)
+    cl.set_defaults(func=cmd_classify)
+
     tr = sub.add_parser("train", help="train a model")
     tr_sub = tr.add_subparsers(dest="task", required=True)
     tk = tr_sub.add_parser("kie", help="key-value fine-tuning, both decoding modes")
@@ -154,6 +230,9 @@ def build_parser() -> argparse.ArgumentParser:
     tp = tr_sub.add_parser("pretrain", help="stage 1: mask pre-training on unlabelled pages")
     tp.add_argument("--config", required=True, help="YAML file (see configs/)")
     tp.set_defaults(func=cmd_train)
+    tc = tr_sub.add_parser("classify", help="the anytime early-exit document classifier")
+    tc.add_argument("--config", required=True, help="YAML file (see configs/)")
+    tc.set_defaults(func=cmd_train)
 
     sy = sub.add_parser("synth", help="render synthetic documents with exact boxes and fields")
     sy.add_argument("--kind", choices=[*KINDS, "mixed"], default="mixed")
@@ -183,6 +262,18 @@ def build_parser() -> argparse.ArgumentParser:
     ep.add_argument("--limit", type=int, default=50, help="pages per source")
     ep.add_argument("--json", help="write the results here")
     ep.set_defaults(func=cmd_eval_pretrain)
+    ec = ev_sub.add_parser("classify", help="accuracy, ECE and early-exit savings of a classifier")
+    ec.add_argument("--model", required=True, help="classifier checkpoint folder")
+    ec.add_argument("--dataset", default="tobacco3482", help="tobacco3482, doctypes, or a folder of class folders")
+    ec.add_argument("--split", default="test")
+    ec.add_argument("--data-dir", help="folder laid out like ../shared/data/<dataset>")
+    ec.add_argument("--limit", type=int, help="pages per split (per class for doctypes and folders)")
+    ec.add_argument("--batch-size", type=int, default=16, help="batch for the throughput measurement")
+    ec.add_argument("--threads", type=int, help="torch threads")
+    ec.add_argument("--plot", help="write the accuracy-latency Pareto plot (PNG) here")
+    ec.add_argument("--json", help="write the results here")
+    _add_policy_arguments(ec)
+    ec.set_defaults(func=cmd_eval_classify)
     er = ev_sub.add_parser("report", help="a markdown table from `eval kie --mode both --json` files")
     er.add_argument("files", nargs="+", type=Path)
     er.set_defaults(func=cmd_report)

@@ -15,6 +15,7 @@ import torch
 from safetensors.torch import load_file, save_file
 from tokenizers import Tokenizer
 
+from docsprint.models.classifier import ClassifierConfig, ExitClassifier
 from docsprint.models.config import ModelConfig
 from docsprint.models.model import DocsprintModel
 
@@ -64,7 +65,7 @@ def _bert_name(name: str) -> str | None:
     return f"encoder.layer.{i}.{table[module]}.{param}" if module in table else None
 
 
-def init_from_minilm(model: DocsprintModel, source: Path | None = None) -> list[str]:
+def init_from_minilm(model: DocsprintModel | ExitClassifier, source: Path | None = None) -> list[str]:
     """Copy the text encoder's weights from all-MiniLM-L6-v2; returns the names initialised.
 
     Layers beyond MiniLM's 6 keep their random initialisation. The token-type rows for
@@ -87,7 +88,7 @@ def init_from_minilm(model: DocsprintModel, source: Path | None = None) -> list[
 
 
 def save_pretrained(
-    model: DocsprintModel,
+    model: DocsprintModel | ExitClassifier,
     path: str | Path,
     tokenizer: str | Path,
     compact: bool = False,
@@ -103,7 +104,7 @@ def save_pretrained(
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
     state = {k: v.detach().float().cpu().clone() for k, v in model.state_dict().items()}
-    state.pop("head.word.weight")  # tied to the word embeddings
+    state.pop("head.word.weight", None)  # tied to the word embeddings
     if compact:
         word = state.pop(WORD)
         scale = word.abs().amax(1, keepdim=True).clamp(min=1e-8) / 127.0
@@ -142,3 +143,30 @@ def from_pretrained(path: str | Path, device: str | torch.device = "cpu") -> tup
     if missing:
         raise ValueError(f"{path}: checkpoint lacks {sorted(missing)[:5]}")
     return model.to(device).eval(), load_tokenizer(path / TOKENIZER_FILE)
+
+
+def load_classifier(path: str | Path, device: str | torch.device = "cpu") -> tuple[ExitClassifier, Tokenizer]:
+    """Load an early-exit classifier folder: ``model, tokenizer = load_classifier("runs/x")``."""
+    path = Path(path)
+    for name in (CONFIG_FILE, WEIGHTS_FILE, TOKENIZER_FILE):
+        if not (path / name).is_file():
+            raise FileNotFoundError(f"{path}: not a docsprint checkpoint (missing {name})")
+    model = ExitClassifier(ClassifierConfig.load(path / CONFIG_FILE))
+    model.load_state_dict(load_weights(path / WEIGHTS_FILE))
+    return model.to(device).eval(), load_tokenizer(path / TOKENIZER_FILE)
+
+
+def init_encoder_from(model: ExitClassifier, checkpoint: str | Path) -> list[str]:
+    """Copy the encoder (embeddings and blocks) of a docsprint checkpoint (e.g. a stage-1 or
+    stage-2 extraction model) into ``model``; returns the names copied."""
+    source = load_weights(Path(checkpoint) / WEIGHTS_FILE)
+    state = model.state_dict()
+    copied = []
+    with torch.no_grad():
+        for name, tensor in state.items():
+            if name.startswith(("embed.", "blocks.")) and name in source and source[name].shape == tensor.shape:
+                tensor.copy_(source[name])
+                copied.append(name)
+    if not copied:
+        raise ValueError(f"{checkpoint}: no encoder weights fit this classifier")
+    return copied

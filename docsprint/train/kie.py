@@ -25,6 +25,7 @@ from docsprint.data.encode import (
     DocTokens,
     Encoded,
     align,
+    collate,
     encode,
     key_chunks,
     page_pixels,
@@ -43,7 +44,7 @@ from docsprint.models.checkpoint import (
 )
 from docsprint.models.config import ModelConfig
 from docsprint.models.model import DocsprintModel
-from docsprint.train.loop import TrainConfig, fit, setup_distributed
+from docsprint.train.loop import TrainConfig, ValueLoss, fit, setup_distributed
 
 
 @dataclass
@@ -240,4 +241,5 @@ def train_kie(tc: KIETrainConfig) -> Path:
     def make_items(idx: list[int], rng: random.Random) -> list[Encoded]:
         return [make_example(tok, cfg, tc, train_set[i], rng) for i in idx]
 
-    return fit(model, tok_file, tc, len(train_set), make_items, name="train kie", env=env)
+    return fit(model, tok_file, tc, len(train_set), lambda idx, rng: collate(make_items(idx, rng)),
+               ValueLoss(model), name="train kie", env=env)

@@ -22,6 +22,7 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Protocol
 
 import numpy as np
 import torch
@@ -30,9 +31,10 @@ import yaml
 from torch import nn
 from tqdm import tqdm
 
-from docsprint.data.encode import Batch, Encoded, collate
+from docsprint.data.encode import Batch
 from docsprint.decode.common import value_logits
 from docsprint.models.checkpoint import load_weights, save_pretrained
+from docsprint.models.classifier import ExitClassifier
 from docsprint.models.model import DocsprintModel
 from docsprint.train.losses import value_loss
 
@@ -64,15 +66,16 @@ class TrainConfig:
         return cls(**data)
 
 
-class ValueLogits(nn.Module):
-    """The model as DDP needs it: one ``forward`` from a batch to the value logits."""
+class ValueLoss(nn.Module):
+    """Key-value training as DDP needs it: one ``forward`` from a batch to the loss."""
 
     def __init__(self, model: DocsprintModel):
         super().__init__()
         self.model = model
 
-    def forward(self, batch: Batch) -> torch.Tensor:
-        return value_logits(self.model, batch)
+    def forward(self, batch: Batch, step: int) -> torch.Tensor:
+        assert batch.targets is not None
+        return value_loss(value_logits(self.model, batch), batch.targets, batch.value_valid)
 
 
 @dataclass
@@ -101,7 +104,7 @@ def setup_distributed() -> Dist:
     return Dist(dist.get_rank(), dist.get_world_size(), device)
 
 
-def param_groups(model: DocsprintModel, tc: TrainConfig) -> list[dict]:
+def param_groups(model: DocsprintModel | ExitClassifier, tc: TrainConfig) -> list[dict]:
     """Pre-trained weights at ``lr``, new ones at ``head_lr``; no decay on norms and biases."""
     pretrained = {"embed.word.weight", "embed.position.weight", "embed.norm.weight", "embed.norm.bias"}
     groups: dict[tuple[float, float], list] = {}
@@ -125,17 +128,25 @@ def weights_digest(model: nn.Module) -> str:
     return h.hexdigest()[:16]
 
 
+class Movable(Protocol):
+    def to(self, device: torch.device | str) -> Movable: ...
+
+
 def fit(
-    model: DocsprintModel,
+    model: DocsprintModel | ExitClassifier,
     tok_file: Path,
     tc: TrainConfig,
     n_items: int,
-    make_items: Callable[[list[int], random.Random], list[Encoded]],
+    make_batch: Callable[[list[int], random.Random], Movable],
+    loss_net: nn.Module,
     name: str = "train",
     env: Dist | None = None,
 ) -> Path:
-    """Train ``model`` on items 0..n_items-1 (``make_items`` turns indices into encoded
-    examples) and return the final checkpoint folder, ``out/final``."""
+    """Train ``model`` on items 0..n_items-1 and return the final checkpoint, ``out/final``.
+
+    ``make_batch(indices, rng)`` builds a batch; ``loss_net(batch, step)`` (a module holding
+    ``model``, so DDP can wrap it) returns the loss of the step.
+    """
     env = env or setup_distributed()
     out = Path(tc.out)
     if env.main:
@@ -146,7 +157,7 @@ def fit(
     steps_per_epoch = max(1, n_items // global_batch)
     total = tc.max_steps or tc.epochs * steps_per_epoch
     model.to(env.device).train()
-    net: nn.Module = ValueLogits(model)
+    net = loss_net
     if env.world > 1:
         ids = [env.device.index] if env.device.type == "cuda" else None
         # find_unused_parameters: a batch of text-only pages leaves the image patches unused.
@@ -181,11 +192,9 @@ def fit(
         torch.manual_seed(_seed_of(tc.seed, "torch", step, env.rank) % 2**63)
         idx = order[start : start + batch_size]
         seen.update(str(idx).encode())
-        batch = collate(make_items(idx, rng)).to(env.device)
-        assert batch.targets is not None
+        batch = make_batch(idx, rng).to(env.device)
         with autocast:
-            logits = net(batch)
-        loss = value_loss(logits, batch.targets, batch.value_valid)
+            loss = net(batch, step)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
@@ -216,7 +225,7 @@ def fit(
     return final
 
 
-def _save_last(model: DocsprintModel, tok_file: Path, opt, sched, step: int, last: Path) -> None:
+def _save_last(model: DocsprintModel | ExitClassifier, tok_file: Path, opt, sched, step: int, last: Path) -> None:
     """Write the weights and the resumable state together, atomically."""
     state = {"optimizer": opt.state_dict(), "scheduler": sched.state_dict(), "step": step}
     save_pretrained(model, last, tok_file, write_extra=lambda folder: torch.save(state, folder / "trainer_state.pt"))

@@ -18,11 +18,19 @@ from pathlib import Path
 import torch
 
 from docsprint.data.corpus import load_corpus
-from docsprint.data.encode import DocTokens, Encoded, encode, page_pixels, tokenize_page, windows
+from docsprint.data.encode import (
+    DocTokens,
+    Encoded,
+    collate,
+    encode,
+    page_pixels,
+    tokenize_page,
+    windows,
+)
 from docsprint.models.checkpoint import load_tokenizer
 from docsprint.models.config import ModelConfig
 from docsprint.train.kie import build_model, tokenizer_file
-from docsprint.train.loop import TrainConfig, fit, setup_distributed
+from docsprint.train.loop import TrainConfig, ValueLoss, fit, setup_distributed
 
 
 @dataclass
@@ -125,7 +133,8 @@ def train_pretrain(pc: PretrainConfig) -> Path:
                 out.append(enc)
         return out or [span_example(tok, cfg, units[0][0], units[0][1], rng, pc) or _never()]
 
-    return fit(model, tok_file, pc, len(units), make_items, name="pretrain", env=env)
+    return fit(model, tok_file, pc, len(units), lambda idx, rng: collate(make_items(idx, rng)),
+               ValueLoss(model), name="pretrain", env=env)
 
 
 def _never() -> Encoded:
