@@ -184,7 +184,7 @@ def test_heuristic_thresholds_and_pareto_front():
     assert pareto(pts) == [4, 0, 1, 3]
 
 
-def test_per_exit_thresholds_keep_val_accuracy_within_the_drop():
+def test_per_exit_thresholds_lose_at_most_the_drop_on_val():
     g = torch.Generator().manual_seed(1)
     N = 400
     labels = torch.randint(0, 3, (N,), generator=g)
@@ -265,7 +265,8 @@ def test_choose_policies_keeps_val_accuracy_and_is_saved_with_the_model(tok, tmp
     chosen = choose_policies(rows, max_drop=0.5)
     full = next(r for r in rows if r["policy"]["name"] == "full")["val"]["accuracy"]
     rec = next(r for r in rows if {**r["policy"], "calibrated": r["calibrated"]} == chosen["recommended"])
-    assert rec["val"]["accuracy"] >= full - 0.5
+    assert rec["val"]["lost"] <= 0.5 and rec["val"]["accuracy"] >= full - 0.5
+    assert chosen["recommended"]["name"] in ("global", "patience", "full")
     assert {"global", "per-exit", "heuristic", "patience", "recommended"} <= set(chosen)
     model.cfg.policies = chosen
     from docsprint.models.checkpoint import minilm_dir
