@@ -333,3 +333,17 @@ def test_train_eval_and_classify_from_the_command_line(tmp_path, capsys):
     assert res["layers_run"] <= 1
     assert main(["classify", str(tmp_path / "missing.png"), "--model", str(ckpt)]) != 0
     assert main(["classify", str(img), "--model", str(ckpt), "--policy", "per-exit", "--threshold", "0.3"]) == 2
+
+
+def test_a_folder_of_class_folders_is_a_dataset(tmp_path):
+    for split in ("train", "test"):
+        for label, lines in (("memo", ["MEMO", "to from subject"]), ("invoice", ["INVOICE", "total amount due"])):
+            folder = tmp_path / split / label
+            folder.mkdir(parents=True)
+            render_lines(lines, width=400, size=24).image.save(folder / f"{label}.png")
+    got = load_pages(str(tmp_path), "test", ocr="tesseract")
+    assert sorted(p.label for p in got) == ["invoice", "memo"]
+    memo = next(p for p in got if p.label == "memo")
+    assert "MEMO" in memo.page.text and memo.page.get_image() is not None
+    with pytest.raises(ValueError, match="class sub-folders"):
+        load_pages(str(tmp_path / "train" / "memo"), "test")
