@@ -5,8 +5,9 @@ checkpoint initialises it. One sequence per page: ``[image patches][CLS doc toke
 a page without an image has no patches.
 
 Exits sit before the encoder (``text_avg``, ``vision_avg``, ``concat``: mean embeddings of the
-text, of the patches, or a projection of both) or after any block ``1 .. L-1`` (the [CLS]
-state). After block L the final classifier answers. Two kinds of exit:
+text, of the patches, or a projection of both) or after any block ``1 .. L-1`` (the mean of
+the text tokens' states, or the [CLS] state: ``pooling``). After block L the final classifier
+answers, on the same pooling. Two kinds of exit:
 
 - **ramp**: a K-class head of its own (dense -> tanh -> linear);
 - **gate**: a 2-way head predicting whether the *shared final classifier*, applied to this
@@ -71,6 +72,9 @@ class ClassifierConfig:
     exits: list[str] = field(default_factory=lambda: ["concat", "1", "2", "3", "4", "5"])
     exit_kind: str = "ramp"
     max_tokens: int = 510  # document pieces read per page (one window)
+    # How a layer's states become one vector: "mean" of the text tokens (all-MiniLM-L6-v2 was
+    # trained with mean pooling; its [CLS] state is not a sentence summary) or "cls".
+    pooling: str = "mean"
     encoder: ModelConfig = field(default_factory=ModelConfig)
     policies: dict = field(default_factory=dict)
 
@@ -79,6 +83,8 @@ class ClassifierConfig:
             self.encoder = ModelConfig(**self.encoder)
         if len(self.labels) < 2 or len(set(self.labels)) != len(self.labels):
             raise ValueError("labels must be at least two distinct class names")
+        if self.pooling not in ("mean", "cls"):
+            raise ValueError("pooling must be 'mean' or 'cls'")
         if self.exit_kind not in EXIT_KINDS:
             raise ValueError(f"exit_kind must be one of {EXIT_KINDS}")
         for e in self.exits:
@@ -225,15 +231,23 @@ class ExitClassifier(nn.Module):
             return self.concat_proj(torch.cat([s.text_avg, s.vision_avg], -1))
         if s.depth != int(name):
             raise RuntimeError(f"exit {name} read at depth {s.depth}")
-        return s.x[:, s.n_patches]  # [CLS]
+        return self.pool(s)
 
     def exit_logits(self, j: int, rep: Tensor) -> tuple[Tensor, Tensor | None]:
         """Exit j's own logits, and for gates the shared classifier's logits on ``rep``."""
         own = self.exit_heads[j](rep)
         return own, (self.final(rep) if self.cfg.exit_kind == "gate" else None)
 
+    def pool(self, s: State) -> Tensor:
+        """(B, H): the mean of the text tokens' states, or the [CLS] state."""
+        if self.cfg.pooling == "cls":
+            return s.x[:, s.n_patches]
+        text = s.x[:, s.n_patches :]  # (B, T, H)
+        w = s.valid[:, s.n_patches :, None].to(text.dtype)
+        return (text * w).sum(1) / w.sum(1).clamp(min=1)
+
     def final_logits(self, s: State) -> Tensor:
-        return self.final(s.x[:, s.n_patches])
+        return self.final(self.pool(s))
 
     def decision(self, j: int, own: Tensor, shared: Tensor | None, calibrated: bool = True) -> tuple[Tensor, Tensor]:
         """(confidence, prediction), each (B,), of decision point j (j = num_decisions - 1

@@ -65,6 +65,7 @@ class ClassifyTrainConfig(TrainConfig):
     gamma: float = 0.7  # share of the loss given to the exits (weighted)
     stage1_fraction: float = 0.5  # two-stage: steps spent on backbone + final head
     max_tokens: int = 256  # pieces read per page
+    pooling: str = "mean"  # or "cls" (see ClassifierConfig)
     max_drop: float = 0.5  # recommended policy: val accuracy points it may lose
     epochs: int = 3
     lr: float = 5e-5
@@ -143,7 +144,8 @@ def build_classifier(tc: ClassifyTrainConfig, labels: list[str]) -> tuple[ExitCl
     pretrained = tc.init not in ("minilm", "random")
     enc = ModelConfig.load(Path(tc.init) / "config.json") if pretrained else ModelConfig(**(tc.model or {}))
     exits = preset_exits(tc.exits, enc.num_layers) if isinstance(tc.exits, str) else [str(e) for e in tc.exits]
-    cfg = ClassifierConfig(labels=labels, exits=exits, exit_kind=tc.exit_kind, max_tokens=tc.max_tokens, encoder=enc)
+    cfg = ClassifierConfig(labels=labels, exits=exits, exit_kind=tc.exit_kind, max_tokens=tc.max_tokens,
+                           pooling=tc.pooling, encoder=enc)
     model = ExitClassifier(cfg)
     if tc.init == "minilm":
         init_from_minilm(model)
