@@ -1,4 +1,4 @@
-"""The training loop shared by mask pre-training and key-value fine-tuning.
+"""The training loop shared by mask pre-training, key-value fine-tuning and classification.
 
 One process, or many under ``torchrun`` with PyTorch's DistributedDataParallel (gloo on CPU,
 NCCL on GPUs)::
