@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import torch
 
 from docsprint.exits.policies import Policy, Track
-from docsprint.models.classifier import ExitClassifier, PageBatch, State, exit_depth
+from docsprint.models.classifier import ExitClassifier, PageBatch, State
 
 
 @dataclass
@@ -46,11 +46,10 @@ def classify_batch(model: ExitClassifier, batch: PageBatch, policy: Policy | Non
     """
     cfg = model.cfg
     names = [*cfg.exits, "final"]
-    by_depth: dict[int, list[int]] = {}
-    if policy is not None:
-        for j, name in enumerate(cfg.exits):
-            by_depth.setdefault(exit_depth(name), []).append(j)
     L = cfg.encoder.num_layers
+    # Decision points after each number of blocks: the exits (unless the plain model is
+    # asked for), then the final classifier after block L.
+    by_depth = {d: list(js) for d, js in model.exits_at.items()} if policy is not None else {}
     by_depth.setdefault(L, []).append(len(cfg.exits))
     B = batch.tokens.ids.shape[0]
     results: list[Result | None] = [None] * B

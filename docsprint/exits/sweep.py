@@ -25,7 +25,7 @@ from docsprint.exits.policies import (
     heuristic_thresholds,
     simulate,
 )
-from docsprint.models.classifier import ExitClassifier, PageBatch, exit_depth
+from docsprint.models.classifier import ExitClassifier, PageBatch, confidence, exit_depth
 
 GLOBAL_GRID = (0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.85, 0.9, 0.925, 0.95, 0.97, 0.98, 0.99, 0.995, 0.999)
 DROPS = (0.0, 0.25, 0.5, 1.0, 2.0, 4.0, 8.0)  # % of answers per-exit thresholds may change on val
@@ -46,12 +46,7 @@ class Decisions:
         """(D, N) confidence and prediction of every decision point."""
         confs, preds = [], []
         for j, (lg, sh) in enumerate(zip(self.logits, self.shared_pred, strict=True)):
-            T = float(temperatures[j]) if temperatures is not None else 1.0
-            p = torch.softmax(lg.float() / T, -1)
-            if sh is None:
-                c, y = p.max(-1)
-            else:
-                c, y = p[:, 1], sh
+            c, y = confidence(lg, float(temperatures[j]) if temperatures is not None else 1.0, sh)
             confs.append(c)
             preds.append(y)
         return torch.stack(confs), torch.stack(preds)

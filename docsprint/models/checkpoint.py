@@ -129,12 +129,18 @@ def load_weights(path: Path) -> dict[str, torch.Tensor]:
     return {k: v.float() for k, v in state.items()}
 
 
-def from_pretrained(path: str | Path, device: str | torch.device = "cpu") -> tuple[DocsprintModel, Tokenizer]:
-    """Load a checkpoint folder: ``model, tokenizer = from_pretrained("checkpoints/x")``."""
+def checkpoint_folder(path: str | Path) -> Path:
+    """``path`` as a Path, after checking it holds config, weights and tokenizer."""
     path = Path(path)
     for name in (CONFIG_FILE, WEIGHTS_FILE, TOKENIZER_FILE):
         if not (path / name).is_file():
             raise FileNotFoundError(f"{path}: not a docsprint checkpoint (missing {name})")
+    return path
+
+
+def from_pretrained(path: str | Path, device: str | torch.device = "cpu") -> tuple[DocsprintModel, Tokenizer]:
+    """Load a checkpoint folder: ``model, tokenizer = from_pretrained("checkpoints/x")``."""
+    path = checkpoint_folder(path)
     model = DocsprintModel(ModelConfig.load(path / CONFIG_FILE))
     state = load_weights(path / WEIGHTS_FILE)
     state.setdefault("head.word.weight", state[WORD])
@@ -147,10 +153,7 @@ def from_pretrained(path: str | Path, device: str | torch.device = "cpu") -> tup
 
 def load_classifier(path: str | Path, device: str | torch.device = "cpu") -> tuple[ExitClassifier, Tokenizer]:
     """Load an early-exit classifier folder: ``model, tokenizer = load_classifier("runs/x")``."""
-    path = Path(path)
-    for name in (CONFIG_FILE, WEIGHTS_FILE, TOKENIZER_FILE):
-        if not (path / name).is_file():
-            raise FileNotFoundError(f"{path}: not a docsprint checkpoint (missing {name})")
+    path = checkpoint_folder(path)
     model = ExitClassifier(ClassifierConfig.load(path / CONFIG_FILE))
     model.load_state_dict(load_weights(path / WEIGHTS_FILE))
     return model.to(device).eval(), load_tokenizer(path / TOKENIZER_FILE)

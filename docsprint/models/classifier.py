@@ -161,6 +161,17 @@ class ExitOutputs:
     final_logits: Tensor  # (B, K)
 
 
+def confidence(own: Tensor, temperature: float | Tensor, shared_pred: Tensor | None) -> tuple[Tensor, Tensor]:
+    """(confidence, prediction) from an exit's own logits (B, C). Ramp / final: the top
+    softmax probability and its class; gate (``shared_pred`` given): the probability that the
+    shared classifier is right, and that classifier's class."""
+    p = torch.softmax(own.float() / temperature, -1)
+    if shared_pred is None:
+        conf, pred = p.max(-1)
+        return conf, pred
+    return p[:, 1], shared_pred
+
+
 class ExitHead(nn.Sequential):
     """dense -> tanh -> dropout -> linear, as the paper's ramps (and BERT's pooler)."""
 
@@ -182,6 +193,10 @@ class ExitClassifier(nn.Module):
         self.final = ExitHead(H, K, enc.dropout)
         out = K if cfg.exit_kind == "ramp" else 2
         self.exit_heads = nn.ModuleList(ExitHead(H, out, enc.dropout) for _ in cfg.exits)
+        # Which exits answer after each number of blocks (the final classifier is not listed).
+        self.exits_at: dict[int, list[int]] = {}
+        for j, name in enumerate(cfg.exits):
+            self.exits_at.setdefault(exit_depth(name), []).append(j)
         # One temperature per decision point (exits, then final), fitted on val.
         self.register_buffer("temperature", torch.ones(len(cfg.exits) + 1))
         for m in self.modules():
@@ -251,14 +266,9 @@ class ExitClassifier(nn.Module):
 
     def decision(self, j: int, own: Tensor, shared: Tensor | None, calibrated: bool = True) -> tuple[Tensor, Tensor]:
         """(confidence, prediction), each (B,), of decision point j (j = num_decisions - 1
-        is the final classifier). Ramp / final: the top softmax probability and its class;
-        gate: the probability that the shared classifier is right, and its class."""
-        T = self.temperature[j] if calibrated else own.new_ones(())
-        p = torch.softmax(own.float() / T, -1)
-        if shared is None:
-            conf, pred = p.max(-1)
-            return conf, pred
-        return p[:, 1], shared.argmax(-1)
+        is the final classifier); see `confidence`."""
+        T = self.temperature[j] if calibrated else 1.0  # a tensor: no device sync
+        return confidence(own, T, None if shared is None else shared.argmax(-1))
 
     # -- every exit at once ---------------------------------------------------------------
 
@@ -273,13 +283,10 @@ class ExitClassifier(nn.Module):
         s = self.start(batch)
         exit_logits: list[Tensor] = []
         shared: list[Tensor] = []
-        by_depth: dict[int, list[int]] = {}
-        for j, name in enumerate(self.cfg.exits):
-            by_depth.setdefault(exit_depth(name), []).append(j)
         for depth in range(self.cfg.encoder.num_layers + 1):
             if depth:
                 s = self.layer(s)
-            for j in by_depth.get(depth, []):
+            for j in self.exits_at.get(depth, []):
                 rep = self.exit_repr(self.cfg.exits[j], s)
                 if detach_backbone:
                     rep = rep.detach()
