@@ -9,6 +9,7 @@ from pathlib import Path
 
 from docsprint.data.datasets import DATASETS
 from docsprint.data.synth import KINDS
+from docsprint.models.quantize import QUANTIZE
 from docsprint.pipeline import LIST_KEYS, MODES, PRECISIONS, SCHEMAS
 
 
@@ -33,7 +34,7 @@ def cmd_extract(args: argparse.Namespace) -> int:
 
     set_threads(args.threads)
     keys = _keys(args)
-    extractor = Extractor(args.model, ocr=args.ocr, precision=args.precision)
+    extractor = Extractor(args.model, ocr=args.ocr, precision=args.precision, quantize=args.quantize)
     results, failed = [], 0
     for path in args.files:
         try:
@@ -147,7 +148,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     from docsprint.pipeline import Extractor, set_threads
 
     set_threads(args.threads)
-    extractor = Extractor(args.model, precision=args.precision)
+    extractor = Extractor(args.model, precision=args.precision, quantize=args.quantize)
     modes = list(MODES) if args.mode == "both" else [args.mode]
     results = [
         evaluate_kie(args.dataset, args.split, m, args.model, args.data_dir, args.limit, extractor)
@@ -185,6 +186,36 @@ def cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_bench(args: argparse.Namespace) -> int:
+    from docsprint.eval.bench import KIE_DATASETS, BenchConfig, run_bench
+
+    datasets = tuple(d.strip() for d in args.datasets.split(",")) if args.datasets else KIE_DATASETS
+    unknown = [d for d in datasets if d not in KIE_DATASETS]
+    if unknown:
+        raise ValueError(f"unknown datasets {unknown} (known: {', '.join(KIE_DATASETS)})")
+    cfg = BenchConfig(out=Path(args.out), quick=args.quick, model=args.model, classifier=args.classifier,
+                      datasets=datasets, data_dir=args.data_dir, limit=args.limit, threads=args.threads,
+                      command=["docsprint", *args.argv])
+    results = run_bench(cfg)
+    print(f"wrote {cfg.out / 'BENCHMARKS.md'} and results.json in {results['seconds'] / 60:.1f} min")
+    return 0
+
+
+def cmd_explain(args: argparse.Namespace) -> int:
+    from docsprint.explain import draw, explain
+    from docsprint.pipeline import Extractor, set_threads
+
+    if args.out and Path(args.out).suffix.lower() != ".png":
+        raise ValueError(f"--out must be a .png file, got {args.out}")
+    set_threads(args.threads)
+    view = explain(Extractor(args.model, ocr=args.ocr), args.file, args.key, args.layers)
+    result = view.to_dict()
+    if args.out:
+        result["picture"] = str(draw(view, args.out))
+    print(json.dumps(result, indent=2, ensure_ascii=False))
+    return 0
+
+
 def cmd_export(args: argparse.Namespace) -> int:
     from docsprint.models.checkpoint import TOKENIZER_FILE, from_pretrained, save_pretrained
 
@@ -210,6 +241,7 @@ def build_parser() -> argparse.ArgumentParser:
     ex.add_argument("--ocr", choices=["rapidocr", "tesseract"], default="rapidocr")
     ex.add_argument("--threads", type=int, help="torch threads")
     ex.add_argument("--precision", choices=PRECISIONS, default="fp32", help="bf16: autocast matmuls")
+    ex.add_argument("--quantize", choices=QUANTIZE, help="int8: dynamically quantised linear layers (CPU)")
     ex.add_argument("--out", help="write the JSON here (atomically) instead of stdout")
     ex.set_defaults(func=cmd_extract)
 
@@ -253,6 +285,7 @@ def build_parser() -> argparse.ArgumentParser:
     ek.add_argument("--limit", type=int, help="first N documents only")
     ek.add_argument("--threads", type=int, help="torch threads")
     ek.add_argument("--precision", choices=PRECISIONS, default="fp32", help="bf16: autocast matmuls")
+    ek.add_argument("--quantize", choices=QUANTIZE, help="int8: dynamically quantised linear layers (CPU)")
     ek.add_argument("--json", help="write the results here")
     ek.set_defaults(func=cmd_eval)
     ep = ev_sub.add_parser("pretrain", help="the mask pre-training objective on held-out pages")
@@ -277,6 +310,27 @@ def build_parser() -> argparse.ArgumentParser:
     er = ev_sub.add_parser("report", help="a markdown table from `eval kie --mode both --json` files")
     er.add_argument("files", nargs="+", type=Path)
     er.set_defaults(func=cmd_report)
+    bn = sub.add_parser("bench", help="every benchmark; writes OUT/BENCHMARKS.md, results.json, figures/")
+    bn.add_argument("--out", default="out/bench", help="folder for the report (default out/bench)")
+    bn.add_argument("--quick", action="store_true", help="a few documents per dataset (minutes; CI)")
+    bn.add_argument("--model", help="KIE checkpoint folder (default: the shipped SROIE model)")
+    bn.add_argument("--classifier", help="early-exit checkpoint folder (its section is skipped without one)")
+    bn.add_argument("--datasets", help="comma-separated KIE datasets (default: all four)")
+    bn.add_argument("--data-dir", help="folder holding the datasets (default ../shared/data)")
+    bn.add_argument("--limit", type=int, help="documents per dataset (default all; --quick 2)")
+    bn.add_argument("--threads", type=int, help="torch threads")
+    bn.set_defaults(func=cmd_bench)
+
+    xe = sub.add_parser("explain", help="where a key's mask slots attend, drawn over the page")
+    xe.add_argument("file", type=Path)
+    xe.add_argument("--key", required=True, help="the key to look at, e.g. total")
+    xe.add_argument("--model", help="checkpoint folder (default: the shipped SROIE model)")
+    xe.add_argument("--layers", type=int, default=2, help="average over the last N layers (default 2)")
+    xe.add_argument("--ocr", choices=["rapidocr", "tesseract"], default="rapidocr")
+    xe.add_argument("--threads", type=int, help="torch threads")
+    xe.add_argument("--out", help="write the picture here (PNG)")
+    xe.set_defaults(func=cmd_explain)
+
     xp = sub.add_parser("export", help="re-save a checkpoint, e.g. compact (fp16 + int8 embeddings)")
     xp.add_argument("model", help="checkpoint folder")
     xp.add_argument("out", help="new checkpoint folder")
@@ -287,6 +341,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    args.argv = list(argv) if argv is not None else sys.argv[1:]
     try:
         return int(args.func(args))
     except (FileNotFoundError, ValueError) as e:

@@ -21,6 +21,7 @@ from docsprint.decode.parallel import decode_parallel
 from docsprint.eval.metrics import normalize
 from docsprint.io.document import Document, Page
 from docsprint.models.checkpoint import from_pretrained
+from docsprint.models.quantize import QUANTIZE, quantize_int8
 
 DEFAULT_MODEL = Path(__file__).resolve().parent / "weights" / "kie-sroie"
 # Named sets of keys for `docsprint extract --schema`; any other keys can be asked with --keys.
@@ -88,21 +89,30 @@ class Extractor:
     """Loads a checkpoint once; ``extract`` runs on documents, paths or pages."""
 
     def __init__(self, model: str | Path | None = None, device: str = "cpu", ocr: str = "rapidocr",
-                 max_doc_tokens: int = 500, stride: int = 400, precision: str = "fp32", batch_size: int = 8):
+                 max_doc_tokens: int = 500, stride: int = 400, precision: str = "fp32", batch_size: int = 8,
+                 quantize: str | None = None):
         if precision not in PRECISIONS:
             raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
+        if quantize is not None and quantize not in QUANTIZE:
+            raise ValueError(f"quantize must be one of {QUANTIZE}, got {quantize!r}")
+        if quantize and (precision != "fp32" or device != "cpu"):
+            raise ValueError("--quantize int8 runs on CPU from fp32 weights (not with bf16)")
         self.model, self.tok = from_pretrained(model or DEFAULT_MODEL, device)
+        if quantize == "int8":
+            self.model = quantize_int8(self.model)
         # bf16: the weights themselves are cast once (AMX runs bfloat16 matrix products on
         # recent x86 CPUs). Autocast would re-cast every weight at every autoregressive step.
         if precision == "bf16":
             self.model = self.model.to(torch.bfloat16)
-        self.precision = precision
+        self.precision = quantize or precision
         self.ocr = ocr
         self.max_doc_tokens, self.stride = max_doc_tokens, stride
         self.batch_size = batch_size  # windows (and key chunks) per parallel forward pass
 
-    def extract(self, document: Document | str | Path, keys: list[str], mode: str = "parallel",
-                list_keys: frozenset[str] = frozenset()) -> Extraction:
+    def prepare(self, document: Document | str | Path, keys: list[str],
+                mode: str = "parallel") -> tuple[Extraction, list[tuple[Encoded, Page]]]:
+        """Read the document (OCR if needed) and encode every window of every page, each with
+        every chunk of keys that fits one prompt: the model's work, not yet done."""
         if mode not in MODES:
             raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
         if not keys:
@@ -113,9 +123,7 @@ class Extractor:
             document = Document.from_path(document, ocr=self.ocr)
             ocr_seconds = time.perf_counter() - t0
         cfg = self.model.cfg
-        per_key: dict[str, list[KeyValue]] = {k: [] for k in keys}
         out = Extraction(document.source, {}, ocr_seconds, mode=mode, windows=0)
-        # Every window of every page, each with every chunk of keys that fits one prompt.
         work: list[tuple[Encoded, Page]] = []
         for page in document.pages:
             pixels = page_pixels(page.get_image(), cfg)
@@ -127,19 +135,29 @@ class Extractor:
                     out.slot_tokens += len(enc.value_pos)
                     out.input_tokens += (len(enc.ids) - len(enc.value_pos)
                                          + (cfg.num_patches if pixels is not None else 0))
-        t0 = time.perf_counter()
+        return out, work
+
+    def decode(self, work: list[tuple[Encoded, Page]], mode: str,
+               list_keys: frozenset[str] = frozenset()) -> list[KeyValue]:
+        """Every answer of every prepared window (parallel: ``batch_size`` windows a pass)."""
+        answers: list[KeyValue] = []
         if mode == "parallel":
             for i in range(0, len(work), self.batch_size):
                 part = work[i : i + self.batch_size]
-                answers = decode_parallel(self.model, self.tok, [e for e, _ in part], [p for _, p in part], list_keys)
-                for a in (a for row in answers for a in row):
-                    per_key[a.key].append(a)
+                rows = decode_parallel(self.model, self.tok, [e for e, _ in part], [p for _, p in part], list_keys)
+                answers += [a for row in rows for a in row]
         else:
             for enc, page in work:
-                for a in decode_autoregressive(self.model, self.tok, enc, page, list_keys):
-                    per_key[a.key].append(a)
+                answers += decode_autoregressive(self.model, self.tok, enc, page, list_keys)
+        return answers
+
+    def extract(self, document: Document | str | Path, keys: list[str], mode: str = "parallel",
+                list_keys: frozenset[str] = frozenset()) -> Extraction:
+        out, work = self.prepare(document, keys, mode)
+        t0 = time.perf_counter()
+        answers = self.decode(work, mode, list_keys)
         out.model_seconds = time.perf_counter() - t0
-        out.fields = {k: merge(v, k in list_keys) for k, v in per_key.items()}
+        out.fields = {k: merge([a for a in answers if a.key == k], k in list_keys) for k in keys}
         return out
 
 

@@ -516,3 +516,35 @@ def generate(kind: str, n: int, seed: int, out: str | Path, split: str = "train"
             yield doc_id, Document([page], source=doc_id), fields
 
     return write_jsonl(records(), out, split)
+
+
+def form_with_keys(n_keys: int, seed: int = 0) -> tuple[Image.Image, list[Word], Fields]:
+    """A clean two-column form with exactly ``n_keys`` filled "label: value" fields (labels
+    unique: the form labels, then numbered repeats such as "Phone 2"). For measuring how
+    decoding time grows with the number of keys asked for.
+
+    >>> img, words, fields = form_with_keys(8)
+    >>> len(fields)
+    8
+    """
+    if n_keys < 1:
+        raise ValueError("n_keys must be at least 1")
+    r = random.Random(f"keys-{seed}-{n_keys}")
+    labels = [label if i < len(FORM_LABELS) else f"{label} {i // len(FORM_LABELS) + 1}"
+              for i, label in ((i, FORM_LABELS[i % len(FORM_LABELS)]) for i in range(n_keys))]
+    size, lh, x0 = 13, 24, 30
+    rows = (n_keys + 1) // 2
+    fonts = font_files()
+    c = Canvas(1100, max(400, 90 + rows * lh + 40), r, [str(fonts[0])] if fonts else [""])
+    c.paper, c.ink = 255, 0
+    c.image.paste(255, (0, 0, c.width, c.height))
+    c.text(x0, 30, "REGISTRATION FORM", size + 5)
+    col_w = (c.width - 2 * x0) / 2
+    fields: Fields = {}
+    for i, label in enumerate(labels):
+        x, y = x0 + (i % 2) * col_w, 80 + (i // 2) * lh
+        value = _form_value(label.rstrip(" 0123456789"), r)
+        end = c.text(x, y, label + ":", size)
+        c.text(end + 6, y, value, size)
+        fields[label] = value
+    return c.image, c.words, fields

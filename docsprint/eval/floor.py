@@ -1,0 +1,39 @@
+"""The physical floor: how many floating-point operations a document costs, how fast this
+machine multiplies matrices, and hence the least time a compute-bound run could take.
+
+>>> flops = count_flops(lambda: extractor.decode(work, "parallel"))  # doctest: +SKIP
+>>> rate = matmul_rate()  # FLOP/s of this machine, measured now      # doctest: +SKIP
+>>> floor_seconds = flops / rate                                      # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+import torch
+from torch.utils.flop_counter import FlopCounterMode
+
+
+def count_flops(fn: Callable[[], object]) -> int:
+    """Floating-point operations of one call of ``fn`` (matrix products, attention and
+    convolutions, as counted by ``torch.utils.flop_counter``; a multiply-add is 2)."""
+    with FlopCounterMode(display=False) as counter:
+        fn()
+    return int(counter.get_total_flops())
+
+
+def matmul_rate(dtype: torch.dtype = torch.float32, size: int = 1536, seconds: float = 1.0) -> float:
+    """FLOP/s of a square ``size`` matrix product in ``dtype``, measured now with the current
+    torch threads: the compute roof the floor is computed against (best of the runs)."""
+    a = torch.randn(size, size).to(dtype)
+    b = torch.randn(size, size).to(dtype)
+    for _ in range(3):  # warm-up: thread pool, caches, AMX tiles
+        a @ b
+    best = float("inf")
+    deadline = time.perf_counter() + seconds
+    while time.perf_counter() < deadline:
+        t0 = time.perf_counter()
+        a @ b
+        best = min(best, time.perf_counter() - t0)
+    return 2 * size**3 / best

@@ -1,0 +1,132 @@
+"""The benchmark's parts: int8 quantisation, FLOP counting, the keyed forms, the attention
+view, and ``docsprint bench --quick`` end to end on tiny fixtures."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+from torch import nn
+
+from docsprint.cli import main
+from docsprint.data.encode import collate, encode, tokenize_page
+from docsprint.data.synth import FORM_LABELS, form_with_keys
+from docsprint.eval.floor import count_flops, matmul_rate
+from docsprint.explain import _attention_probs, draw, explain
+from docsprint.io.document import Document, Page
+from docsprint.models.quantize import quantize_int8
+from docsprint.pipeline import Extractor
+from tests.conftest import make_sroie_folder
+from tests.test_exits import make_tobacco
+
+
+def test_int8_replaces_linear_layers_and_keeps_the_outputs_close(tiny_model, tok, receipt_page):
+    q = quantize_int8(tiny_model)
+    assert isinstance(tiny_model.blocks[0].ff_in, nn.Linear)  # the original is left alone
+    assert "quantized" in type(q.blocks[0].ff_in).__module__
+    assert "quantized" in type(q.head.ptr_query).__module__
+    enc = encode(tok, tiny_model.cfg, tokenize_page(tok, receipt_page), ["total", "date"])
+    batch = collate([enc])
+    with torch.inference_mode():
+        a, b = tiny_model.encode(batch.tokens), q.encode(batch.tokens)
+    assert not torch.equal(a, b)  # really a different computation...
+    assert (a - b).norm() / a.norm() < 0.05  # ...close to the fp32 one
+
+
+def test_int8_extractor_answers_and_rejects_bf16(tiny_checkpoint, receipt_page):
+    out = Extractor(tiny_checkpoint, quantize="int8").extract(Document([receipt_page]), ["total"])
+    assert set(out.fields) == {"total"}
+    with pytest.raises(ValueError, match="int8"):
+        Extractor(tiny_checkpoint, precision="bf16", quantize="int8")
+    with pytest.raises(ValueError, match="quantize"):
+        Extractor(tiny_checkpoint, quantize="int4")
+
+
+def test_flops_of_a_linear_layer_and_a_positive_matmul_rate():
+    layer = nn.Linear(32, 64)
+    x = torch.randn(5, 32)
+    assert count_flops(lambda: layer(x)) == 2 * 5 * 32 * 64
+    assert matmul_rate(size=128, seconds=0.05) > 1e8
+
+
+def test_forms_with_n_keys_show_every_value():
+    for n in (1, 7, len(FORM_LABELS) + 3):
+        img, words, fields = form_with_keys(n, seed=1)
+        assert len(fields) == n and all(fields.values())
+        text = " ".join(w.text for w in words)
+        assert all(v in text for v in fields.values())
+        assert all(0 <= w.box[0] < w.box[2] <= img.width and 0 <= w.box[1] < w.box[3] <= img.height for w in words)
+    assert "Name 2" in form_with_keys(len(FORM_LABELS) + 1)[2]
+    a, b = form_with_keys(5, seed=3), form_with_keys(5, seed=3)
+    assert a[1:] == b[1:]  # same words, boxes and fields: a function of (n, seed)
+    with pytest.raises(ValueError):
+        form_with_keys(0)
+
+
+def test_recomputed_attention_weights_are_those_of_the_fused_kernel(tiny_model, tok, receipt_page):
+    enc = encode(tok, tiny_model.cfg, tokenize_page(tok, receipt_page), ["total"])
+    batch = collate([enc])
+    attn = tiny_model.blocks[0].attn
+    seen = {}
+    attn.register_forward_hook(lambda m, a, o: seen.update(x=a[0], mask=a[1], out=o))
+    with torch.inference_mode():
+        tiny_model.encode(batch.tokens)
+        x, mask = seen["x"], seen["mask"]
+        probs = _attention_probs(attn, x, mask)  # (1, nh, T, T)
+        B, T, C = x.shape
+        v = attn.value(x).view(B, T, attn.n_head, -1).transpose(1, 2)
+        y = attn.out((probs @ v).transpose(1, 2).reshape(B, T, C))
+    assert torch.allclose(probs.sum(-1), torch.ones(()), atol=1e-5)
+    assert torch.allclose(y, seen["out"], atol=1e-5)
+
+
+def test_explain_accounts_for_all_attention_and_draws_a_png(tiny_checkpoint, receipt_page, tmp_path):
+    view = explain(Extractor(tiny_checkpoint), Document([receipt_page]), "total")
+    assert sum(view.shares.values()) == pytest.approx(1.0, abs=1e-4)
+    assert sum(view.word_weights) == pytest.approx(view.shares["words"], abs=1e-5)
+    assert len(view.word_weights) == len(view.pointer_weights) == len(receipt_page.words)
+    assert len(view.patch_weights) == 4 and min(view.word_weights) >= 0
+    assert 0 < sum(view.pointer_weights) <= 1 + 1e-5
+    path = draw(view, tmp_path / "total.png")
+    assert path.read_bytes()[:4] == b"\x89PNG" and not list(tmp_path.glob("*.tmp*"))
+    text_only = Page(None, receipt_page.width, receipt_page.height, receipt_page.words)
+    assert draw(explain(Extractor(tiny_checkpoint), Document([text_only]), "date"), tmp_path / "d.png").exists()
+    with pytest.raises(ValueError, match="png"):
+        draw(view, tmp_path / "total.jpg")
+
+
+def test_bench_quick_writes_the_report_json_and_figures(tmp_path, tiny_checkpoint):
+    data = tmp_path / "data"
+    make_sroie_folder(data / "sroie", n=2)
+    make_tobacco(data / "tobacco3482")
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(
+        f"data: tobacco3482\ndata_dir: {data / 'tobacco3482'}\ninit: random\nmodel: {{hidden_size: 48, "
+        f"num_layers: 2, num_heads: 4, intermediate_size: 64, image_size: 32}}\nexits: concat-all\n"
+        f"max_tokens: 32\nmax_steps: 10\nbatch_size: 8\nbf16: false\nout: {tmp_path / 'clf'}\n")
+    assert main(["train", "classify", "--config", str(cfg)]) == 0
+    out = tmp_path / "bench"
+    args = ["bench", "--quick", "--out", str(out), "--model", str(tiny_checkpoint), "--datasets", "sroie",
+            "--data-dir", str(data), "--classifier", str(tmp_path / "clf" / "final")]
+    assert main(args) == 0
+    r = json.loads((out / "results.json").read_text())
+    assert r["command"] == "docsprint " + " ".join(args)
+    assert r["machine"]["cores"] >= 1 and r["matmul_gflops"]["fp32"] > 0
+    runs = {(x["dataset"], x["mode"], x["precision"]) for x in r["extraction"]}
+    assert runs == {("sroie", m, p) for m in ("parallel", "autoregressive") for p in ("fp32", "int8", "bf16")}
+    for x in r["extraction"]:
+        assert x["n_docs"] == 2 and x["peak_rss_mb"] >= x["loaded_rss_mb"] > 0 and x["flops_per_doc"] > 0
+        assert x["times_floor"] == pytest.approx(x["seconds_per_doc"] / x["floor_seconds_per_doc"])
+    assert [k["keys"] for k in r["keys"]] == [1, 4, 16]
+    assert r["keys"][2]["slot_tokens_per_doc"] > r["keys"][0]["slot_tokens_per_doc"]
+    assert {f["setting"] for f in r["floor"]} >= {"batch 8", "batch 1, int8 dynamic quantisation"}
+    assert r["early_exit"]["n"] > 0 and r["pictures"][0]["dataset"] == "sroie"
+    report = (out / "BENCHMARKS.md").read_text()
+    for section in ("## 1. Extraction", "## 2. Speedup against the number of keys", "## 3. Against the physical floor",
+                    "## 4. Early exit", "## 5. Where the mask slots look"):
+        assert section in report
+    for fig in ("speedup-vs-keys.png", "early-exit-pareto.png", "explain-sroie.png"):
+        assert (out / "figures" / fig).read_bytes()[:4] == b"\x89PNG"
+        assert f"figures/{fig}" in report
+    assert main(["bench", "--quick", "--out", str(out), "--datasets", "cord"]) == 2
