@@ -120,6 +120,10 @@ def cmd_train(args: argparse.Namespace) -> int:
         from docsprint.train.pretrain import PretrainConfig, train_pretrain
 
         train_pretrain(PretrainConfig.from_yaml(args.config))
+    elif args.task == "peer":
+        from docsprint.peer import PeerConfig, train_peer
+
+        print(f"wrote {train_peer(PeerConfig.from_yaml(args.config))}")
     elif args.task == "classify":
         from docsprint.train.classify import ClassifyTrainConfig, train_classify
 
@@ -166,6 +170,20 @@ def cmd_eval(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_eval_peer(args: argparse.Namespace) -> int:
+    from docsprint.eval.kie import write_json
+    from docsprint.peer import evaluate_peer
+    from docsprint.pipeline import set_threads
+
+    set_threads(args.threads)
+    r = evaluate_peer(args.model, args.dataset, args.split, args.data_dir, args.limit)
+    print(f"{r['dataset']} {r['split']}: {r['n_docs']} docs  ANLS {r['anls']:.2f}  F1 {r['f1']:.2f}  "
+          f"{r['seconds_per_doc']:.4f} s/doc  " + "  ".join(f"{k} {v:.1f}" for k, v in r["per_key"].items()))
+    if args.json:
+        write_json(r, args.json)
+    return 0
+
+
 def cmd_eval_pretrain(args: argparse.Namespace) -> int:
     from docsprint.eval.kie import write_json
     from docsprint.eval.pretrain import evaluate_pretrain
@@ -193,7 +211,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
     unknown = [d for d in datasets if d not in KIE_DATASETS]
     if unknown:
         raise ValueError(f"unknown datasets {unknown} (known: {', '.join(KIE_DATASETS)})")
-    cfg = BenchConfig(out=Path(args.out), quick=args.quick, model=args.model, classifier=args.classifier,
+    cfg = BenchConfig(out=Path(args.out), quick=args.quick, model=args.model, classifier=args.classifier, peer=args.peer,
                       datasets=datasets, data_dir=args.data_dir, limit=args.limit, threads=args.threads,
                       command=["docsprint", *args.argv])
     results = run_bench(cfg)
@@ -265,6 +283,9 @@ def build_parser() -> argparse.ArgumentParser:
     tc = tr_sub.add_parser("classify", help="the anytime early-exit document classifier")
     tc.add_argument("--config", required=True, help="YAML file (see configs/)")
     tc.set_defaults(func=cmd_train)
+    tq = tr_sub.add_parser("peer", help="the LayoutLMv3 BIO-tagging peer, for the benchmark")
+    tq.add_argument("--config", required=True, help="YAML file (see configs/peer-sroie.yaml)")
+    tq.set_defaults(func=cmd_train)
 
     sy = sub.add_parser("synth", help="render synthetic documents with exact boxes and fields")
     sy.add_argument("--kind", choices=[*KINDS, "mixed"], default="mixed")
@@ -295,6 +316,15 @@ def build_parser() -> argparse.ArgumentParser:
     ep.add_argument("--limit", type=int, default=50, help="pages per source")
     ep.add_argument("--json", help="write the results here")
     ep.set_defaults(func=cmd_eval_pretrain)
+    eq = ev_sub.add_parser("peer", help="ANLS / F1 / speed of the LayoutLMv3 peer")
+    eq.add_argument("--model", required=True, help="peer checkpoint folder (docsprint train peer)")
+    eq.add_argument("--dataset", default="sroie", choices=["sroie"])
+    eq.add_argument("--split", default="test")
+    eq.add_argument("--data-dir", help="folder laid out like ../shared/data/sroie")
+    eq.add_argument("--limit", type=int, help="first N documents only")
+    eq.add_argument("--threads", type=int, help="torch threads")
+    eq.add_argument("--json", help="write the results here")
+    eq.set_defaults(func=cmd_eval_peer)
     ec = ev_sub.add_parser("classify", help="accuracy, ECE and early-exit savings of a classifier")
     ec.add_argument("--model", required=True, help="classifier checkpoint folder")
     ec.add_argument("--dataset", default="tobacco3482", help="tobacco3482, doctypes, or a folder of class folders")
@@ -315,6 +345,7 @@ def build_parser() -> argparse.ArgumentParser:
     bn.add_argument("--quick", action="store_true", help="a few documents per dataset (minutes; CI)")
     bn.add_argument("--model", help="KIE checkpoint folder (default: the shipped SROIE model)")
     bn.add_argument("--classifier", help="early-exit checkpoint folder (its section is skipped without one)")
+    bn.add_argument("--peer", help="LayoutLMv3 peer checkpoint folder (its section is skipped without one)")
     bn.add_argument("--datasets", help="comma-separated KIE datasets (default: all four)")
     bn.add_argument("--data-dir", help="folder holding the datasets (default ../shared/data)")
     bn.add_argument("--limit", type=int, help="documents per dataset (default all; --quick 2)")

@@ -123,8 +123,8 @@ def test_bench_quick_writes_the_report_json_and_figures(tmp_path, tiny_checkpoin
     assert {f["setting"] for f in r["floor"]} >= {"batch 8", "batch 1, int8 dynamic quantisation"}
     assert r["early_exit"]["n"] > 0 and r["pictures"][0]["dataset"] == "sroie"
     report = (out / "BENCHMARKS.md").read_text()
-    for section in ("## 1. Extraction", "## 2. Speedup against the number of keys", "## 3. Against the physical floor",
-                    "## 4. Early exit", "## 5. Where the mask slots look"):
+    for section in ("## 1. Extraction", "## 2. Speedup against the number of keys", "## 3. A peer",
+                    "## 4. Against the physical floor", "## 5. Early exit", "## 6. Where the mask slots look"):
         assert section in report
     for fig in ("speedup-vs-keys.png", "early-exit-pareto.png", "explain-sroie.png"):
         assert (out / "figures" / fig).read_bytes()[:4] == b"\x89PNG"

@@ -39,6 +39,7 @@ class BenchConfig:
     quick: bool = False
     model: str | None = None  # KIE checkpoint (default: the shipped one)
     classifier: str | None = None  # early-exit checkpoint; its section is skipped without one
+    peer: str | None = None  # LayoutLMv3 peer checkpoint (docsprint train peer); skipped without one
     datasets: tuple[str, ...] = KIE_DATASETS
     data_dir: str | None = None  # a folder holding the datasets (default ../shared/data)
     limit: int | None = None  # documents per dataset (default: all; --quick: 2)
@@ -140,6 +141,25 @@ def bench_extraction(cfg: BenchConfig, rates: dict[str, float]) -> list[dict]:
         r["times_floor"] = r["seconds_per_doc"] / r["floor_seconds_per_doc"] if r["flops_per_doc"] else 0.0
         rows.append(r)
     return rows
+
+
+def _peer_child(job: dict) -> dict:
+    from docsprint.peer import evaluate_peer
+
+    if job["threads"]:
+        torch.set_num_threads(job["threads"])
+    r = evaluate_peer(job["model"], "sroie", "test", job["data_dir"], job["limit"])
+    r["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return r
+
+
+def bench_peer(cfg: BenchConfig) -> dict | None:
+    """The LayoutLMv3 BIO-tagging peer on the same SROIE test documents."""
+    if not cfg.peer:
+        return None
+    print("bench: peer", file=sys.stderr)
+    return _in_child(_peer_child, {"model": cfg.peer, "data_dir": cfg.dataset_dir("sroie"), "limit": cfg.limit,
+                                   "threads": cfg.threads})
 
 
 # --- speedup against the number of keys -------------------------------------------------------
@@ -318,6 +338,7 @@ def run_bench(cfg: BenchConfig) -> dict:
     results["extraction"] = bench_extraction(cfg, rates)
     results["keys"] = bench_keys(cfg)
     keys_plot(results["keys"], figures / "speedup-vs-keys.png")
+    results["peer"] = bench_peer(cfg)
     results["floor"] = bench_floor(cfg, rates)
     results["early_exit"] = bench_early_exit(cfg, figures)
     results["pictures"] = bench_pictures(cfg, figures)
