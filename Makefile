@@ -12,7 +12,12 @@ EVAL_MODEL ?= docsprint/weights/kie-general
 EVAL_OUT ?= out/eval
 EVAL_ARGS ?=
 
-.PHONY: install demo test system-deps clean eval-kie
+# `make bench`: the committed BENCHMARKS.md (after the training runs the README lists);
+# `make bench-quick`: a few documents per dataset with the shipped model (CI).
+BENCH_ARGS ?= --general-model runs/kie-general/final --classifier runs/classify-tobacco/final \
+	--peer runs/peer-sroie/final
+
+.PHONY: install demo test system-deps clean eval-kie bench bench-quick
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -42,6 +47,12 @@ eval-kie: install
 	  $(VENV)/bin/docsprint eval kie --dataset $$d --split test --mode both --model $(EVAL_MODEL) \
 	    $(EVAL_ARGS) --json $(EVAL_OUT)/$$d.json || exit 1; done
 	$(VENV)/bin/docsprint eval report $(EVAL_OUT)/*.json
+
+bench: install
+	$(VENV)/bin/docsprint bench --out . $(BENCH_ARGS)
+
+bench-quick: install
+	$(VENV)/bin/docsprint bench --quick --out out/bench-quick
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -211,7 +211,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
     unknown = [d for d in datasets if d not in KIE_DATASETS]
     if unknown:
         raise ValueError(f"unknown datasets {unknown} (known: {', '.join(KIE_DATASETS)})")
-    cfg = BenchConfig(out=Path(args.out), quick=args.quick, model=args.model, classifier=args.classifier, peer=args.peer,
+    cfg = BenchConfig(out=Path(args.out), quick=args.quick, model=args.model, general_model=args.general_model,
+                      classifier=args.classifier, peer=args.peer,
                       datasets=datasets, data_dir=args.data_dir, limit=args.limit, threads=args.threads,
                       command=["docsprint", *args.argv])
     results = run_bench(cfg)
@@ -343,7 +344,8 @@ def build_parser() -> argparse.ArgumentParser:
     bn = sub.add_parser("bench", help="every benchmark; writes OUT/BENCHMARKS.md, results.json, figures/")
     bn.add_argument("--out", default="out/bench", help="folder for the report (default out/bench)")
     bn.add_argument("--quick", action="store_true", help="a few documents per dataset (minutes; CI)")
-    bn.add_argument("--model", help="KIE checkpoint folder (default: the shipped SROIE model)")
+    bn.add_argument("--model", help="KIE checkpoint for SROIE, the peer and the floor (default: the shipped one)")
+    bn.add_argument("--general-model", help="KIE checkpoint for the other datasets and the keys sweep (default: --model)")
     bn.add_argument("--classifier", help="early-exit checkpoint folder (its section is skipped without one)")
     bn.add_argument("--peer", help="LayoutLMv3 peer checkpoint folder (its section is skipped without one)")
     bn.add_argument("--datasets", help="comma-separated KIE datasets (default: all four)")

@@ -60,14 +60,21 @@ class PeerConfig:
     out: str = "runs/peer-sroie"
 
     @classmethod
-    def from_yaml(cls, path: str | Path) -> PeerConfig:
-        data = yaml.safe_load(Path(path).read_text()) or {}
+    def from_dict(cls, data: dict, strict: bool = True) -> PeerConfig:
         unknown = set(data) - set(cls.__dataclass_fields__)
-        if unknown:
-            raise ValueError(f"{path}: unknown settings {sorted(unknown)}")
-        if "keys" in data:
-            data["keys"] = tuple(data["keys"])
-        return cls(**data)
+        if unknown and strict:
+            raise ValueError(f"unknown settings {sorted(unknown)}")
+        kw = {k: v for k, v in data.items() if k not in unknown}
+        if "keys" in kw:
+            kw["keys"] = tuple(kw["keys"])
+        return cls(**kw)
+
+    @classmethod
+    def from_yaml(cls, path: str | Path) -> PeerConfig:
+        try:
+            return cls.from_dict(yaml.safe_load(Path(path).read_text()) or {})
+        except ValueError as e:
+            raise ValueError(f"{path}: {e}") from None
 
     @property
     def labels(self) -> list[str]:
@@ -84,7 +91,7 @@ def layoutlmv3(num_labels: int, ours: ModelConfig | None = None):
         num_attention_heads=c.num_heads, intermediate_size=c.intermediate_size,
         coordinate_size=c.hidden_size // 6, shape_size=c.hidden_size // 6,  # 4 x coord + 2 x shape = hidden
         input_size=c.image_size, patch_size=c.patch_size, pad_token_id=c.pad_id,
-        max_position_embeddings=c.max_positions + 2, num_labels=num_labels,
+        max_position_embeddings=c.max_positions + 2,
         # Absolute 1D and 2D position embeddings only, as in our encoder; LayoutLMv3-base also
         # adds learnt relative 1D/2D attention biases, which double a training step on a CPU.
         has_relative_attention_bias=False, has_spatial_attention_bias=False,
@@ -92,6 +99,7 @@ def layoutlmv3(num_labels: int, ours: ModelConfig | None = None):
         # T, T) mask took half of the peer's forward pass.
         attention_probs_dropout_prob=0.0,
     )
+    cfg.num_labels = num_labels
     return LayoutLMv3ForTokenClassification(cfg)
 
 
@@ -247,8 +255,7 @@ class PeerExtractor:
         path = Path(model)
         if not (path / "peer.json").is_file():
             raise FileNotFoundError(f"{path} is not a peer checkpoint (no peer.json)")
-        self.cfg = PeerConfig(**{k: tuple(v) if k == "keys" else v for k, v in json.loads(
-            (path / "peer.json").read_text()).items() if k in PeerConfig.__dataclass_fields__})
+        self.cfg = PeerConfig.from_dict(json.loads((path / "peer.json").read_text()), strict=False)
         self.model = LayoutLMv3ForTokenClassification.from_pretrained(path).eval()
         self.tok = load_tokenizer(path / TOKENIZER_FILE)
         self.labels = self.cfg.labels

@@ -106,9 +106,13 @@ def test_bench_quick_writes_the_report_json_and_figures(tmp_path, tiny_checkpoin
         f"num_layers: 2, num_heads: 4, intermediate_size: 64, image_size: 32}}\nexits: concat-all\n"
         f"max_tokens: 32\nmax_steps: 10\nbatch_size: 8\nbf16: false\nout: {tmp_path / 'clf'}\n")
     assert main(["train", "classify", "--config", str(cfg)]) == 0
+    peer = tmp_path / "peer.yaml"
+    peer.write_text(f"data_dir: {data / 'sroie'}\ndev_fraction: 0.0\nmax_steps: 2\nbatch_size: 2\nbf16: false\n"
+                    f"out: {tmp_path / 'peer'}\n")
+    assert main(["train", "peer", "--config", str(peer)]) == 0
     out = tmp_path / "bench"
     args = ["bench", "--quick", "--out", str(out), "--model", str(tiny_checkpoint), "--datasets", "sroie",
-            "--data-dir", str(data), "--classifier", str(tmp_path / "clf" / "final")]
+            "--data-dir", str(data), "--classifier", str(tmp_path / "clf" / "final"), "--peer", str(tmp_path / "peer" / "final")]
     assert main(args) == 0
     r = json.loads((out / "results.json").read_text())
     assert r["command"] == "docsprint " + " ".join(args)
@@ -122,6 +126,7 @@ def test_bench_quick_writes_the_report_json_and_figures(tmp_path, tiny_checkpoin
     assert r["keys"][2]["slot_tokens_per_doc"] > r["keys"][0]["slot_tokens_per_doc"]
     assert {f["setting"] for f in r["floor"]} >= {"batch 8", "batch 1, int8 dynamic quantisation"}
     assert r["early_exit"]["n"] > 0 and r["pictures"][0]["dataset"] == "sroie"
+    assert r["peer"]["n_docs"] == 2 and r["peer"]["train"]["steps"] == 2
     report = (out / "BENCHMARKS.md").read_text()
     for section in ("## 1. Extraction", "## 2. Speedup against the number of keys", "## 3. A peer",
                     "## 4. Against the physical floor", "## 5. Early exit", "## 6. Where the mask slots look"):

@@ -226,7 +226,7 @@ class ValueHead(nn.Module):
         ptr (B, Q, Ld): their content pointer logits; start_ptr (B, Q, Ld): the pointer logits
         of the first token of each one's key; slot (B, Q): each one's index i in its value.
         """
-        vocab = (self.transform(query) @ self.word.weight.t() + self.bias).float()  # (B, Q, V)
+        vocab = F.linear(self.transform(query), self.word.weight, self.bias).float()  # (B, Q, V); one fused addmm
         start = torch.log_softmax(start_ptr, -1)  # where the value starts
         Ld = ptr.shape[-1]
         src = torch.arange(Ld, device=ptr.device)[None, None, :] - slot[..., None]  # (B, Q, Ld): j - i
