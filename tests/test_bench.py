@@ -124,7 +124,7 @@ def test_bench_quick_writes_the_report_json_and_figures(tmp_path, tiny_checkpoin
     for x in r["extraction"]:
         assert x["n_docs"] == 2 and x["peak_rss_mb"] >= x["loaded_rss_mb"] > 0 and x["flops_per_doc"] > 0
         assert x["times_floor"] == pytest.approx(x["seconds_per_doc"] / x["floor_seconds_per_doc"])
-    assert [k["keys"] for k in r["keys"]] == [1, 4, 16]
+    assert [k["keys"] for k in r["keys"]] == [1, 4, 8]
     assert r["keys"][2]["slot_tokens_per_doc"] > r["keys"][0]["slot_tokens_per_doc"]
     assert {f["setting"] for f in r["floor"]} >= {"batch 8", "batch 1, int8 dynamic quantisation"}
     assert r["early_exit"]["n"] > 0 and r["pictures"][0]["dataset"] == "sroie"
