@@ -23,7 +23,7 @@ import torch
 from PIL import Image, ImageDraw
 from torch import Tensor
 
-from docsprint.data.encode import collate
+from docsprint.data.encode import Batch, collate
 from docsprint.decode.common import KeyValue, value_logits
 from docsprint.decode.parallel import decode_parallel
 from docsprint.io.document import Document, Page
@@ -63,8 +63,9 @@ def _attention_probs(attn: SelfAttention, x: Tensor, mask: Tensor) -> Tensor:
 
 
 @torch.inference_mode()
-def slot_attention(model: DocsprintModel, enc_batch, layers: int = 2) -> Tensor:
-    """Attention (T, T) of one encoded window, averaged over heads and the last ``layers`` blocks."""
+def attention_and_logits(model: DocsprintModel, batch: Batch, layers: int = 2) -> tuple[Tensor, Tensor]:
+    """One parallel forward pass of one encoded window: its attention (T, T), averaged over
+    heads and the last ``layers`` blocks, and its value logits (Q, V + Ld)."""
     if not 1 <= layers <= len(model.blocks):
         raise ValueError(f"layers must be in 1..{len(model.blocks)}")
     maps: list[Tensor] = []
@@ -75,11 +76,11 @@ def slot_attention(model: DocsprintModel, enc_batch, layers: int = 2) -> Tensor:
 
     handles = [cast(Block, b).attn.register_forward_hook(hook) for b in model.blocks[-layers:]]
     try:
-        model.encode(enc_batch.tokens, enc_batch.pixels)
+        logits = value_logits(model, batch)[0]
     finally:
         for h in handles:
             h.remove()
-    return torch.stack(maps).mean(0)
+    return torch.stack(maps).mean(0), logits
 
 
 def explain(extractor: Extractor, document: Document | str | Path, key: str, layers: int = 2) -> AttentionView:
@@ -90,12 +91,11 @@ def explain(extractor: Extractor, document: Document | str | Path, key: str, lay
                key=lambda t: (t[0].value is not None, t[0].confidence))
     answer, enc, page = best
     batch = collate([enc]).to(next(model.parameters()).device)
-    att = slot_attention(model, batch, layers)  # (P + T, P + T)
+    att, logits = attention_and_logits(model, batch, layers)  # (P + T, P + T), (Q, V + Ld)
     n_patches = cfg.num_patches if batch.pixels is not None else 0
     slots = [n_patches + p for p in enc.value_pos]
     row = att[slots].mean(0)  # (P + T,): where the key's slots look, on average
-    with torch.inference_mode():
-        probs = value_logits(model, batch)[0].float().softmax(-1)  # (Q, V + Ld), one key: Q slots
+    probs = logits.float().softmax(-1)  # one key: its Q slots
     chosen = probs.argmax(-1).tolist()
     n_value = chosen.index(cfg.end_id) if cfg.end_id in chosen else len(chosen)
     # The slots that hold the value (the first one alone when the answer is null).

@@ -37,6 +37,7 @@ from docsprint.io.document import Page
 from docsprint.models.checkpoint import TOKENIZER_FILE, load_tokenizer, minilm_dir
 from docsprint.models.config import ModelConfig
 from docsprint.train.kie import split_dev
+from docsprint.train.loop import warmup_then_linear_decay
 
 IGNORE = -100  # label of word pieces after a word's first: not scored
 
@@ -219,9 +220,7 @@ def train_peer(cfg: PeerConfig) -> Path:
     opt = torch.optim.AdamW(groups, weight_decay=cfg.weight_decay, betas=(0.9, 0.98), eps=1e-6)
     per_epoch = max(1, len(items) // cfg.batch_size)
     total = cfg.max_steps or cfg.epochs * per_epoch
-    warm = max(1, int(cfg.warmup * total))
-    sched = torch.optim.lr_scheduler.LambdaLR(
-        opt, lambda s: min(1.0, (s + 1) / warm) * max(0.0, 1 - max(0, s - warm) / max(1, total - warm)))
+    sched = warmup_then_linear_decay(opt, cfg.warmup, total)
     rng = random.Random(cfg.seed)
     order: list[int] = []
     model.train()

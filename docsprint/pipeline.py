@@ -157,7 +157,10 @@ class Extractor:
         t0 = time.perf_counter()
         answers = self.decode(work, mode, list_keys)
         out.model_seconds = time.perf_counter() - t0
-        out.fields = {k: merge([a for a in answers if a.key == k], k in list_keys) for k in keys}
+        per_key: dict[str, list[KeyValue]] = {k: [] for k in keys}
+        for a in answers:
+            per_key[a.key].append(a)
+        out.fields = {k: merge(v, k in list_keys) for k, v in per_key.items()}
         return out
 
 

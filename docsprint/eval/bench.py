@@ -244,8 +244,6 @@ def bench_floor(cfg: BenchConfig, rates: dict[str, float]) -> list[dict]:
     from torch.nn.attention import SDPBackend, sdpa_kernel
 
     from docsprint.data import datasets
-    from docsprint.data.encode import collate
-    from docsprint.decode.common import value_logits
     from docsprint.models.quantize import quantize_int8
     from docsprint.pipeline import Extractor
 
@@ -253,7 +251,7 @@ def bench_floor(cfg: BenchConfig, rates: dict[str, float]) -> list[dict]:
     examples = [e for e in datasets.load("sroie", "test", cfg.dataset_dir("sroie"), cfg.floor_docs) if e.fields]
     encs = [enc for e in examples for enc, _ in ex.prepare(e.doc, list(e.fields), "parallel")[1]]
     fp32, bf16, int8 = ex.model.eval(), None, None
-    flops = [count_flops(partial(_forward, fp32, [enc], value_logits, collate)) for enc in encs]
+    flops = [count_flops(partial(_forward, fp32, [enc])) for enc in encs]
     per_doc = float(np.mean(flops))
 
     def run(model, batch: int, grad: str = "inference", math: bool = False, threads: int | None = None) -> float:
@@ -264,10 +262,10 @@ def bench_floor(cfg: BenchConfig, rates: dict[str, float]) -> list[dict]:
         try:
             with ctx(), sdpa_kernel(SDPBackend.MATH if math else [SDPBackend.FLASH_ATTENTION,
                                                                   SDPBackend.EFFICIENT_ATTENTION, SDPBackend.MATH]):
-                _forward(model, encs[:batch], value_logits, collate)  # warm-up
+                _forward(model, encs[:batch])  # warm-up
                 t0 = time.perf_counter()
                 for i in range(0, len(encs), batch):
-                    _forward(model, encs[i : i + batch], value_logits, collate)
+                    _forward(model, encs[i : i + batch])
                 return (time.perf_counter() - t0) / len(encs)
         finally:
             torch.set_num_threads(saved)
@@ -300,7 +298,11 @@ def bench_floor(cfg: BenchConfig, rates: dict[str, float]) -> list[dict]:
     return rows
 
 
-def _forward(model, encs, value_logits, collate) -> torch.Tensor:
+def _forward(model, encs) -> torch.Tensor:
+    """One parallel forward pass and the slots' argmax."""
+    from docsprint.data.encode import collate
+    from docsprint.decode.common import value_logits
+
     batch = collate(encs)
     return torch.log_softmax(value_logits(model, batch).float(), -1).max(-1).indices
 

@@ -132,6 +132,14 @@ class Movable(Protocol):
     def to(self, device: torch.device | str) -> Movable: ...
 
 
+def warmup_then_linear_decay(opt: torch.optim.Optimizer, warmup: float, total: int) -> torch.optim.lr_scheduler.LambdaLR:
+    """Linear warm-up over the first ``warmup`` share of ``total`` steps, then linear decay to 0."""
+    warm = max(1, int(warmup * total))
+    return torch.optim.lr_scheduler.LambdaLR(
+        opt, lambda s: min(1.0, (s + 1) / warm) * max(0.0, 1 - max(0, s - warm) / max(1, total - warm))
+    )
+
+
 def fit(
     model: DocsprintModel | ExitClassifier,
     tok_file: Path,
@@ -163,10 +171,7 @@ def fit(
         # find_unused_parameters: a batch of text-only pages leaves the image patches unused.
         net = nn.parallel.DistributedDataParallel(net, device_ids=ids, find_unused_parameters=True)
     opt = torch.optim.AdamW(param_groups(model, tc), betas=(0.9, 0.98), eps=1e-6)
-    warm = max(1, int(tc.warmup * total))
-    sched = torch.optim.lr_scheduler.LambdaLR(
-        opt, lambda s: min(1.0, (s + 1) / warm) * max(0.0, 1 - max(0, s - warm) / max(1, total - warm))
-    )
+    sched = warmup_then_linear_decay(opt, tc.warmup, total)
     step = 0
     last = out / "last"
     if (last / "trainer_state.pt").is_file():
