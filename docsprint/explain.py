@@ -52,14 +52,16 @@ class AttentionView:
                 "top_words": self.top_words(10)}
 
 
-def _attention_probs(attn: SelfAttention, x: Tensor, mask: Tensor) -> Tensor:
+def _attention_probs(attn: SelfAttention, x: Tensor, mask: Tensor | None) -> Tensor:
     """The softmax attention weights (B, nh, T, T) that ``attn`` computes inside its fused kernel."""
     B, T, C = x.shape
     hs = C // attn.n_head
     q = attn.query(x).view(B, T, attn.n_head, hs).transpose(1, 2).float()  # (B, nh, T, hs)
     k = attn.key(x).view(B, T, attn.n_head, hs).transpose(1, 2).float()
     scores = (q @ k.transpose(-1, -2)) / math.sqrt(hs)  # (B, nh, T, T)
-    return scores.masked_fill(~mask, float("-inf")).softmax(-1)
+    if mask is not None:
+        scores = scores.masked_fill(~mask, float("-inf"))
+    return scores.softmax(-1)
 
 
 @torch.inference_mode()

@@ -4,12 +4,14 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from docsprint.data.encode import encode, page_pixels, tokenize_page
+from docsprint.data.encode import collate, encode, page_pixels, tokenize_page
 from docsprint.decode.autoregressive import decode_autoregressive
+from docsprint.decode.common import value_logits
 from docsprint.decode.parallel import decode_parallel
+from docsprint.io.document import Page
 from docsprint.models.checkpoint import from_pretrained, init_from_minilm, minilm_dir
 from docsprint.models.config import ModelConfig
-from docsprint.models.model import DocsprintModel, attention_mask
+from docsprint.models.model import NEG, DocsprintModel, attention_mask
 from tests.conftest import tiny_config
 
 KEYS = ["company", "date", "total"]
@@ -42,6 +44,21 @@ def test_attention_mask_ranks():
         [1, 1, 1, 1],
     ], dtype=torch.bool)
     assert torch.equal(m, expected)
+
+
+def test_one_unpadded_window_skips_the_mask_and_gets_the_logits_of_a_padded_batch(tok, tiny_model, receipt_page):
+    rank = torch.zeros(1, 4, dtype=torch.long)
+    assert attention_mask(rank, rank, torch.ones(1, 4, dtype=torch.bool)) is None  # the fused fast path
+    assert attention_mask(rank, rank, torch.tensor([[True, True, True, False]])) is not None
+    short_page = Page(receipt_page.image, receipt_page.width, receipt_page.height, receipt_page.words[:4])
+    short, long = _inputs(tok, tiny_model, short_page, "parallel"), _inputs(tok, tiny_model, receipt_page, "parallel")
+    assert short.n_doc < long.n_doc
+    with torch.inference_mode():
+        alone = value_logits(tiny_model, collate([short]))[0]  # (Q, V + Ld_short), no mask
+        padded = value_logits(tiny_model, collate([short, long]))[0]  # beside a longer window: masked
+    Q, width = len(short.value_pos), alone.shape[1]
+    assert torch.allclose(alone[:Q], padded[:Q, :width], atol=1e-4)
+    assert (padded[:Q, width:] <= NEG).all()  # the padding after the short document is never copied
 
 
 def test_parallel_decoding_is_exactly_one_forward_pass(tok, tiny_model, receipt_page):

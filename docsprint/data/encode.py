@@ -311,10 +311,11 @@ def collate(items: list[Encoded]) -> Batch:
         value_pos[b, : len(e.value_pos)] = torch.tensor(e.value_pos, dtype=torch.long)
         value_valid[b, : len(e.value_pos)] = True
         first: dict[int, int] = {}
-        for q, (p, k) in enumerate(zip(e.value_pos, e.value_key, strict=True)):
-            value_slot[b, q] = e.slot[p] - 1
+        for q, k in enumerate(e.value_key):
             first.setdefault(k, q)
-            value_first[b, q] = first[k]
+        # Built as lists, assigned once: element-wise tensor writes cost a millisecond a window.
+        value_slot[b, : len(e.value_pos)] = torch.tensor([e.slot[p] - 1 for p in e.value_pos], dtype=torch.long)
+        value_first[b, : len(e.value_key)] = torch.tensor([first[k] for k in e.value_key], dtype=torch.long)
         for q, ts in enumerate(e.targets):
             targets[b, q, : len(ts)] = torch.tensor(ts, dtype=torch.long)
     ids = pad("ids").clamp(min=0)

@@ -130,9 +130,11 @@ def render(res: dict) -> str:
         _table(["CPU", "cores", "torch threads", "ISA", "torch", "python", "device", "date"],
                [[m["cpu"], str(m["cores"]), str(m["torch_threads"]), " ".join(m["isa"]), m["torch"], m["python"],
                  m["device"], m["date"]]]),
-        f"Measured matrix-product throughput (1536² square, best of 1 s): **{g['fp32']:.0f} GFLOP/s fp32**, "
+        f"Measured matrix-product throughput (1536² square, the best of every measurement in this "
+        f"run: before it and between the floor settings): **{g['fp32']:.0f} GFLOP/s fp32**, "
         f"**{g['bf16']:.0f} GFLOP/s bf16**. The compute-bound floor of a document is its FLOPs divided "
-        "by this rate.",
+        "by this rate; taking the best rate makes the floor the lowest, the hardest to come near.",
+        "Minutes per section: " + ", ".join(f"{k} {v / 60:.1f}" for k, v in res["section_seconds"].items()) + ".",
         "## 1. Extraction: parallel (PIP) against autoregressive decoding",
         "Both modes from the same checkpoint on the same documents, fp32, batch size 1. Without "
         "`--limit`, every test document except the first 100 of WildReceipt and the first 50 of "
@@ -152,7 +154,9 @@ def render(res: dict) -> str:
         "## 4. Against the physical floor",
         f"Parallel mode on SROIE test receipts: {res['floor'][0]['flops_per_doc'] / 1e9:.2f} GFLOP per "
         "receipt (counted by `torch.utils.flop_counter`: matrix products, attention, the patch "
-        "convolution). Each setting's time is one forward pass plus the slots' argmax.",
+        "convolution). Each setting's time is one forward pass plus the slots' argmax, the fastest of "
+        "three passes over the receipts. \"Sorted by length\" batches receipts of similar length "
+        "together, so that little of a batch is padding.",
         floor(res["floor"]),
         "## 5. Early exit",
         early_exit(res["early_exit"]),

@@ -34,7 +34,10 @@ def _cut_padding(s: State) -> State:
     S = int(cols.max().item()) + 1 if len(cols) else 1
     if s.x.shape[1] == S:
         return s
-    return State(s.x[:, :S], s.mask[..., :S, :S], s.valid[:, :S], s.n_patches, s.text_avg, s.vision_avg, s.depth)
+    mask = None if s.mask is None else s.mask[..., :S, :S]
+    if mask is not None and bool(mask.all()):
+        mask = None  # what is left is unpadded: the fused attention's fast path
+    return State(s.x[:, :S], mask, s.valid[:, :S], s.n_patches, s.text_avg, s.vision_avg, s.depth)
 
 
 @torch.inference_mode()

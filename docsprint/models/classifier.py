@@ -140,7 +140,7 @@ class State:
     """Where a forward pass is: hidden states (B, S, H) after ``depth`` blocks."""
 
     x: Tensor
-    mask: Tensor  # (B, 1, S, S) attention mask
+    mask: Tensor | None  # (B, 1, S, S) attention mask; None when nothing is masked
     valid: Tensor  # (B, S)
     n_patches: int  # [CLS] sits at index n_patches
     text_avg: Tensor  # (B, H) mean text embedding
@@ -148,7 +148,7 @@ class State:
     depth: int = 0
 
     def rows(self, keep: Tensor) -> State:
-        return State(self.x[keep], self.mask[keep], self.valid[keep], self.n_patches,
+        return State(self.x[keep], None if self.mask is None else self.mask[keep], self.valid[keep], self.n_patches,
                      self.text_avg[keep], self.vision_avg[keep], self.depth)
 
 
