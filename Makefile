@@ -15,7 +15,7 @@ EVAL_ARGS ?=
 # `make bench`: the committed BENCHMARKS.md (after the training runs the README lists);
 # `make bench-quick`: a few documents per dataset with the shipped model (CI).
 BENCH_ARGS ?= --general-model runs/kie-general/final --classifier runs/classify-tobacco/final \
-	--peer runs/peer-sroie/final
+	--peer runs/peer-sroie/final runs/peer-funsd/final
 
 .PHONY: install demo test system-deps clean eval-kie bench bench-quick
 

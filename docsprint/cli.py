@@ -212,7 +212,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
     if unknown:
         raise ValueError(f"unknown datasets {unknown} (known: {', '.join(KIE_DATASETS)})")
     cfg = BenchConfig(out=Path(args.out), quick=args.quick, model=args.model, general_model=args.general_model,
-                      classifier=args.classifier, peer=args.peer,
+                      classifier=args.classifier, peer=tuple(args.peer),
                       datasets=datasets, data_dir=args.data_dir, limit=args.limit, threads=args.threads,
                       command=["docsprint", *args.argv])
     results = run_bench(cfg)
@@ -319,9 +319,9 @@ def build_parser() -> argparse.ArgumentParser:
     ep.set_defaults(func=cmd_eval_pretrain)
     eq = ev_sub.add_parser("peer", help="ANLS / F1 / speed of the LayoutLMv3 peer")
     eq.add_argument("--model", required=True, help="peer checkpoint folder (docsprint train peer)")
-    eq.add_argument("--dataset", default="sroie", choices=["sroie"])
+    eq.add_argument("--dataset", choices=["sroie", "funsd"], help="default: the one the peer was trained on")
     eq.add_argument("--split", default="test")
-    eq.add_argument("--data-dir", help="folder laid out like ../shared/data/sroie")
+    eq.add_argument("--data-dir", help="folder laid out like ../shared/data/<dataset>")
     eq.add_argument("--limit", type=int, help="first N documents only")
     eq.add_argument("--threads", type=int, help="torch threads")
     eq.add_argument("--json", help="write the results here")
@@ -347,7 +347,8 @@ def build_parser() -> argparse.ArgumentParser:
     bn.add_argument("--model", help="KIE checkpoint for SROIE, the peer and the floor (default: the shipped one)")
     bn.add_argument("--general-model", help="KIE checkpoint for the other datasets and the keys sweep (default: --model)")
     bn.add_argument("--classifier", help="early-exit checkpoint folder (its section is skipped without one)")
-    bn.add_argument("--peer", help="LayoutLMv3 peer checkpoint folder (its section is skipped without one)")
+    bn.add_argument("--peer", nargs="+", default=[],
+                    help="LayoutLMv3 peer checkpoint folders, one per dataset (the section is skipped without)")
     bn.add_argument("--datasets", help="comma-separated KIE datasets (default: all four)")
     bn.add_argument("--data-dir", help="folder holding the datasets (default ../shared/data)")
     bn.add_argument("--limit", type=int, help="documents per dataset (default all; --quick 2)")

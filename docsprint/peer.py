@@ -11,6 +11,12 @@ Gold BIO tags come from aligning each gold value with the page's words (fuzzy, s
 receipts write "RM10.60" where the key says "10.60"); a value not found on the page is
 left untagged.
 
+FUNSD's keys are free text (each question on the form), so no fixed label set can name them.
+There the peer does what LayoutLMv3 users do on FUNSD: it tags entities (question, answer)
+from the dataset's own entity annotation, and a geometric rule links each asked question,
+found on the page by its text, to the nearest tagged answer to its right or below it
+(``link: true``).
+
     docsprint train peer --config configs/peer-sroie.yaml
     docsprint eval peer --model runs/peer-sroie/final --dataset sroie --json out/peer-sroie.json
 """
@@ -33,7 +39,7 @@ from tqdm import tqdm
 from docsprint.data import datasets
 from docsprint.data.encode import page_pixels
 from docsprint.eval.metrics import anls, f1_from_counts, match_counts, normalize
-from docsprint.io.document import Page
+from docsprint.io.document import Box, Page
 from docsprint.models.checkpoint import TOKENIZER_FILE, load_tokenizer, minilm_dir
 from docsprint.models.config import ModelConfig
 from docsprint.train.kie import split_dev
@@ -59,6 +65,9 @@ class PeerConfig:
     seed: int = 0
     max_steps: int | None = None
     out: str = "runs/peer-sroie"
+    # FUNSD: ``keys`` are entity labels (question, answer) tagged from the annotation; an asked
+    # key is a question's text, answered by the nearest "answer" span (see `link_answer`).
+    link: bool = False
 
     @classmethod
     def from_dict(cls, data: dict, strict: bool = True) -> PeerConfig:
@@ -76,6 +85,14 @@ class PeerConfig:
             return cls.from_dict(yaml.safe_load(Path(path).read_text()) or {})
         except ValueError as e:
             raise ValueError(f"{path}: {e}") from None
+
+    @classmethod
+    def of_checkpoint(cls, path: str | Path) -> PeerConfig:
+        """The config a peer checkpoint was trained with (its ``peer.json``)."""
+        file = Path(path) / "peer.json"
+        if not file.is_file():
+            raise FileNotFoundError(f"{path} is not a peer checkpoint (no peer.json)")
+        return cls.from_dict(json.loads(file.read_text()), strict=False)
 
     @property
     def labels(self) -> list[str]:
@@ -126,6 +143,18 @@ def init_from_minilm(model) -> set[str]:
     return copied
 
 
+def _align(words: list[str], target: str) -> tuple[float, tuple[int, int]]:
+    """The run of (normalised) words most like ``target``: (fuzzy ratio 0-100, (start, end))."""
+    n = len(target.split())
+    best, span = 0.0, (0, 0)
+    for length in range(max(1, n - 2), n + 3):
+        for i in range(0, len(words) - length + 1):
+            r = fuzz.ratio(" ".join(words[i : i + length]), target)
+            if r > best:
+                best, span = r, (i, i + length)
+    return best, span
+
+
 def bio_tags(page: Page, fields: dict, keys: tuple[str, ...], min_ratio: float = 80.0) -> list[str]:
     """One tag per page word: each key's gold value is aligned with its best-matching run of
     words (about as many words as the value has); unmatched values leave no tags.
@@ -141,20 +170,68 @@ def bio_tags(page: Page, fields: dict, keys: tuple[str, ...], min_ratio: float =
         value = fields.get(key)
         if not value or isinstance(value, list):
             continue
-        target = normalize(value)
-        n = len(target.split())
-        best, span = 0.0, (0, 0)
-        for length in range(max(1, n - 2), n + 3):
-            for i in range(0, len(words) - length + 1):
-                r = fuzz.ratio(" ".join(words[i : i + length]), target)
-                if r > best:
-                    best, span = r, (i, i + length)
+        best, span = _align(words, normalize(value))
         if best >= min_ratio:
             i, j = span
             for t in range(i, j):
                 if tags[t] == "O":
                     tags[t] = ("B-" if t == i else "I-") + key
     return tags
+
+
+def entity_tags(n_words: int, entities: list[tuple[str, list[int]]], labels: tuple[str, ...]) -> list[str]:
+    """BIO tags of annotated entities whose label is one of ``labels``.
+
+    >>> entity_tags(4, [("question", [0]), ("answer", [1, 2]), ("header", [3])], ("question", "answer"))
+    ['B-question', 'B-answer', 'I-answer', 'O']
+    """
+    tags = ["O"] * n_words
+    for label, idx in entities:
+        if label in labels:
+            for j, w in enumerate(idx):
+                tags[w] = ("B-" if j == 0 else "I-") + label
+    return tags
+
+
+def _union(boxes: list[Box]) -> Box:
+    return (min(b[0] for b in boxes), min(b[1] for b in boxes), max(b[2] for b in boxes), max(b[3] for b in boxes))
+
+
+def link_answer(question: Box, answers: list[Box]) -> int | None:
+    """Index of the answer a question labels: the nearest one that starts to its right on the
+    same line, or below it and overlapping it horizontally (the usual rule on forms); None when
+    no answer lies there. Below counts its vertical gap plus half its horizontal offset.
+
+    >>> link_answer((0, 0, 10, 10), [(50, 0, 60, 10), (0, 30, 10, 40), (20, 1, 30, 9)])
+    2
+    """
+    best, best_d = None, float("inf")
+    qh = question[3] - question[1]
+    for i, a in enumerate(answers):
+        overlap_y = min(question[3], a[3]) - max(question[1], a[1])
+        overlap_x = min(question[2], a[2]) - max(question[0], a[0])
+        if overlap_y > 0.5 * min(qh, a[3] - a[1]) and a[0] >= question[2] - 0.5 * qh:
+            d = a[0] - question[2]  # to the right, same line
+        elif a[1] >= question[3] - 0.5 * qh and overlap_x > 0:
+            d = (a[1] - question[3]) + 0.5 * abs(a[0] - question[0])  # below
+        else:
+            continue
+        if d < best_d:
+            best, best_d = i, d
+    return best
+
+
+def answer_questions(page: Page, answers: list[list[int]], questions: list[str]) -> dict[str, str | None]:
+    """Each question, found on the page by its text, answered by the answer span (word indices)
+    that `link_answer` picks; None when the question is not on the page or nothing is linked."""
+    boxes = [_union([page.words[w].box for w in a]) for a in answers]
+    words = [normalize(w.text) for w in page.words]
+    out: dict[str, str | None] = {}
+    for q in questions:
+        ratio, (i, j) = _align(words, normalize(q))
+        k = link_answer(_union([w.box for w in page.words[i:j]]), boxes) if ratio >= 80 and j > i else None
+        out[q] = " ".join(page.words[w].text for w in answers[k]) if k is not None else None
+    return out
 
 
 @dataclass
@@ -208,7 +285,14 @@ def train_peer(cfg: PeerConfig) -> Path:
     label_ids = {label: i for i, label in enumerate(cfg.labels)}
     raw = datasets.load(cfg.dataset, "train", cfg.data_dir)
     train, dev = split_dev(raw, cfg.dev_fraction, cfg.seed)
-    items = [encode_page(tok, e.doc.pages[0], bio_tags(e.doc.pages[0], e.fields, cfg.keys), label_ids, cfg.max_tokens)
+    if cfg.link and not any(e.entities for e in train):
+        raise ValueError(f"link: true needs entity annotations, which {cfg.dataset} does not have (FUNSD does)")
+
+    def tags(e: datasets.Example) -> list[str]:
+        page = e.doc.pages[0]
+        return entity_tags(len(page.words), e.entities, cfg.keys) if cfg.link else bio_tags(page, e.fields, cfg.keys)
+
+    items = [encode_page(tok, e.doc.pages[0], tags(e), label_ids, cfg.max_tokens)
              for e in tqdm(train, desc="encode train", leave=False)]
     found = sum(t != IGNORE and t != 0 for x in items for t in x.labels.tolist())
     print(f"peer: {len(items)} training pages ({len(dev)} kept for dev), {found} tagged word labels")
@@ -252,16 +336,15 @@ class PeerExtractor:
         from transformers import LayoutLMv3ForTokenClassification
 
         path = Path(model)
-        if not (path / "peer.json").is_file():
-            raise FileNotFoundError(f"{path} is not a peer checkpoint (no peer.json)")
-        self.cfg = PeerConfig.from_dict(json.loads((path / "peer.json").read_text()), strict=False)
+        self.cfg = PeerConfig.of_checkpoint(path)
         self.model = LayoutLMv3ForTokenClassification.from_pretrained(path).eval()
         self.tok = load_tokenizer(path / TOKENIZER_FILE)
         self.labels = self.cfg.labels
 
     @torch.inference_mode()
-    def extract(self, page: Page) -> tuple[dict[str, str | None], float]:
-        """(value per key, model seconds) for one page."""
+    def extract(self, page: Page, keys: list[str] | None = None) -> tuple[dict[str, str | None], float]:
+        """(value per key, model seconds) for one page. ``keys``: the questions asked, for a
+        linking peer (FUNSD); a tagging peer answers its own keys."""
         x = encode_page(self.tok, page, None, {}, self.cfg.max_tokens)
         batch = collate([x])
         batch.pop("labels")
@@ -270,48 +353,68 @@ class PeerExtractor:
         seconds = time.perf_counter() - t0
         word_label = {w: int(probs[t].argmax()) for t, w in enumerate(x.word_of) if w >= 0}
         word_prob = {w: float(probs[t].max()) for t, w in enumerate(x.word_of) if w >= 0}
-        out: dict[str, str | None] = {}
-        for key in self.cfg.keys:
-            b, i = self.labels.index(f"B-{key}"), self.labels.index(f"I-{key}")
-            spans: list[list[int]] = []
+
+        def spans(label: str) -> list[list[int]]:
+            """Runs of words tagged B-label I-label..., in page order (an I without a B starts one)."""
+            b, i = self.labels.index(f"B-{label}"), self.labels.index(f"I-{label}")
+            out: list[list[int]] = []
             for w in sorted(word_label):
                 lab = word_label[w]
-                if lab == b or (lab == i and not (spans and spans[-1][-1] == w - 1)):
-                    spans.append([w])
+                if lab == b or (lab == i and not (out and out[-1][-1] == w - 1)):
+                    out.append([w])
                 elif lab == i:
-                    spans[-1].append(w)
-            if not spans:
-                out[key] = None
-                continue
-            best = max(spans, key=lambda s: float(np.mean([word_prob[w] for w in s])))
-            out[key] = " ".join(page.words[w].text for w in best)
+                    out[-1].append(w)
+            return out
+
+        def text(span: list[int]) -> str:
+            return " ".join(page.words[w].text for w in span)
+
+        if self.cfg.link:
+            return answer_questions(page, spans("answer"), keys or []), seconds
+        out: dict[str, str | None] = {}
+        for key in self.cfg.keys:
+            found = spans(key)
+            best = max(found, key=lambda s: float(np.mean([word_prob[w] for w in s]))) if found else None
+            out[key] = text(best) if best else None
         return out, seconds
 
 
-def evaluate_peer(model: str | Path, dataset: str = "sroie", split: str = "test", data_dir: str | Path | None = None,
-                  limit: int | None = None) -> dict:
-    """ANLS and field F1 (as ``eval kie``) and model seconds per document, batch size 1."""
+def evaluate_peer(model: str | Path, dataset: str | None = None, split: str = "test",
+                  data_dir: str | Path | None = None, limit: int | None = None) -> dict:
+    """ANLS and field F1 (as ``eval kie``) and model seconds per document, batch size 1, on
+    ``dataset`` (default: the one the peer was trained on, the only one it can answer)."""
     ex = PeerExtractor(model)
+    dataset = dataset or ex.cfg.dataset
+    if ex.cfg.dataset != dataset:
+        raise ValueError(f"{model} was trained on {ex.cfg.dataset}, not {dataset}")
     examples = datasets.load(dataset, split, data_dir, limit)
     for e in examples[:2]:  # warm-up
-        ex.extract(e.doc.pages[0])
-    scores, seconds = [], []
+        ex.extract(e.doc.pages[0], list(e.fields))
+    scores, seconds, gold_tag_scores = [], [], []
     tp = n_pred = n_gold = 0
     per_key: dict[str, list[float]] = {}
     for e in tqdm(examples, desc=f"eval peer {dataset}", leave=False, mininterval=5):
-        pred, s = ex.extract(e.doc.pages[0])
+        keys = list(e.fields) if ex.cfg.link else list(ex.cfg.keys)
+        if not keys:
+            continue
+        pred, s = ex.extract(e.doc.pages[0], keys)
         seconds.append(s)
-        for k in ex.cfg.keys:
+        if ex.cfg.link:  # the linking rule alone: the same questions with the annotated answers
+            gold_spans = [idx for label, idx in e.entities if label == "answer"]
+            linked = answer_questions(e.doc.pages[0], gold_spans, keys)
+            gold_tag_scores += [anls(linked[k], e.fields[k]) for k in keys]
+        for k in keys:
             gold = e.fields.get(k)
             score = anls(pred[k], gold)
             scores.append(score)
-            per_key.setdefault(k, []).append(score)
+            per_key.setdefault("answer" if ex.cfg.link else k, []).append(score)  # as eval kie reports FUNSD
             a, b, c = match_counts(pred[k], gold)
             tp, n_pred, n_gold = tp + a, n_pred + b, n_gold + c
     mean_s = float(np.mean(seconds)) if seconds else 0.0
     return {"peer": "LayoutLMv3ForTokenClassification (BIO)", "model": str(model), "dataset": dataset,
-            "split": split, "n_docs": len(examples), "anls": 100 * float(np.mean(scores)) if scores else 0.0,
+            "split": split, "n_docs": len(seconds), "anls": 100 * float(np.mean(scores)) if scores else 0.0,
             "f1": 100 * f1_from_counts(tp, n_pred, n_gold),
             "per_key": {k: 100 * float(np.mean(v)) for k, v in per_key.items()},
+            "linking_with_gold_tags_anls": 100 * float(np.mean(gold_tag_scores)) if gold_tag_scores else None,
             "seconds_per_doc": mean_s, "parameters": sum(p.numel() for p in ex.model.parameters()),
             "train": json.loads((Path(model) / "peer.json").read_text())}

@@ -84,6 +84,33 @@ def make_sroie_folder(root: Path, n: int = 3, short: bool = False) -> Path:
     return root
 
 
+FORM_NAMES = ["Ada Lovelace", "Alan Turing", "Grace Hopper", "Emmy Noether", "Kurt Godel", "Ida Rhodes"]
+
+
+def make_funsd_folder(root: Path, n: int = 3) -> Path:
+    """A folder laid out like ../shared/data/funsd: ``n`` rendered forms per split, each with a
+    header and three questions answered on their line, annotated as FUNSD entities."""
+    for split in ("training_data", "testing_data"):
+        (root / split / "images").mkdir(parents=True, exist_ok=True)
+        (root / split / "annotations").mkdir(parents=True, exist_ok=True)
+        for i in range(n):
+            pairs = [("Name:", FORM_NAMES[i % 6]), ("Date:", f"{i + 10}/03/98"), ("Phone:", f"555-01{i:02d}")]
+            page = render_lines(["REQUEST FORM"] + [f"{q} {a}" for q, a in pairs], width=360)
+            page.image.save(root / split / "images" / f"f{i}.png")
+            words = [{"text": w.text, "box": [round(c) for c in w.box]} for w in page.words]
+            form: list[dict] = [{"id": 0, "label": "header", "text": "REQUEST FORM", "words": words[:2], "linking": []}]
+            at = 2
+            for q, a in pairs:
+                qid, aid, na = len(form), len(form) + 1, len(a.split())
+                form.append({"id": qid, "label": "question", "text": q, "words": words[at : at + 1],
+                             "linking": [[qid, aid]]})
+                form.append({"id": aid, "label": "answer", "text": a, "words": words[at + 1 : at + 1 + na],
+                             "linking": [[qid, aid]]})
+                at += 1 + na
+            (root / split / "annotations" / f"f{i}.json").write_text(json.dumps({"form": form}))
+    return root
+
+
 @pytest.fixture()
 def sroie_folder(tmp_path) -> Path:
     return make_sroie_folder(tmp_path / "sroie")

@@ -143,7 +143,7 @@ def test_bench_quick_writes_the_report_json_and_figures(tmp_path, tiny_checkpoin
                for f in r["floor"])  # every floor against the run's best roof
     assert set(r["section_seconds"]) == {"extraction", "keys", "peer", "floor", "early_exit", "pictures"}
     assert r["early_exit"]["n"] > 0 and r["pictures"][0]["dataset"] == "sroie"
-    assert r["peer"]["n_docs"] == 2 and r["peer"]["train"]["steps"] == 2
+    assert r["peer"][0]["n_docs"] == 2 and r["peer"][0]["train"]["steps"] == 2 and r["peer"][0]["dataset"] == "sroie"
     report = (out / "BENCHMARKS.md").read_text()
     for section in ("## 1. Extraction", "## 2. Speedup against the number of keys", "## 3. A peer",
                     "## 4. Against the physical floor", "## 5. Early exit", "## 6. Where the mask slots look"):
@@ -152,3 +152,4 @@ def test_bench_quick_writes_the_report_json_and_figures(tmp_path, tiny_checkpoin
         assert (out / "figures" / fig).read_bytes()[:4] == b"\x89PNG"
         assert f"figures/{fig}" in report
     assert main(["bench", "--quick", "--out", str(out), "--datasets", "cord"]) == 2
+    assert main(["bench", "--quick", "--out", str(out), "--peer", str(tmp_path)]) == 2  # not a peer: before any work

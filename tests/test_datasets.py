@@ -40,6 +40,7 @@ def test_funsd_loader_links_questions_to_answers(tmp_path):
     (ex,) = datasets.load("funsd", "test", tmp_path / "funsd")
     assert ex.fields == {"Name:": "Ada Lovelace"}  # an unanswered question is no key
     assert [w.text for w in ex.doc.pages[0].words] == ["Name:", "Ada", "Lovelace", "Date:", "FORM"]
+    assert ex.entities == [("question", [0]), ("answer", [1, 2]), ("question", [3]), ("header", [4])]
 
 
 def test_wildreceipt_loader_makes_lists_of_repeated_fields(tmp_path):

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from PIL import Image
@@ -32,6 +32,9 @@ WILDRECEIPT_LISTS = frozenset({"item", "item quantity", "item price"})  # one pe
 class Example:
     doc: Document
     fields: dict[str, str | list[str] | None]
+    # (label, indices of its words on the first page) where the dataset annotates entities
+    # (FUNSD's question / answer / header / other); the peer's tagging learns from them.
+    entities: list[tuple[str, list[int]]] = field(default_factory=list)
 
     @property
     def id(self) -> str:
@@ -92,7 +95,13 @@ def load_funsd(root: Path, split: str) -> Iterator[Example]:
     for ann_path in sorted((base / "annotations").glob("*.json")):
         form = json.loads(ann_path.read_text(encoding="utf-8"))["form"]
         img = base / "images" / f"{ann_path.stem}.png"
-        words = [Word(w["text"], tuple(w["box"])) for ent in form for w in ent["words"] if w["text"].strip()]
+        words: list[Word] = []
+        entities: list[tuple[str, list[int]]] = []
+        for ent in form:
+            first = len(words)
+            words += [Word(w["text"], tuple(w["box"])) for w in ent["words"] if w["text"].strip()]
+            if len(words) > first:
+                entities.append((ent["label"], list(range(first, len(words)))))
         by_id = {ent["id"]: ent for ent in form}
         fields: dict[str, str | list[str] | None] = {}
         for ent in form:
@@ -107,7 +116,7 @@ def load_funsd(root: Path, split: str) -> Iterator[Example]:
                 fields[ent["text"].strip()] = " ".join(answers)
         w, h = _size(img)
         page = Page(image=None, width=w, height=h, words=words, image_path=str(img))
-        yield Example(Document([page], source=f"funsd/{split}/{ann_path.stem}"), fields)
+        yield Example(Document([page], source=f"funsd/{split}/{ann_path.stem}"), fields, entities)
 
 
 def load_wildreceipt(root: Path, split: str) -> Iterator[Example]:

@@ -44,7 +44,7 @@ class BenchConfig:
     model: str | None = None  # KIE checkpoint for SROIE, the peer and the floor (default: shipped)
     general_model: str | None = None  # for the other datasets and the keys sweep (default: model)
     classifier: str | None = None  # early-exit checkpoint; its section is skipped without one
-    peer: str | None = None  # LayoutLMv3 peer checkpoint (docsprint train peer); skipped without one
+    peer: tuple[str, ...] = ()  # LayoutLMv3 peer checkpoints (docsprint train peer), one per dataset
     datasets: tuple[str, ...] = KIE_DATASETS
     data_dir: str | None = None  # a folder holding the datasets (default ../shared/data)
     limit: int | None = None  # documents per dataset (default: all; --quick: 2)
@@ -69,7 +69,11 @@ class BenchConfig:
         return str(Path(self.data_dir) / name) if self.data_dir else None
 
     def __post_init__(self) -> None:
+        from docsprint.peer import PeerConfig
+
         self.out = Path(self.out)
+        for path in self.peer:  # fail now, not after twenty minutes of the other sections
+            PeerConfig.of_checkpoint(path)
         if self.quick:
             self.limit = self.limit or 2
             self.key_counts = (1, 4, 8)
@@ -176,18 +180,22 @@ def _peer_child(job: dict) -> dict:
 
     if job["threads"]:
         torch.set_num_threads(job["threads"])
-    r = evaluate_peer(job["model"], "sroie", "test", job["data_dir"], job["limit"])
+    r = evaluate_peer(job["model"], job["dataset"], "test", job["data_dir"], job["limit"])
     r["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     return r
 
 
-def bench_peer(cfg: BenchConfig) -> dict | None:
-    """The LayoutLMv3 BIO-tagging peer on the same SROIE test documents."""
-    if not cfg.peer:
-        return None
-    print("bench: peer", file=sys.stderr)
-    return _in_child(_peer_child, {"model": cfg.peer, "data_dir": cfg.dataset_dir("sroie"), "limit": cfg.limit,
-                                   "threads": cfg.threads})
+def bench_peer(cfg: BenchConfig) -> list[dict]:
+    """Each LayoutLMv3 peer on the test documents of the dataset it was trained on."""
+    from docsprint.peer import PeerConfig
+
+    rows = []
+    for path in cfg.peer:
+        dataset = PeerConfig.of_checkpoint(path).dataset
+        print(f"bench: peer {dataset}", file=sys.stderr)
+        rows.append(_in_child(_peer_child, {"model": path, "dataset": dataset, "data_dir": cfg.dataset_dir(dataset),
+                                            "limit": cfg.limit_for(dataset), "threads": cfg.threads}))
+    return rows
 
 
 # --- speedup against the number of keys -------------------------------------------------------
