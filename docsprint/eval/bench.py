@@ -297,7 +297,7 @@ def bench_floor(cfg: BenchConfig, rates: dict[str, float], repeats: int = 3) -> 
     per_doc = float(np.mean(flops))
 
     def run(model, batch: int, grad: str = "inference", math: bool = False, threads: int | None = None,
-            order: list | None = None) -> float:
+            order: list | None = None, step: Callable = _slot_argmax) -> float:
         saved = torch.get_num_threads()
         if threads:
             torch.set_num_threads(threads)
@@ -306,16 +306,24 @@ def bench_floor(cfg: BenchConfig, rates: dict[str, float], repeats: int = 3) -> 
         try:
             with ctx(), sdpa_kernel(SDPBackend.MATH if math else [SDPBackend.FLASH_ATTENTION,
                                                                   SDPBackend.EFFICIENT_ATTENTION, SDPBackend.MATH]):
-                _forward(model, items[:batch])  # warm-up
+                _forward(model, items[:batch], step)  # warm-up (and, compiled, the compilation)
                 passes = []
                 for _ in range(repeats):
                     t0 = time.perf_counter()
                     for i in range(0, len(items), batch):
-                        _forward(model, items[i : i + batch])
+                        _forward(model, items[i : i + batch], step)
                     passes.append((time.perf_counter() - t0) / len(items))
                 return min(passes)
         finally:
             torch.set_num_threads(saved)
+
+    # torch.compile (inductor, one graph for every sequence length): about 45 s to compile on
+    # 2 cores, so the full run only.
+    compiled = [] if cfg.quick else [
+        ("batch 1, torch.compile (inductor)", "fp32",
+         lambda: run(fp32, 1, step=torch.compile(_slot_argmax, dynamic=True))),
+        ("batch 8 sorted, torch.compile (inductor)", "fp32",
+         lambda: run(fp32, 8, order=by_length, step=torch.compile(_slot_argmax, dynamic=True)))]
 
     variants: list[tuple[str, str, Callable[[], float]]] = [
         ("batch 1, autograd on", "fp32", lambda: run(fp32, 1, "autograd")),
@@ -325,6 +333,7 @@ def bench_floor(cfg: BenchConfig, rates: dict[str, float], repeats: int = 3) -> 
         ("batch 1, 1 thread", "fp32", lambda: run(fp32, 1, threads=1)),
         ("batch 8, in dataset order", "fp32", lambda: run(fp32, 8)),
         ("batch 8, sorted by length", "fp32", lambda: run(fp32, 8, order=by_length)),
+        *compiled,
         ("batch 1, int8 dynamic quantisation", "fp32", lambda: run(int8, 1)),
         ("batch 8 sorted, int8 dynamic quantisation", "fp32", lambda: run(int8, 8, order=by_length)),
         ("batch 1, bf16 weights", "bf16", lambda: run(bf16, 1)),
@@ -345,13 +354,18 @@ def bench_floor(cfg: BenchConfig, rates: dict[str, float], repeats: int = 3) -> 
     return rows
 
 
-def _forward(model, encs) -> torch.Tensor:
-    """One parallel forward pass and the slots' argmax."""
-    from docsprint.data.encode import collate
+def _slot_argmax(model, batch) -> torch.Tensor:
+    """One parallel forward pass of a collated batch and the slots' argmax."""
     from docsprint.decode.common import value_logits
 
-    batch = collate(encs)
     return torch.log_softmax(value_logits(model, batch).float(), -1).max(-1).indices
+
+
+def _forward(model, encs, step: Callable = _slot_argmax) -> torch.Tensor:
+    """Collate encoded windows (Python, outside any compiled graph), then ``step``."""
+    from docsprint.data.encode import collate
+
+    return step(model, collate(encs))
 
 
 # --- early exit and pictures -------------------------------------------------------------------
