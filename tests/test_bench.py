@@ -59,6 +59,25 @@ def test_flops_of_a_linear_layer_and_of_attention_and_the_matmul_rate_arithmetic
     assert matmul_rate(size=64, seconds=0.0) == pytest.approx(2 * 64**3 / 0.001)
 
 
+def _grow_then_measure(mb: int) -> float:
+    from docsprint.eval.bench import peak_rss_mb
+
+    block = bytearray(mb * 1024 * 1024)  # touched: resident
+    del block
+    return peak_rss_mb()
+
+
+def test_a_spawned_child_reports_its_own_peak_memory_not_its_parents():
+    from docsprint.eval.bench import _in_child, peak_rss_mb
+
+    ballast = bytearray(600 * 1024 * 1024)  # the parent's peak: at least 600 MB more
+    parent = peak_rss_mb()
+    del ballast
+    child_small, child_big = _in_child(_grow_then_measure, 1), _in_child(_grow_then_measure, 300)
+    assert child_small < parent - 400  # ru_maxrss would say the parent's peak here
+    assert child_big > child_small + 250  # and it does see its own growth
+
+
 def test_forms_with_n_keys_show_every_value():
     for n in (1, 7, len(FORM_LABELS) + 3):
         img, words, fields = form_with_keys(n, seed=1)

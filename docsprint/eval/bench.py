@@ -117,10 +117,10 @@ def _eval_child(job: dict) -> dict:
     if job["threads"]:
         torch.set_num_threads(job["threads"])
     ex = Extractor(job["model"], precision=job["precision"], quantize=job["quantize"])
-    rss_loaded = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    rss_loaded = peak_rss_mb()
     r = evaluate_kie(job["dataset"], "test", job["mode"], job["model"], job["data_dir"], job["limit"], ex)
-    r["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    r["loaded_rss_mb"] = rss_loaded / 1024
+    r["peak_rss_mb"] = peak_rss_mb()
+    r["loaded_rss_mb"] = rss_loaded
     r.pop("predictions")
     return r
 
@@ -138,6 +138,19 @@ def _flops_per_doc(ex, dataset: str, mode: str, data_dir: str | None, limit: int
             _, work = ex.prepare(e.doc, list(e.fields), mode)
             flops.append(count_flops(partial(ex.decode, work, mode, datasets.list_keys(dataset, e))))
     return float(np.mean(flops)) if flops else 0.0
+
+
+def peak_rss_mb() -> float:
+    """This process's peak resident memory, MB. Linux's VmHWM belongs to the address space, so
+    a spawned child starts from zero; ``ru_maxrss`` survives fork and exec, and would report
+    the parent's peak when the parent had been bigger (macOS has only that)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024  # kB
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / (1024 * 1024 if sys.platform == "darwin" else 1024)
 
 
 def _in_child(fn: Callable[[dict], dict], job: dict) -> dict:
@@ -181,7 +194,7 @@ def _peer_child(job: dict) -> dict:
     if job["threads"]:
         torch.set_num_threads(job["threads"])
     r = evaluate_peer(job["model"], job["dataset"], "test", job["data_dir"], job["limit"])
-    r["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    r["peak_rss_mb"] = peak_rss_mb()
     return r
 
 
