@@ -218,7 +218,8 @@ class ValueHead(nn.Module):
         self.untied: nn.Module | None = None
 
     def vocab_logits(self, query: Tensor) -> Tensor:
-        """Logits (B, Q, V) over the vocabulary: one fused addmm with the tied word embeddings."""
+        """Logits (B, Q, V) over the vocabulary: one fused addmm with the tied word embeddings
+        (or the int8 untied copy of them)."""
         h = self.transform(query)
         if self.untied is not None:
             return self.untied(h)
