@@ -6,7 +6,7 @@ from safetensors.torch import load_file
 
 from docsprint.data.encode import collate, encode, page_pixels, tokenize_page
 from docsprint.decode.autoregressive import decode_autoregressive
-from docsprint.decode.common import value_logits
+from docsprint.decode.common import value_choices, value_logits
 from docsprint.decode.parallel import decode_parallel
 from docsprint.io.document import Page
 from docsprint.models.checkpoint import from_pretrained, init_from_minilm, minilm_dir
@@ -59,6 +59,30 @@ def test_one_unpadded_window_skips_the_mask_and_gets_the_logits_of_a_padded_batc
     Q, width = len(short.value_pos), alone.shape[1]
     assert torch.allclose(alone[:Q], padded[:Q, :width], atol=1e-4)
     assert (padded[:Q, width:] <= NEG).all()  # the padding after the short document is never copied
+
+
+def test_best_choice_is_the_argmax_of_the_joint_log_softmax(tok, tiny_model, receipt_page):
+    head = tiny_model.head
+    torch.manual_seed(0)
+    B, Q, Ld, H = 2, 6, 9, tiny_model.cfg.hidden_size
+    query = torch.randn(B, Q, H)
+    ptr = torch.randn(B, Q, Ld)
+    ptr[0, [0, 1, 2], [4, 5, 6]] = 60.0  # these tokens copy document tokens 4-6; the others a word piece
+    ptr[1] = NEG
+    slot = torch.tensor([[0, 1, 2, 0, 1, 2]] * B)
+    start_ptr = ptr[:, [0, 0, 0, 3, 3, 3]]
+    with torch.inference_mode():
+        expected_lp, expected_idx = torch.log_softmax(head(query, ptr, start_ptr, slot), -1).max(-1)
+        lp, idx = head.best(query, ptr, start_ptr, slot)
+    V = tiny_model.cfg.vocab_size
+    assert idx[0, :3].tolist() == [V + 4, V + 5, V + 6] and (idx[1] < V).all()  # both halves get chosen
+    assert torch.equal(idx, expected_idx)
+    assert torch.allclose(lp, expected_lp, atol=1e-5)
+    enc = _inputs(tok, tiny_model, receipt_page, "parallel")  # and through a whole forward pass
+    with torch.inference_mode():
+        idx, lp = value_choices(tiny_model, collate([enc]))
+        expected_lp, expected_idx = torch.log_softmax(value_logits(tiny_model, collate([enc])), -1).max(-1)
+    assert torch.equal(idx, expected_idx) and torch.allclose(lp, expected_lp, atol=1e-5)
 
 
 def test_parallel_decoding_is_exactly_one_forward_pass(tok, tiny_model, receipt_page):

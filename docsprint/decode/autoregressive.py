@@ -89,8 +89,7 @@ def decode_autoregressive(
             if i == 0:
                 start_ptr = ptr  # where this key's value starts: the copy prior of its tokens
             slot = torch.full((1, 1), i, dtype=torch.long, device=dev)
-            logp = torch.log_softmax(model.head(h, ptr, start_ptr, slot), -1)[0, 0]
-            best_lp, best = logp.max(-1)
+            best_lp, best = (t[0, 0] for t in model.head.best(h, ptr, start_ptr, slot))
             c = int(best)
             chosen.append(c)
             logprobs.append(float(best_lp))

@@ -15,8 +15,9 @@ from docsprint.models.config import ModelConfig
 from docsprint.models.model import DocsprintModel
 
 
-def value_logits(model: DocsprintModel, batch: Batch) -> Tensor:
-    """Logits (B, Q, V + Ld) of every value token of the batch, in one forward pass."""
+def _head_inputs(model: DocsprintModel, batch: Batch) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    """One forward pass: the value tokens' hidden states (B, Q, H), their pointer logits and
+    those of their key's first token (B, Q, Ld each), and their slots (B, Q)."""
     h = model.encode(batch.tokens, batch.pixels)  # (B, P + T, H)
     offset = h.shape[1] - batch.tokens.ids.shape[1]  # number of image patches
     doc = h[:, offset : offset + batch.n_doc_max]  # (B, Ld, H)
@@ -24,7 +25,19 @@ def value_logits(model: DocsprintModel, batch: Batch) -> Tensor:
     query = torch.gather(h, 1, idx)  # (B, Q, H)
     ptr = model.head.pointer(query, model.head.doc_keys(doc), batch.doc_copyable)  # (B, Q, Ld)
     start_ptr = torch.gather(ptr, 1, batch.value_first[..., None].expand(-1, -1, ptr.shape[-1]))
-    return model.head(query, ptr, start_ptr, batch.value_slot)
+    return query, ptr, start_ptr, batch.value_slot
+
+
+def value_logits(model: DocsprintModel, batch: Batch) -> Tensor:
+    """Logits (B, Q, V + Ld) of every value token of the batch, in one forward pass."""
+    return model.head(*_head_inputs(model, batch))
+
+
+def value_choices(model: DocsprintModel, batch: Batch) -> tuple[Tensor, Tensor]:
+    """Every value token's most likely choice (B, Q) and its log-probability (B, Q), in one
+    forward pass; the same as the argmax of ``log_softmax(value_logits(...))``, faster."""
+    logp, idx = model.head.best(*_head_inputs(model, batch))
+    return idx, logp
 
 
 @dataclass

@@ -7,7 +7,7 @@ import torch
 from tokenizers import Tokenizer
 
 from docsprint.data.encode import Encoded, collate
-from docsprint.decode.common import KeyValue, assemble, value_logits
+from docsprint.decode.common import KeyValue, assemble, value_choices
 from docsprint.io.document import Page
 from docsprint.models.model import DocsprintModel
 
@@ -28,8 +28,7 @@ def decode_parallel(
     '9.00'
     """
     batch = collate(encs).to(next(model.parameters()).device)
-    logp = torch.log_softmax(value_logits(model, batch).float(), -1)  # (B, Q, V + Ld)
-    best, idx = logp.max(-1)  # (B, Q)
+    idx, best = value_choices(model, batch)  # (B, Q) each: choice and its log-probability
     out = []
     for b, (enc, page) in enumerate(zip(encs, pages, strict=True)):
         chosen = [int(i) for i in idx[b]]  # padding sits after each document: positions hold

@@ -370,9 +370,9 @@ def bench_floor(cfg: BenchConfig, rates: dict[str, float], repeats: int = 3) -> 
 
 def _slot_argmax(model, batch) -> torch.Tensor:
     """One parallel forward pass of a collated batch and the slots' argmax."""
-    from docsprint.decode.common import value_logits
+    from docsprint.decode.common import value_choices
 
-    return torch.log_softmax(value_logits(model, batch).float(), -1).max(-1).indices
+    return value_choices(model, batch)[0]
 
 
 def _forward(model, encs, step: Callable = _slot_argmax) -> torch.Tensor:
