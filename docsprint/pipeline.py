@@ -99,7 +99,7 @@ class Extractor:
             raise ValueError("--quantize int8 runs on CPU from fp32 weights (not with bf16)")
         self.model, self.tok = from_pretrained(model or DEFAULT_MODEL, device)
         if quantize == "int8":
-            self.model = quantize_int8(self.model)
+            self.model = quantize_int8(self.model, inplace=True)
         # bf16: the weights themselves are cast once (AMX runs bfloat16 matrix products on
         # recent x86 CPUs). Autocast would re-cast every weight at every autoregressive step.
         if precision == "bf16":

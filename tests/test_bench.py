@@ -3,6 +3,7 @@ view, and ``docsprint bench --quick`` end to end on tiny fixtures."""
 
 from __future__ import annotations
 
+import copy
 import json
 
 import pytest
@@ -34,6 +35,11 @@ def test_int8_replaces_linear_layers_and_keeps_the_outputs_close(tiny_model, tok
         a, b = tiny_model.encode(batch.tokens), q.encode(batch.tokens)
     assert not torch.equal(a, b)  # really a different computation...
     assert (a - b).norm() / a.norm() < 0.05  # ...close to the fp32 one
+    mine = copy.deepcopy(tiny_model)
+    assert quantize_int8(mine, inplace=True) is mine  # the Extractor's way: no second model in memory
+    assert "quantized" in type(mine.blocks[0].ff_in).__module__
+    with torch.inference_mode():
+        assert torch.equal(mine.encode(batch.tokens), b)
 
 
 def test_int8_extractor_answers_and_rejects_bf16(tiny_checkpoint, receipt_page):

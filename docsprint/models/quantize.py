@@ -30,9 +30,10 @@ M = TypeVar("M", bound=nn.Module)
 ENGINE = "onednn" if "onednn" in torch.backends.quantized.supported_engines else torch.backends.quantized.engine
 
 
-def quantize_int8(model: M) -> M:
-    """A copy of the model with its linear layers (and an untied copy of the tied vocabulary
-    projection, if it has one) replaced by dynamically quantised int8 ones."""
+def quantize_int8(model: M, inplace: bool = False) -> M:
+    """The model with its linear layers (and an untied copy of the tied vocabulary projection,
+    if it has one) replaced by dynamically quantised int8 ones: a copy, or with ``inplace``
+    the model itself (which saves holding both in memory: the Extractor owns its model)."""
     # torch.ao.quantization is deprecated in favour of torchao, whose int8 CPU kernels are not
     # faster than these here; the eager API still works in this torch and says so loudly.
     with warnings.catch_warnings():
@@ -41,7 +42,7 @@ def quantize_int8(model: M) -> M:
         from torch.ao.quantization import QConfig, default_dynamic_quant_observer, quantize_dynamic
         from torch.ao.quantization.observer import per_channel_weight_observer_range_neg_127_to_127
 
-        model = copy.deepcopy(model).float().eval()
+        model = (model if inplace else copy.deepcopy(model)).float().eval()
         for head in model.modules():
             if isinstance(head, ValueHead):
                 head.untied = _untied_vocab(head)
