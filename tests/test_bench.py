@@ -13,6 +13,7 @@ from torch import nn
 from docsprint.cli import main
 from docsprint.data.encode import collate, encode, tokenize_page
 from docsprint.data.synth import FORM_LABELS, form_with_keys
+from docsprint.eval.bench_report import round_by_round
 from docsprint.eval.floor import count_flops, matmul_rate
 from docsprint.explain import _attention_probs, draw, explain
 from docsprint.io.document import Document, Page
@@ -40,6 +41,12 @@ def test_int8_replaces_linear_layers_and_keeps_the_outputs_close(tiny_model, tok
     assert "quantized" in type(mine.blocks[0].ff_in).__module__
     with torch.inference_mode():
         assert torch.equal(mine.encode(batch.tokens), b)
+
+
+def test_round_by_round_ratios_pair_the_passes_of_one_round():
+    rows = [{"setting": "a", "passes": [0.2, 0.1, 0.4]}, {"setting": "b", "passes": [0.1, 0.1, 0.1]}]
+    assert round_by_round(rows, "b", "a") == pytest.approx([2.0, 1.0, 4.0])
+    assert round_by_round(rows, "c", "a") == []  # a setting the run did not have
 
 
 def test_int8_extractor_answers_and_rejects_bf16(tiny_checkpoint, receipt_page):
@@ -166,6 +173,7 @@ def test_bench_quick_writes_the_report_json_and_figures(tmp_path, tiny_checkpoin
     assert {f["setting"] for f in r["floor"]} >= {"batch 8, sorted by length", "batch 1, int8 dynamic quantisation"}
     assert all(f["times_floor"] == pytest.approx(f["seconds_per_doc"] / f["flops_per_doc"] * r["matmul_gflops"][f["roof"]] * 1e9)
                for f in r["floor"])  # every floor against the run's best roof
+    assert all(len(f["passes"]) == 3 and f["seconds_per_doc"] == min(f["passes"]) for f in r["floor"])  # 3 rounds
     assert set(r["section_seconds"]) == {"extraction", "keys", "peer", "floor", "early_exit", "pictures"}
     assert r["early_exit"]["n"] > 0 and r["pictures"][0]["dataset"] == "sroie"
     assert r["peer"][0]["n_docs"] == 2 and r["peer"][0]["train"]["steps"] == 2 and r["peer"][0]["dataset"] == "sroie"
@@ -173,6 +181,7 @@ def test_bench_quick_writes_the_report_json_and_figures(tmp_path, tiny_checkpoin
     for section in ("## 1. Extraction", "## 2. Speedup against the number of keys", "## 3. A peer",
                     "## 4. Against the physical floor", "## 5. Early exit", "## 6. Where the mask slots look"):
         assert section in report
+    assert "int8 against fp32 (batch 1, `inference_mode`), round by round: " in report
     for fig in ("speedup-vs-keys.png", "early-exit-pareto.png", "explain-sroie.png"):
         assert (out / "figures" / fig).read_bytes()[:4] == b"\x89PNG"
         assert f"figures/{fig}" in report

@@ -10,6 +10,7 @@ model time (inputs already tokenised), after warm-up, with fixed seeds; the mach
 from __future__ import annotations
 
 import contextlib
+import copy
 import multiprocessing as mp
 import os
 import platform
@@ -161,23 +162,38 @@ def _in_child(fn: Callable[[dict], dict], job: dict) -> dict:
 
 def bench_extraction(cfg: BenchConfig) -> list[dict]:
     """Every dataset in both modes (fp32), and SROIE in int8 and bf16 too (parallel only with
-    --quick: every row is a process of its own, and CI's five minutes do not fit them all)."""
+    --quick: every row is a process of its own, and CI's five minutes do not fit them all).
+
+    The full run evaluates SROIE's parallel rows (fp32, int8, bf16) a second time once the
+    others are done, and keeps each one's faster run: the precisions' speed ratios are claims
+    of the report, and runs minutes apart on a shared machine differ by up to 30%."""
     runs: list[tuple[str, str, str, str | None]] = [
         (d, m, "fp32", None) for d in cfg.datasets for m in ("parallel", "autoregressive")]
+    again: list[tuple[str, str, str, str | None]] = []
     if "sroie" in cfg.datasets:
         modes = ("parallel",) if cfg.quick else ("parallel", "autoregressive")
         runs += [("sroie", m, p, q) for p, q in (("fp32", "int8"), ("bf16", None)) for m in modes]
+        if not cfg.quick:
+            again = [("sroie", "parallel", "fp32", None), ("sroie", "parallel", "fp32", "int8"),
+                     ("sroie", "parallel", "bf16", None)]
     from docsprint.pipeline import Extractor
 
     rows: list[dict] = []
     extractors: dict[str | None, Extractor] = {}
     flops: dict[tuple[str, str], float] = {}
-    for dataset, mode, precision, quantize in runs:
-        model, data_dir, limit = cfg.model_for(dataset), cfg.dataset_dir(dataset), cfg.limit_for(dataset)
-        job = {"dataset": dataset, "mode": mode, "precision": precision, "quantize": quantize, "model": model,
-               "data_dir": data_dir, "limit": limit, "threads": cfg.threads}
+
+    def evaluate(dataset: str, mode: str, precision: str, quantize: str | None) -> dict:
+        job = {"dataset": dataset, "mode": mode, "precision": precision, "quantize": quantize,
+               "model": cfg.model_for(dataset), "data_dir": cfg.dataset_dir(dataset), "limit": cfg.limit_for(dataset),
+               "threads": cfg.threads}
         print(f"bench: extraction {dataset} {mode} {quantize or precision}", file=sys.stderr)
         r = _in_child(_eval_child, job)
+        r["seconds_per_doc_runs"] = [r["seconds_per_doc"]]
+        return r
+
+    for dataset, mode, precision, quantize in runs:
+        model, data_dir, limit = cfg.model_for(dataset), cfg.dataset_dir(dataset), cfg.limit_for(dataset)
+        r = evaluate(dataset, mode, precision, quantize)
         if (dataset, mode) not in flops:
             if model not in extractors:
                 extractors[model] = Extractor(model)
@@ -185,6 +201,13 @@ def bench_extraction(cfg: BenchConfig) -> list[dict]:
         r["flops_per_doc"] = flops[dataset, mode]
         r["roof"] = "bf16" if precision == "bf16" else "fp32"
         rows.append(r)
+    for run in again:
+        i = runs.index(run)
+        r = evaluate(*run)
+        timings = rows[i]["seconds_per_doc_runs"] + r["seconds_per_doc_runs"]
+        if r["seconds_per_doc"] < rows[i]["seconds_per_doc"]:  # same answers (one seed), faster run
+            rows[i] = {**r, "flops_per_doc": rows[i]["flops_per_doc"], "roof": rows[i]["roof"]}
+        rows[i]["seconds_per_doc_runs"] = timings
     return rows
 
 
@@ -270,6 +293,9 @@ def keys_plot(rows: list[dict], path: Path) -> None:
 
 # --- against the floor: what each setting does to parallel-mode time on SROIE ----------------
 
+FLOOR_DEFAULT = "batch 1, inference_mode (the default)"
+FLOOR_INT8 = "batch 1, int8 dynamic quantisation"
+
 def measure_roof(rates: dict[str, float], seconds: float = 1.0) -> dict[str, float]:
     """Measure the matmul roof again and keep, per dtype, the best rate seen in this run: a busy
     moment of a shared machine can only slow a measurement down, so the best one is the
@@ -291,9 +317,11 @@ def bench_floor(cfg: BenchConfig, rates: dict[str, float], repeats: int = 3) -> 
     """Parallel-mode model time per SROIE receipt under each setting, against the floor.
 
     Timed: one forward pass plus the slot argmax (what ``decode_parallel`` does before it
-    turns ids into text), so that autograd on/off can be compared too. Each setting makes
-    ``repeats`` passes over the receipts and keeps the fastest (timeit's rule: slower passes
-    measure the machine's other work), and the roof is measured again between settings.
+    turns ids into text), so that autograd on/off can be compared too. The settings take turns:
+    each of ``repeats`` rounds makes one pass over the receipts per setting (each round in a
+    rotated order), so that a slow minute of a shared machine falls on every setting alike
+    rather than on whichever ran then. A setting's time is its fastest pass (timeit's rule:
+    slower passes measure the machine's other work); the roof is measured again after each pass.
     """
     from torch.nn.attention import SDPBackend, sdpa_kernel
 
@@ -305,12 +333,15 @@ def bench_floor(cfg: BenchConfig, rates: dict[str, float], repeats: int = 3) -> 
     examples = [e for e in datasets.load("sroie", "test", cfg.dataset_dir("sroie"), cfg.floor_docs) if e.fields]
     encs = [enc for e in examples for enc, _ in ex.prepare(e.doc, list(e.fields), "parallel")[1]]
     by_length = sorted(encs, key=lambda e: len(e.ids))  # batches of similar length pad little
-    fp32, bf16, int8 = ex.model.eval(), None, None
+    fp32 = ex.model.eval()
     flops = [count_flops(partial(_forward, fp32, [enc])) for enc in encs]
     per_doc = float(np.mean(flops))
+    int8 = quantize_int8(fp32)
+    bf16 = copy.deepcopy(fp32).to(torch.bfloat16)
 
     def run(model, batch: int, grad: str = "inference", math: bool = False, threads: int | None = None,
             order: list | None = None, step: Callable = _slot_argmax) -> float:
+        """Seconds per receipt of one pass (after one warm-up batch)."""
         saved = torch.get_num_threads()
         if threads:
             torch.set_num_threads(threads)
@@ -320,13 +351,10 @@ def bench_floor(cfg: BenchConfig, rates: dict[str, float], repeats: int = 3) -> 
             with ctx(), sdpa_kernel(SDPBackend.MATH if math else [SDPBackend.FLASH_ATTENTION,
                                                                   SDPBackend.EFFICIENT_ATTENTION, SDPBackend.MATH]):
                 _forward(model, items[:batch], step)  # warm-up (and, compiled, the compilation)
-                passes = []
-                for _ in range(repeats):
-                    t0 = time.perf_counter()
-                    for i in range(0, len(items), batch):
-                        _forward(model, items[i : i + batch], step)
-                    passes.append((time.perf_counter() - t0) / len(items))
-                return min(passes)
+                t0 = time.perf_counter()
+                for i in range(0, len(items), batch):
+                    _forward(model, items[i : i + batch], step)
+                return (time.perf_counter() - t0) / len(items)
         finally:
             torch.set_num_threads(saved)
 
@@ -342,30 +370,26 @@ def bench_floor(cfg: BenchConfig, rates: dict[str, float], repeats: int = 3) -> 
     variants: list[tuple[str, str, Callable[[], float]]] = [
         ("batch 1, autograd on", "fp32", lambda: run(fp32, 1, "autograd")),
         ("batch 1, torch.no_grad", "fp32", lambda: run(fp32, 1, "no_grad")),
-        ("batch 1, inference_mode (the default)", "fp32", lambda: run(fp32, 1)),
+        (FLOOR_DEFAULT, "fp32", lambda: run(fp32, 1)),
         ("batch 1, unfused (math) attention", "fp32", lambda: run(fp32, 1, math=True)),
         ("batch 1, 1 thread", "fp32", lambda: run(fp32, 1, threads=1)),
         ("batch 8, in dataset order", "fp32", lambda: run(fp32, 8)),
         ("batch 8, sorted by length", "fp32", lambda: run(fp32, 8, order=by_length)),
         *compiled,
-        ("batch 1, int8 dynamic quantisation", "fp32", lambda: run(int8, 1)),
+        (FLOOR_INT8, "fp32", lambda: run(int8, 1)),
         ("batch 8 sorted, int8 dynamic quantisation", "fp32", lambda: run(int8, 8, order=by_length)),
         ("batch 1, bf16 weights", "bf16", lambda: run(bf16, 1)),
         ("batch 8 sorted, bf16 weights", "bf16", lambda: run(bf16, 8, order=by_length)),
     ]
-    rows = []
-    for name, roof, fn in variants:
-        if "int8" in name and int8 is None:
-            int8 = quantize_int8(ex.model)
-        if "bf16" in name and bf16 is None:
-            import copy
-
-            bf16 = copy.deepcopy(fp32).to(torch.bfloat16)
-        s = fn()
-        rows.append({"setting": name, "seconds_per_doc": s, "flops_per_doc": per_doc, "roof": roof})
-        print(f"bench: floor {name:<42} {1000 * s:8.1f} ms/doc", file=sys.stderr)
-        measure_roof(rates, 0.2 if cfg.quick else 1.0)
-    return rows
+    passes: dict[str, list[float]] = {name: [] for name, _, _ in variants}
+    for r in range(repeats):
+        first = r * len(variants) // repeats
+        for name, _, fn in variants[first:] + variants[:first]:
+            passes[name].append(fn())
+            print(f"bench: floor round {r + 1} {name:<42} {1000 * passes[name][-1]:8.1f} ms/doc", file=sys.stderr)
+            measure_roof(rates, 0.2 if cfg.quick else 0.5)
+    return [{"setting": name, "seconds_per_doc": min(passes[name]), "passes": passes[name], "flops_per_doc": per_doc,
+             "roof": roof} for name, roof, _ in variants]
 
 
 def _slot_argmax(model, batch) -> torch.Tensor:
