@@ -174,7 +174,11 @@ def test_bench_quick_writes_the_report_json_and_figures(tmp_path, tiny_checkpoin
     assert all(f["times_floor"] == pytest.approx(f["seconds_per_doc"] / f["flops_per_doc"] * r["matmul_gflops"][f["roof"]] * 1e9)
                for f in r["floor"])  # every floor against the run's best roof
     assert all(len(f["passes"]) == 3 and f["seconds_per_doc"] == min(f["passes"]) for f in r["floor"])  # 3 rounds
-    assert set(r["section_seconds"]) == {"extraction", "keys", "peer", "floor", "early_exit", "pictures"}
+    assert set(r["section_seconds"]) == {"extraction", "keys", "peer", "floor", "breakdown", "early_exit", "pictures"}
+    parts = {b["part"]: b for b in r["breakdown"]}  # the floor's arithmetic, part by part
+    assert sum(b["flops_per_doc"] for b in r["breakdown"]) == pytest.approx(r["floor"][0]["flops_per_doc"])
+    assert all(parts[p]["flops_per_doc"] > 0 and parts[p]["ms_per_doc"] > 0
+               for p in ("vocabulary projection", "other linear layers", "attention", "patch embedding"))
     assert r["early_exit"]["n"] > 0 and r["pictures"][0]["dataset"] == "sroie"
     assert r["peer"][0]["n_docs"] == 2 and r["peer"][0]["train"]["steps"] == 2 and r["peer"][0]["dataset"] == "sroie"
     report = (out / "BENCHMARKS.md").read_text()

@@ -325,13 +325,9 @@ def bench_floor(cfg: BenchConfig, rates: dict[str, float], repeats: int = 3) -> 
     """
     from torch.nn.attention import SDPBackend, sdpa_kernel
 
-    from docsprint.data import datasets
     from docsprint.models.quantize import quantize_int8
-    from docsprint.pipeline import Extractor
 
-    ex = Extractor(cfg.model)
-    examples = [e for e in datasets.load("sroie", "test", cfg.dataset_dir("sroie"), cfg.floor_docs) if e.fields]
-    encs = [enc for e in examples for enc, _ in ex.prepare(e.doc, list(e.fields), "parallel")[1]]
+    ex, encs = _floor_receipts(cfg)
     by_length = sorted(encs, key=lambda e: len(e.ids))  # batches of similar length pad little
     fp32 = ex.model.eval()
     flops = [count_flops(partial(_forward, fp32, [enc])) for enc in encs]
@@ -390,6 +386,32 @@ def bench_floor(cfg: BenchConfig, rates: dict[str, float], repeats: int = 3) -> 
             measure_roof(rates, 0.2 if cfg.quick else 0.5)
     return [{"setting": name, "seconds_per_doc": min(passes[name]), "passes": passes[name], "flops_per_doc": per_doc,
              "roof": roof} for name, roof, _ in variants]
+
+
+def bench_breakdown(cfg: BenchConfig) -> list[dict]:
+    """Where the default setting's time goes (batch 1, inference_mode), part by part."""
+    from docsprint.eval.floor import time_breakdown
+
+    ex, encs = _floor_receipts(cfg)
+    model = ex.model.eval()
+
+    def decode_all() -> None:
+        for enc in encs:
+            _forward(model, [enc])
+
+    with torch.inference_mode():
+        decode_all()  # warm-up
+        return time_breakdown(decode_all, len(encs), model.cfg.vocab_size)
+
+
+def _floor_receipts(cfg: BenchConfig) -> tuple:
+    """An Extractor of the SROIE model and the encoded windows of the floor's receipts."""
+    from docsprint.data import datasets
+    from docsprint.pipeline import Extractor
+
+    ex = Extractor(cfg.model)
+    examples = [e for e in datasets.load("sroie", "test", cfg.dataset_dir("sroie"), cfg.floor_docs) if e.fields]
+    return ex, [enc for e in examples for enc, _ in ex.prepare(e.doc, list(e.fields), "parallel")[1]]
 
 
 def _slot_argmax(model, batch) -> torch.Tensor:
@@ -459,6 +481,7 @@ def run_bench(cfg: BenchConfig) -> dict:
     keys_plot(results["keys"], figures / "speedup-vs-keys.png")
     section("peer", lambda: bench_peer(cfg))
     section("floor", lambda: bench_floor(cfg, measure_roof(rates)))
+    section("breakdown", lambda: bench_breakdown(cfg))
     section("early_exit", lambda: bench_early_exit(cfg, figures))
     section("pictures", lambda: bench_pictures(cfg, figures))
     # Every floor uses the best roof measured in the whole run (see measure_roof).

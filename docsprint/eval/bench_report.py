@@ -111,6 +111,19 @@ def round_by_round(rows: list[dict], setting: str, against: str) -> list[float]:
     return [b / a for a, b in zip(by.get(setting, []), by.get(against, []), strict=False)]
 
 
+def breakdown(rows: list[dict], roof_gflops: float) -> str:
+    total = sum(r["ms_per_doc"] for r in rows)
+    out = []
+    for r in rows:
+        gflop = r["flops_per_doc"] / 1e9
+        rate = f"{gflop / r['ms_per_doc'] * 1e3:.0f}" if gflop and r["ms_per_doc"] else "—"
+        at_roof = f"{gflop / roof_gflops * 1e3:.1f}" if gflop else "0"
+        out.append([r["part"], f"{r['ms_per_doc']:.1f}", f"{r['share']:.0%}", f"{gflop:.2f}", rate, at_roof])
+    out.append(["**all**", f"**{total:.1f}**", "100%", f"{sum(r['flops_per_doc'] for r in rows) / 1e9:.2f}", "",
+                f"{sum(r['flops_per_doc'] for r in rows) / 1e9 / roof_gflops * 1e3:.1f}"])
+    return _table(["part", "ms/doc", "share", "GFLOP/doc", "GFLOP/s", "ms/doc at the roof"], out)
+
+
 def int8_rounds(rows: list[dict]) -> str:
     ratios = round_by_round(rows, FLOOR_INT8, FLOOR_DEFAULT)
     if not ratios:
@@ -190,6 +203,11 @@ def render(res: dict) -> str:
         "by length\" batches receipts of similar length together, so that little of a batch is padding.",
         floor(res["floor"]),
         int8_rounds(res["floor"]),
+        "Where the default setting's time goes (batch 1, `inference_mode`; `torch.profiler` over the "
+        "same receipts, each operator's own time, FLOPs from its shapes). Profiling adds a little to "
+        "every operator call, most visibly to the many small element-wise ones, so the parts sum to "
+        "more than the unprofiled time above:",
+        breakdown(res["breakdown"], g["fp32"]),
         "## 5. Early exit",
         early_exit(res["early_exit"]),
         "## 6. Where the mask slots look",

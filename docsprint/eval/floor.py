@@ -48,3 +48,61 @@ def matmul_rate(dtype: torch.dtype = torch.float32, size: int = 1536, seconds: f
         best = min(best, time.perf_counter() - t0)
         runs += 1
     return 2 * size**3 / best
+
+
+# --- where the time goes: each part of a forward pass, its time and its arithmetic -----------
+
+MATMUL = ("aten::addmm", "aten::mm", "aten::bmm")
+CONVOLUTION = ("aten::conv2d", "aten::convolution", "aten::_convolution", "aten::mkldnn_convolution")
+PARTS = ("vocabulary projection", "other linear layers", "attention", "patch embedding",
+         "element-wise, reductions, copies", "outside torch ops (Python, dispatch)")
+
+
+def _matmul_flops(name: str, shapes: list[list[int]]) -> int:
+    if name == "aten::addmm":  # bias, (M, K), (K, N)
+        (m, k), n = shapes[1], shapes[2][1]
+        return 2 * m * k * n
+    if name == "aten::mm":
+        (m, k), n = shapes[0], shapes[1][1]
+        return 2 * m * k * n
+    b, m, k = shapes[0]
+    return 2 * b * m * k * shapes[1][2]  # bmm
+
+
+def time_breakdown(fn: Callable[[], object], docs: int, vocab_size: int) -> list[dict]:
+    """Run ``fn`` (which decodes ``docs`` documents) under torch.profiler and split its time
+    per document into the parts of a forward pass, each with the FLOPs it does and hence the
+    rate it runs at: where a run stands against the floor, part by part.
+
+    Times are the operators' own (self) times on the calling thread, and profiling adds a
+    little to each operator call, so the parts sum to somewhat more than an unprofiled run.
+    """
+    from torch.profiler import ProfilerActivity, profile
+
+    with profile(activities=[ProfilerActivity.CPU], record_shapes=True, with_flops=True) as prof:
+        t0 = time.perf_counter()
+        fn()
+        wall = time.perf_counter() - t0
+    ms = dict.fromkeys(PARTS, 0.0)
+    flops = dict.fromkeys(PARTS, 0)
+    for ev in prof.events():
+        name, shapes = ev.name, ev.input_shapes or []
+        vocab = any(vocab_size in s for s in shapes if isinstance(s, list))
+        if name in MATMUL or name == "aten::linear":
+            part = "vocabulary projection" if vocab else "other linear layers"
+            if name in MATMUL:
+                flops[part] += _matmul_flops(name, shapes)
+        elif "scaled_dot_product" in name:
+            part = "attention"
+            if name != "aten::scaled_dot_product_attention":  # the kernel, not its dispatcher
+                b, h, tq, d = shapes[0]
+                flops[part] += 4 * b * h * tq * shapes[1][2] * d  # QK^T and PV
+        elif name in CONVOLUTION:
+            part = "patch embedding"
+            flops[part] += int(ev.flops or 0) if name == "aten::conv2d" else 0
+        else:
+            part = "element-wise, reductions, copies"
+        ms[part] += ev.self_cpu_time_total / 1e3
+    ms["outside torch ops (Python, dispatch)"] = max(0.0, 1000 * wall - sum(ms.values()))
+    return [{"part": p, "ms_per_doc": ms[p] / docs, "flops_per_doc": flops[p] / docs,
+             "share": ms[p] / (1000 * wall) if wall else 0.0} for p in PARTS]
