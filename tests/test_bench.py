@@ -175,10 +175,12 @@ def test_bench_quick_writes_the_report_json_and_figures(tmp_path, tiny_checkpoin
                for f in r["floor"])  # every floor against the run's best roof
     assert all(len(f["passes"]) == 3 and f["seconds_per_doc"] == min(f["passes"]) for f in r["floor"])  # 3 rounds
     assert set(r["section_seconds"]) == {"extraction", "keys", "peer", "floor", "breakdown", "early_exit", "pictures"}
-    parts = {b["part"]: b for b in r["breakdown"]}  # the floor's arithmetic, part by part
-    assert sum(b["flops_per_doc"] for b in r["breakdown"]) == pytest.approx(r["floor"][0]["flops_per_doc"])
+    parts = {b["part"]: b for b in r["breakdown"]["fp32"]}  # the floor's arithmetic, part by part
+    assert sum(b["flops_per_doc"] for b in r["breakdown"]["fp32"]) == pytest.approx(r["floor"][0]["flops_per_doc"])
     assert all(parts[p]["flops_per_doc"] > 0 and parts[p]["ms_per_doc"] > 0
                for p in ("vocabulary projection", "other linear layers", "attention", "patch embedding"))
+    int8 = {b["part"]: b for b in r["breakdown"]["int8"]}  # its products found too (packed weights, no shapes)
+    assert int8["vocabulary projection"]["ms_per_doc"] > 0 and int8["other linear layers"]["ms_per_doc"] > 0
     assert r["early_exit"]["n"] > 0 and r["pictures"][0]["dataset"] == "sroie"
     assert r["peer"][0]["n_docs"] == 2 and r["peer"][0]["train"]["steps"] == 2 and r["peer"][0]["dataset"] == "sroie"
     report = (out / "BENCHMARKS.md").read_text()
@@ -186,6 +188,7 @@ def test_bench_quick_writes_the_report_json_and_figures(tmp_path, tiny_checkpoin
                     "## 4. Against the physical floor", "## 5. Early exit", "## 6. Where the mask slots look"):
         assert section in report
     assert "int8 against fp32 (batch 1, `inference_mode`), round by round: " in report
+    assert "int8 makes the linear layers" in report
     for fig in ("speedup-vs-keys.png", "early-exit-pareto.png", "explain-sroie.png"):
         assert (out / "figures" / fig).read_bytes()[:4] == b"\x89PNG"
         assert f"figures/{fig}" in report

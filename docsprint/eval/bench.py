@@ -388,20 +388,26 @@ def bench_floor(cfg: BenchConfig, rates: dict[str, float], repeats: int = 3) -> 
              "roof": roof} for name, roof, _ in variants]
 
 
-def bench_breakdown(cfg: BenchConfig) -> list[dict]:
-    """Where the default setting's time goes (batch 1, inference_mode), part by part."""
+def bench_breakdown(cfg: BenchConfig) -> dict[str, list[dict]]:
+    """Where batch-1 time goes (inference_mode), part by part, in fp32 and in int8: which parts
+    int8 speeds up, and how much of the pass it leaves as it was."""
     from docsprint.eval.floor import time_breakdown
+    from docsprint.models.quantize import quantize_int8
 
     ex, encs = _floor_receipts(cfg)
-    model = ex.model.eval()
+    out = {}
+    for name, model in (("fp32", ex.model.eval()), ("int8", quantize_int8(ex.model))):
 
-    def decode_all() -> None:
-        for enc in encs:
-            _forward(model, [enc])
+        def decode_all(model=model) -> None:
+            for enc in encs:
+                _forward(model, [enc])
 
-    with torch.inference_mode():
-        decode_all()  # warm-up
-        return time_breakdown(decode_all, len(encs), model.cfg.vocab_size)
+        with torch.inference_mode():
+            decode_all()  # warm-up
+            out[name] = time_breakdown(decode_all, len(encs))
+    for fp32, int8 in zip(out["fp32"], out["int8"], strict=True):
+        int8["flops_per_doc"] = fp32["flops_per_doc"]  # the same arithmetic; int8 kernels hide theirs
+    return out
 
 
 def _floor_receipts(cfg: BenchConfig) -> tuple:

@@ -53,6 +53,7 @@ def matmul_rate(dtype: torch.dtype = torch.float32, size: int = 1536, seconds: f
 # --- where the time goes: each part of a forward pass, its time and its arithmetic -----------
 
 MATMUL = ("aten::addmm", "aten::mm", "aten::bmm")
+LINEAR = (*MATMUL, "aten::linear", "quantized::linear_dynamic")
 CONVOLUTION = ("aten::conv2d", "aten::convolution", "aten::_convolution", "aten::mkldnn_convolution")
 PARTS = ("vocabulary projection", "other linear layers", "attention", "patch embedding",
          "element-wise, reductions, copies", "outside torch ops (Python, dispatch)")
@@ -69,15 +70,37 @@ def _matmul_flops(name: str, shapes: list[list[int]]) -> int:
     return 2 * b * m * k * shapes[1][2]  # bmm
 
 
-def time_breakdown(fn: Callable[[], object], docs: int, vocab_size: int) -> list[dict]:
+def _part(ev, vocab_range: str) -> str:
+    """The part an operator belongs to: that of the innermost labelled range or operator that
+    encloses it (so the bias copy inside a linear layer's addmm counts to that layer)."""
+    found = "element-wise, reductions, copies"
+    while ev is not None:
+        name = ev.name
+        if name == vocab_range:
+            return "vocabulary projection"
+        if name in LINEAR:
+            found = "other linear layers"  # unless a vocabulary range encloses it
+        elif "scaled_dot_product" in name:
+            found = "attention"
+        elif name in CONVOLUTION:
+            found = "patch embedding"
+        ev = ev.cpu_parent
+    return found
+
+
+def time_breakdown(fn: Callable[[], object], docs: int) -> list[dict]:
     """Run ``fn`` (which decodes ``docs`` documents) under torch.profiler and split its time
     per document into the parts of a forward pass, each with the FLOPs it does and hence the
     rate it runs at: where a run stands against the floor, part by part.
 
     Times are the operators' own (self) times on the calling thread, and profiling adds a
     little to each operator call, so the parts sum to somewhat more than an unprofiled run.
+    FLOPs come from the shapes of fp32/bf16 matrix products; int8 linear layers hide theirs
+    (packed weights), so their parts show 0 FLOPs.
     """
     from torch.profiler import ProfilerActivity, profile
+
+    from docsprint.models.model import VOCAB_RANGE
 
     with profile(activities=[ProfilerActivity.CPU], record_shapes=True, with_flops=True) as prof:
         t0 = time.perf_counter()
@@ -87,22 +110,17 @@ def time_breakdown(fn: Callable[[], object], docs: int, vocab_size: int) -> list
     flops = dict.fromkeys(PARTS, 0)
     for ev in prof.events():
         name, shapes = ev.name, ev.input_shapes or []
-        vocab = any(vocab_size in s for s in shapes if isinstance(s, list))
-        if name in MATMUL or name == "aten::linear":
-            part = "vocabulary projection" if vocab else "other linear layers"
-            if name in MATMUL:
-                flops[part] += _matmul_flops(name, shapes)
-        elif "scaled_dot_product" in name:
-            part = "attention"
-            if name != "aten::scaled_dot_product_attention":  # the kernel, not its dispatcher
-                b, h, tq, d = shapes[0]
-                flops[part] += 4 * b * h * tq * shapes[1][2] * d  # QK^T and PV
-        elif name in CONVOLUTION:
-            part = "patch embedding"
-            flops[part] += int(ev.flops or 0) if name == "aten::conv2d" else 0
-        else:
-            part = "element-wise, reductions, copies"
+        if name == VOCAB_RANGE:
+            continue  # a label, not an operator: its own time is Python, counted outside ops
+        part = _part(ev, VOCAB_RANGE)
         ms[part] += ev.self_cpu_time_total / 1e3
+        if name in MATMUL:
+            flops[part] += _matmul_flops(name, shapes)
+        elif name == "aten::_scaled_dot_product_flash_attention_for_cpu":
+            b, h, tq, d = shapes[0]
+            flops[part] += 4 * b * h * tq * shapes[1][2] * d  # QK^T and PV
+        elif name == "aten::conv2d":
+            flops[part] += int(ev.flops or 0)
     ms["outside torch ops (Python, dispatch)"] = max(0.0, 1000 * wall - sum(ms.values()))
     return [{"part": p, "ms_per_doc": ms[p] / docs, "flops_per_doc": flops[p] / docs,
              "share": ms[p] / (1000 * wall) if wall else 0.0} for p in PARTS]
