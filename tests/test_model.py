@@ -80,7 +80,7 @@ def test_best_choice_is_the_argmax_of_the_joint_log_softmax(tok, tiny_model, rec
     assert torch.allclose(lp, expected_lp, atol=1e-5)
     enc = _inputs(tok, tiny_model, receipt_page, "parallel")  # and through a whole forward pass
     with torch.inference_mode():
-        idx, lp = value_choices(tiny_model, collate([enc]))
+        lp, idx = value_choices(tiny_model, collate([enc]))
         expected_lp, expected_idx = torch.log_softmax(value_logits(tiny_model, collate([enc])), -1).max(-1)
     assert torch.equal(idx, expected_idx) and torch.allclose(lp, expected_lp, atol=1e-5)
 

@@ -34,10 +34,9 @@ def value_logits(model: DocsprintModel, batch: Batch) -> Tensor:
 
 
 def value_choices(model: DocsprintModel, batch: Batch) -> tuple[Tensor, Tensor]:
-    """Every value token's most likely choice (B, Q) and its log-probability (B, Q), in one
-    forward pass; the same as the argmax of ``log_softmax(value_logits(...))``, faster."""
-    logp, idx = model.head.best(*_head_inputs(model, batch))
-    return idx, logp
+    """Every value token's best log-probability and choice, (B, Q) each (as ``max`` returns
+    values and indices), in one forward pass: ``log_softmax(value_logits(...)).max(-1)``, faster."""
+    return model.head.best(*_head_inputs(model, batch))
 
 
 @dataclass

@@ -28,7 +28,7 @@ def decode_parallel(
     '9.00'
     """
     batch = collate(encs).to(next(model.parameters()).device)
-    idx, best = value_choices(model, batch)  # (B, Q) each: choice and its log-probability
+    best, idx = value_choices(model, batch)  # (B, Q) each: log-probability and choice
     out = []
     for b, (enc, page) in enumerate(zip(encs, pages, strict=True)):
         chosen = [int(i) for i in idx[b]]  # padding sits after each document: positions hold

@@ -424,7 +424,7 @@ def _slot_argmax(model, batch) -> torch.Tensor:
     """One parallel forward pass of a collated batch and the slots' argmax."""
     from docsprint.decode.common import value_choices
 
-    return value_choices(model, batch)[0]
+    return value_choices(model, batch)[1]
 
 
 def _forward(model, encs, step: Callable = _slot_argmax) -> torch.Tensor:
