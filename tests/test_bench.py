@@ -14,7 +14,7 @@ from docsprint.cli import main
 from docsprint.data.encode import collate, encode, tokenize_page
 from docsprint.data.synth import FORM_LABELS, form_with_keys
 from docsprint.eval.bench_report import round_by_round
-from docsprint.eval.floor import count_flops, matmul_rate
+from docsprint.eval.floor import VOCAB_RANGE, count_flops, labelled, matmul_rate, time_breakdown
 from docsprint.explain import _attention_probs, draw, explain
 from docsprint.io.document import Document, Page
 from docsprint.models.quantize import quantize_int8
@@ -89,6 +89,17 @@ def test_a_spawned_child_reports_its_own_peak_memory_not_its_parents():
     child_small, child_big = _in_child(_grow_then_measure, 1), _in_child(_grow_then_measure, 300)
     assert child_small < parent - 400  # ru_maxrss would say the parent's peak here
     assert child_big > child_small + 250  # and it does see its own growth
+
+
+def test_a_labelled_method_is_its_own_part_while_profiled_and_untouched_after(tiny_model):
+    head = tiny_model.head
+    h = torch.randn(1, 3, tiny_model.cfg.hidden_size)
+    with torch.inference_mode(), labelled(head, "project_vocab", VOCAB_RANGE):
+        parts = {r["part"]: r for r in time_breakdown(lambda: head.vocab_logits(h), 1)}
+    V, H = head.word.weight.shape
+    assert parts["vocabulary projection"]["flops_per_doc"] == 2 * 3 * H * V  # the projection alone...
+    assert parts["other linear layers"]["flops_per_doc"] == 2 * 3 * H * H  # ...not the transform before it
+    assert "project_vocab" not in vars(head)  # the model's own method again
 
 
 def test_forms_with_n_keys_show_every_value():

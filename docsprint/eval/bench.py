@@ -391,7 +391,7 @@ def bench_floor(cfg: BenchConfig, rates: dict[str, float], repeats: int = 3) -> 
 def bench_breakdown(cfg: BenchConfig) -> dict[str, list[dict]]:
     """Where batch-1 time goes (inference_mode), part by part, in fp32 and in int8: which parts
     int8 speeds up, and how much of the pass it leaves as it was."""
-    from docsprint.eval.floor import time_breakdown
+    from docsprint.eval.floor import VOCAB_RANGE, labelled, time_breakdown
     from docsprint.models.quantize import quantize_int8
 
     ex, encs = _floor_receipts(cfg)
@@ -402,7 +402,7 @@ def bench_breakdown(cfg: BenchConfig) -> dict[str, list[dict]]:
             for enc in encs:
                 _forward(model, [enc])
 
-        with torch.inference_mode():
+        with torch.inference_mode(), labelled(model.head, "project_vocab", VOCAB_RANGE):
             decode_all()  # warm-up
             out[name] = time_breakdown(decode_all, len(encs))
     for fp32, int8 in zip(out["fp32"], out["int8"], strict=True):

@@ -9,10 +9,12 @@ machine multiplies matrices, and hence the least time a compute-bound run could 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
 import torch
-from torch.utils.flop_counter import FlopCounterMode, sdpa_flop_count
+from torch.profiler import record_function
+from torch.utils.flop_counter import FlopCounterMode, addmm_flop, bmm_flop, mm_flop, sdpa_flop_count
 
 
 # torch's counter knows the CUDA attention kernels but not the CPU one that
@@ -52,27 +54,38 @@ def matmul_rate(dtype: torch.dtype = torch.float32, size: int = 1536, seconds: f
 
 # --- where the time goes: each part of a forward pass, its time and its arithmetic -----------
 
-MATMUL = ("aten::addmm", "aten::mm", "aten::bmm")
-LINEAR = (*MATMUL, "aten::linear", "quantized::linear_dynamic")
+VOCAB_RANGE = "vocabulary projection"
+# FLOPs of an operator from its input shapes, by torch's own formulas (those FlopCounterMode uses).
+FLOPS_OF = {"aten::addmm": addmm_flop, "aten::mm": mm_flop, "aten::bmm": bmm_flop,
+            "aten::_scaled_dot_product_flash_attention_for_cpu": _attention_flops}
+LINEAR = ("aten::addmm", "aten::mm", "aten::bmm", "aten::linear", "quantized::linear_dynamic")
 CONVOLUTION = ("aten::conv2d", "aten::convolution", "aten::_convolution", "aten::mkldnn_convolution")
 PARTS = ("vocabulary projection", "other linear layers", "attention", "patch embedding",
          "element-wise, reductions, copies", "outside torch ops (Python, dispatch)")
 
 
-def _matmul_flops(name: str, shapes: list[list[int]]) -> int:
-    if name == "aten::addmm":  # bias, (M, K), (K, N)
-        (m, k), n = shapes[1], shapes[2][1]
-        return 2 * m * k * n
-    if name == "aten::mm":
-        (m, k), n = shapes[0], shapes[1][1]
-        return 2 * m * k * n
-    b, m, k = shapes[0]
-    return 2 * b * m * k * shapes[1][2]  # bmm
+@contextmanager
+def labelled(owner: object, method: str, label: str) -> Iterator[None]:
+    """While the block runs, calls of ``owner.method`` show in profiles as a range named
+    ``label`` (an instance attribute shadows the method; removed after). The label lives here,
+    not in the model, so that unprofiled forward passes pay nothing for it."""
+    inner = getattr(owner, method)
+
+    def wrapped(*args, **kwargs):
+        with record_function(label):
+            return inner(*args, **kwargs)
+
+    setattr(owner, method, wrapped)
+    try:
+        yield
+    finally:
+        delattr(owner, method)
 
 
 def _part(ev, vocab_range: str) -> str:
-    """The part an operator belongs to: that of the innermost labelled range or operator that
-    encloses it (so the bias copy inside a linear layer's addmm counts to that layer)."""
+    """The part an operator belongs to: the vocabulary range if one encloses it, else that of
+    the outermost operator of a known kind that encloses it (so the bias copy inside a linear
+    layer's addmm counts to that layer)."""
     found = "element-wise, reductions, copies"
     while ev is not None:
         name = ev.name
@@ -91,7 +104,8 @@ def _part(ev, vocab_range: str) -> str:
 def time_breakdown(fn: Callable[[], object], docs: int) -> list[dict]:
     """Run ``fn`` (which decodes ``docs`` documents) under torch.profiler and split its time
     per document into the parts of a forward pass, each with the FLOPs it does and hence the
-    rate it runs at: where a run stands against the floor, part by part.
+    rate it runs at: where a run stands against the floor, part by part. The vocabulary
+    projection is what runs in a ``VOCAB_RANGE`` range (see `labelled`).
 
     Times are the operators' own (self) times on the calling thread, and profiling adds a
     little to each operator call, so the parts sum to somewhat more than an unprofiled run.
@@ -99,8 +113,6 @@ def time_breakdown(fn: Callable[[], object], docs: int) -> list[dict]:
     (packed weights), so their parts show 0 FLOPs.
     """
     from torch.profiler import ProfilerActivity, profile
-
-    from docsprint.models.model import VOCAB_RANGE
 
     with profile(activities=[ProfilerActivity.CPU], record_shapes=True, with_flops=True) as prof:
         t0 = time.perf_counter()
@@ -114,11 +126,8 @@ def time_breakdown(fn: Callable[[], object], docs: int) -> list[dict]:
             continue  # a label, not an operator: its own time is Python, counted outside ops
         part = _part(ev, VOCAB_RANGE)
         ms[part] += ev.self_cpu_time_total / 1e3
-        if name in MATMUL:
-            flops[part] += _matmul_flops(name, shapes)
-        elif name == "aten::_scaled_dot_product_flash_attention_for_cpu":
-            b, h, tq, d = shapes[0]
-            flops[part] += 4 * b * h * tq * shapes[1][2] * d  # QK^T and PV
+        if name in FLOPS_OF:
+            flops[part] += FLOPS_OF[name](*shapes[:3])
         elif name == "aten::conv2d":
             flops[part] += int(ev.flops or 0)
     ms["outside torch ops (Python, dispatch)"] = max(0.0, 1000 * wall - sum(ms.values()))

@@ -19,7 +19,6 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
-from torch.profiler import record_function
 
 from docsprint.models.config import IMAGE, KEY, VALUE, ModelConfig
 
@@ -190,7 +189,6 @@ class Block(nn.Module):
         return self.norm2(x + self.drop(self.ff_out(F.gelu(self.ff_in(x)))))
 
 
-VOCAB_RANGE = "vocabulary projection"
 NEG = -1e4  # an impossible logit; finite, so gradients never meet inf - inf
 
 
@@ -220,13 +218,15 @@ class ValueHead(nn.Module):
         self.untied: nn.Module | None = None
 
     def vocab_logits(self, query: Tensor) -> Tensor:
-        """Logits (B, Q, V) over the vocabulary: one fused addmm with the tied word embeddings
-        (or the int8 untied copy of them)."""
-        h = self.transform(query)
-        with record_function(VOCAB_RANGE):  # names this product in profiles (eval.floor.time_breakdown)
-            if self.untied is not None:
-                return self.untied(h)
-            return F.linear(h, self.word.weight, self.bias)
+        """Logits (B, Q, V) over the vocabulary."""
+        return self.project_vocab(self.transform(query))
+
+    def project_vocab(self, h: Tensor) -> Tensor:
+        """The vocabulary projection: one fused addmm with the tied word embeddings (or the
+        int8 untied copy of them)."""
+        if self.untied is not None:
+            return self.untied(h)
+        return F.linear(h, self.word.weight, self.bias)
 
     def doc_keys(self, doc_hidden: Tensor) -> Tensor:
         return self.ptr_key(doc_hidden)  # (B, Ld, H)
