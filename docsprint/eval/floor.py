@@ -56,7 +56,7 @@ def matmul_rate(dtype: torch.dtype = torch.float32, size: int = 1536, seconds: f
 
 VOCAB_RANGE = "vocabulary projection"
 # FLOPs of an operator from its input shapes, by torch's own formulas (those FlopCounterMode uses).
-FLOPS_OF = {"aten::addmm": addmm_flop, "aten::mm": mm_flop, "aten::bmm": bmm_flop,
+FLOPS_OF: dict[str, Callable[..., int]] = {"aten::addmm": addmm_flop, "aten::mm": mm_flop, "aten::bmm": bmm_flop,
             "aten::_scaled_dot_product_flash_attention_for_cpu": _attention_flops}
 LINEAR = ("aten::addmm", "aten::mm", "aten::bmm", "aten::linear", "quantized::linear_dynamic")
 CONVOLUTION = ("aten::conv2d", "aten::convolution", "aten::_convolution", "aten::mkldnn_convolution")
