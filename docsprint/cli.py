@@ -34,7 +34,8 @@ def cmd_extract(args: argparse.Namespace) -> int:
 
     set_threads(args.threads)
     keys = _keys(args)
-    extractor = Extractor(args.model, ocr=args.ocr, precision=args.precision, quantize=args.quantize)
+    extractor = Extractor(args.model, ocr=args.ocr, precision=args.precision, quantize=args.quantize,
+                          compile=args.compile)
     results, failed = [], 0
     for path in args.files:
         try:
@@ -152,7 +153,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     from docsprint.pipeline import Extractor, set_threads
 
     set_threads(args.threads)
-    extractor = Extractor(args.model, precision=args.precision, quantize=args.quantize)
+    extractor = Extractor(args.model, precision=args.precision, quantize=args.quantize, compile=args.compile)
     modes = list(MODES) if args.mode == "both" else [args.mode]
     results = [
         evaluate_kie(args.dataset, args.split, m, args.model, args.data_dir, args.limit, extractor)
@@ -245,6 +246,10 @@ def cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
+COMPILE_HELP = ("parallel decoding through torch.compile (inductor): about 12%% faster on CPU after "
+                "a one-off compilation of about a minute")
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="docsprint", description="Fast document understanding.")
     sub = p.add_subparsers(dest="command", required=True)
@@ -259,8 +264,9 @@ def build_parser() -> argparse.ArgumentParser:
     ex.add_argument("--model", help="checkpoint folder (default: the shipped SROIE model)")
     ex.add_argument("--ocr", choices=["rapidocr", "tesseract"], default="rapidocr")
     ex.add_argument("--threads", type=int, help="torch threads")
-    ex.add_argument("--precision", choices=PRECISIONS, default="fp32", help="bf16: autocast matmuls")
+    ex.add_argument("--precision", choices=PRECISIONS, default="fp32", help="bf16: weights cast to bfloat16")
     ex.add_argument("--quantize", choices=QUANTIZE, help="int8: dynamically quantised linear layers (CPU)")
+    ex.add_argument("--compile", action="store_true", help=COMPILE_HELP)
     ex.add_argument("--out", help="write the JSON here (atomically) instead of stdout")
     ex.set_defaults(func=cmd_extract)
 
@@ -306,8 +312,9 @@ def build_parser() -> argparse.ArgumentParser:
     ek.add_argument("--model", help="checkpoint folder (default: the shipped model)")
     ek.add_argument("--limit", type=int, help="first N documents only")
     ek.add_argument("--threads", type=int, help="torch threads")
-    ek.add_argument("--precision", choices=PRECISIONS, default="fp32", help="bf16: autocast matmuls")
+    ek.add_argument("--precision", choices=PRECISIONS, default="fp32", help="bf16: weights cast to bfloat16")
     ek.add_argument("--quantize", choices=QUANTIZE, help="int8: dynamically quantised linear layers (CPU)")
+    ek.add_argument("--compile", action="store_true", help=COMPILE_HELP + " (parallel mode only)")
     ek.add_argument("--json", help="write the results here")
     ek.set_defaults(func=cmd_eval)
     ep = ev_sub.add_parser("pretrain", help="the mask pre-training objective on held-out pages")

@@ -1,3 +1,7 @@
+import pytest
+from torch._dynamo.utils import counters
+
+from docsprint.data.render import SAMPLE_FIELDS, render_receipt
 from docsprint.decode.common import KeyValue
 from docsprint.io.document import Document
 from docsprint.pipeline import Extractor, merge
@@ -52,3 +56,23 @@ def test_many_keys_are_asked_in_several_prompts_that_fit(tiny_checkpoint, receip
         assert result.windows == 1
         if mode == "parallel":
             assert result.slot_tokens == 30 * 8  # every key got its slots, in 4+ prompts of <= 8 keys
+
+
+def test_compiled_parallel_decoding_answers_as_eager_with_its_two_graphs_compiled_up_front(
+        tiny_checkpoint, receipt_page):
+    keys = ["total", "date", "company"]
+    doc = Document([receipt_page])
+    eager = Extractor(tiny_checkpoint, max_doc_tokens=40, stride=30).extract(doc, keys)
+    compiled = Extractor(tiny_checkpoint, max_doc_tokens=40, stride=30, compile=True)
+    graphs = counters["stats"]["unique_graphs"]
+    got = compiled.extract(doc, keys)
+    assert counters["stats"]["unique_graphs"] - graphs == 2  # one window; several (symbolic sizes)
+    assert got.windows == eager.windows > 8  # a full batch of 8 windows, then a shorter, padded one
+    for k in keys:
+        assert got.fields[k].value == eager.fields[k].value
+        assert got.fields[k].confidence == pytest.approx(eager.fields[k].confidence, rel=1e-4)
+    other = Document([render_receipt({**SAMPLE_FIELDS, "company": "KEDAI BARU SDN BHD"}, seed=3)])
+    assert compiled.extract(other, keys).windows > 1
+    assert counters["stats"]["unique_graphs"] - graphs == 2  # new lengths, no new compilation
+    with pytest.raises(ValueError, match="compile"):
+        Extractor(tiny_checkpoint, quantize="int8", compile=True)

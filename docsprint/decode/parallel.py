@@ -3,13 +3,27 @@ pass with bidirectional attention, each slot by its own argmax."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 from tokenizers import Tokenizer
+from torch import Tensor
 
-from docsprint.data.encode import Encoded, collate
+from docsprint.data.encode import Batch, Encoded, collate
 from docsprint.decode.common import KeyValue, assemble, value_choices
 from docsprint.io.document import Page
 from docsprint.models.model import DocsprintModel
+
+Choose = Callable[[DocsprintModel, Batch], tuple[Tensor, Tensor]]
+
+
+def compiled_choices() -> Choose:
+    """``value_choices`` through torch.compile (inductor): the forward pass and the slots'
+    argmax as generated kernels, with the element-wise work between the matrix products fused
+    (about 12% less time than eager on a 2-core CPU). Shapes are symbolic (``dynamic=True``),
+    so one graph serves every sequence length; a batch of one window and a batch of several
+    are two graphs. Each is compiled at its first call: about half a minute on 2 cores."""
+    return torch.compile(value_choices, dynamic=True)
 
 
 @torch.inference_mode()
@@ -19,16 +33,18 @@ def decode_parallel(
     encs: list[Encoded],
     pages: list[Page],
     list_keys: frozenset[str] = frozenset(),
+    choose: Choose = value_choices,
 ) -> list[list[KeyValue]]:
     """Answers for a batch of windows encoded in parallel mode (one model forward in all);
-    each window may ask its own keys.
+    each window may ask its own keys. ``choose`` runs the forward pass (``value_choices``, or
+    `compiled_choices`).
 
     >>> enc = encode(tok, model.cfg, tokenize_page(tok, page), ["total"])  # doctest: +SKIP
     >>> decode_parallel(model, tok, [enc], [page])[0][0].value  # doctest: +SKIP
     '9.00'
     """
     batch = collate(encs).to(next(model.parameters()).device)
-    best, idx = value_choices(model, batch)  # (B, Q) each: log-probability and choice
+    best, idx = choose(model, batch)  # (B, Q) each: log-probability and choice
     out = []
     for b, (enc, page) in enumerate(zip(encs, pages, strict=True)):
         chosen = [int(i) for i in idx[b]]  # padding sits after each document: positions hold

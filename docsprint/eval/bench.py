@@ -325,6 +325,7 @@ def bench_floor(cfg: BenchConfig, rates: dict[str, float], repeats: int = 3) -> 
     """
     from torch.nn.attention import SDPBackend, sdpa_kernel
 
+    from docsprint.decode.parallel import compiled_choices
     from docsprint.models.quantize import quantize_int8
 
     ex, encs = _floor_receipts(cfg)
@@ -336,7 +337,7 @@ def bench_floor(cfg: BenchConfig, rates: dict[str, float], repeats: int = 3) -> 
     bf16 = copy.deepcopy(fp32).to(torch.bfloat16)
 
     def run(model, batch: int, grad: str = "inference", math: bool = False, threads: int | None = None,
-            order: list | None = None, step: Callable = _slot_argmax) -> float:
+            order: list | None = None, step: Callable | None = None) -> float:
         """Seconds per receipt of one pass (after one warm-up batch)."""
         saved = torch.get_num_threads()
         if threads:
@@ -354,11 +355,12 @@ def bench_floor(cfg: BenchConfig, rates: dict[str, float], repeats: int = 3) -> 
         finally:
             torch.set_num_threads(saved)
 
-    # torch.compile (inductor, one graph for every batch and sequence length, shared by both
-    # settings): about 45 s to compile on 2 cores, so the full run only.
+    # torch.compile, as `extract --compile` runs it (inductor; a graph for batch 1 and one for
+    # larger batches, every sequence length): about a minute to compile on 2 cores, so the full
+    # run only.
     compiled: list[tuple[str, str, Callable[[], float]]] = []
     if not cfg.quick:
-        step = torch.compile(_slot_argmax, dynamic=True)
+        step = compiled_choices()
         compiled = [("batch 1, torch.compile (inductor)", "fp32", lambda: run(fp32, 1, step=step)),
                     ("batch 8 sorted, torch.compile (inductor)", "fp32",
                      lambda: run(fp32, 8, order=by_length, step=step))]
@@ -420,18 +422,14 @@ def _floor_receipts(cfg: BenchConfig) -> tuple:
     return ex, [enc for e in examples for enc, _ in ex.prepare(e.doc, list(e.fields), "parallel")[1]]
 
 
-def _slot_argmax(model, batch) -> torch.Tensor:
-    """One parallel forward pass of a collated batch and the slots' argmax."""
+def _forward(model, encs, step: Callable | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Collate encoded windows (Python, outside any compiled graph), then one parallel forward
+    pass and the slots' argmax: ``step``, by default ``value_choices`` (what
+    ``decode_parallel`` does before it turns choices into text)."""
+    from docsprint.data.encode import collate
     from docsprint.decode.common import value_choices
 
-    return value_choices(model, batch)[1]
-
-
-def _forward(model, encs, step: Callable = _slot_argmax) -> torch.Tensor:
-    """Collate encoded windows (Python, outside any compiled graph), then ``step``."""
-    from docsprint.data.encode import collate
-
-    return step(model, collate(encs))
+    return (step or value_choices)(model, collate(encs))
 
 
 # --- early exit and pictures -------------------------------------------------------------------

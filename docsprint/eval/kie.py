@@ -78,6 +78,7 @@ def evaluate_kie(
         "mode": mode,
         "model": str(model or "default"),
         "precision": ex.precision,
+        "compiled": ex.compiled and mode == "parallel",
         "n_docs": len(rows),
         "anls": 100 * float(np.mean(all_scores)) if all_scores else 0.0,
         "f1": 100 * f1_from_counts(tp, n_pred, n_gold),
