@@ -185,6 +185,8 @@ def test_bench_quick_writes_the_report_json_and_figures(tmp_path, tiny_checkpoin
     assert all(f["times_floor"] == pytest.approx(f["seconds_per_doc"] / f["flops_per_doc"] * r["matmul_gflops"][f["roof"]] * 1e9)
                for f in r["floor"])  # every floor against the run's best roof
     assert all(len(f["passes"]) == 3 and f["seconds_per_doc"] == min(f["passes"]) for f in r["floor"])  # 3 rounds
+    assert all(0 < f["seconds_per_doc_best_each"] <= f["seconds_per_doc"] * (1 + 1e-9)  # best batches <= best pass
+               and f["times_floor_best_each"] <= f["times_floor"] * (1 + 1e-9) for f in r["floor"])
     assert set(r["section_seconds"]) == {"extraction", "keys", "peer", "floor", "breakdown", "early_exit", "pictures"}
     parts = {b["part"]: b for b in r["breakdown"]["fp32"]}  # the floor's arithmetic, part by part
     assert sum(b["flops_per_doc"] for b in r["breakdown"]["fp32"]) == pytest.approx(r["floor"][0]["flops_per_doc"])
