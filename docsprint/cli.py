@@ -28,12 +28,22 @@ def _list_keys(args: argparse.Namespace, keys: list[str]) -> frozenset[str]:
     return frozenset(k for k in keys if k in LIST_KEYS) if not args.keys else frozenset()
 
 
+def _check_compile(args: argparse.Namespace) -> None:
+    """--compile speeds up parallel decoding only: with the autoregressive decoder it would do
+    nothing, and with --mode both the speedup would set a compiled decoder against an eager one."""
+    if args.compile and args.mode != "parallel":
+        raise ValueError(f"--compile applies to --mode parallel only, not {args.mode}")
+    if args.compile:
+        print("docsprint: compiling parallel decoding first (about a minute on 2 cores, once)", file=sys.stderr)
+
+
 def cmd_extract(args: argparse.Namespace) -> int:
     from docsprint.io.readers import DocumentError
     from docsprint.pipeline import Extractor, set_threads
 
     set_threads(args.threads)
     keys = _keys(args)
+    _check_compile(args)
     extractor = Extractor(args.model, ocr=args.ocr, precision=args.precision, quantize=args.quantize,
                           compile=args.compile)
     results, failed = [], 0
@@ -153,6 +163,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     from docsprint.pipeline import Extractor, set_threads
 
     set_threads(args.threads)
+    _check_compile(args)
     extractor = Extractor(args.model, precision=args.precision, quantize=args.quantize, compile=args.compile)
     modes = list(MODES) if args.mode == "both" else [args.mode]
     results = [
@@ -246,8 +257,8 @@ def cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
-COMPILE_HELP = ("parallel decoding through torch.compile (inductor): about 12%% faster on CPU after "
-                "a one-off compilation of about a minute")
+COMPILE_HELP = ("--mode parallel through torch.compile (inductor), after a one-off compilation of "
+                "about a minute; 0-12%% faster on a 2-core CPU (BENCHMARKS.md)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -314,7 +325,7 @@ def build_parser() -> argparse.ArgumentParser:
     ek.add_argument("--threads", type=int, help="torch threads")
     ek.add_argument("--precision", choices=PRECISIONS, default="fp32", help="bf16: weights cast to bfloat16")
     ek.add_argument("--quantize", choices=QUANTIZE, help="int8: dynamically quantised linear layers (CPU)")
-    ek.add_argument("--compile", action="store_true", help=COMPILE_HELP + " (parallel mode only)")
+    ek.add_argument("--compile", action="store_true", help=COMPILE_HELP)
     ek.add_argument("--json", help="write the results here")
     ek.set_defaults(func=cmd_eval)
     ep = ev_sub.add_parser("pretrain", help="the mask pre-training objective on held-out pages")

@@ -1,6 +1,7 @@
 import pytest
 from torch._dynamo.utils import counters
 
+from docsprint.cli import main
 from docsprint.data.render import SAMPLE_FIELDS, render_receipt
 from docsprint.decode.common import KeyValue
 from docsprint.io.document import Document
@@ -59,7 +60,7 @@ def test_many_keys_are_asked_in_several_prompts_that_fit(tiny_checkpoint, receip
 
 
 def test_compiled_parallel_decoding_answers_as_eager_with_its_two_graphs_compiled_up_front(
-        tiny_checkpoint, receipt_page):
+        tiny_checkpoint, receipt_page, tmp_path, capsys):
     keys = ["total", "date", "company"]
     doc = Document([receipt_page])
     eager = Extractor(tiny_checkpoint, max_doc_tokens=40, stride=30).extract(doc, keys)
@@ -76,3 +77,8 @@ def test_compiled_parallel_decoding_answers_as_eager_with_its_two_graphs_compile
     assert counters["stats"]["unique_graphs"] - graphs == 2  # new lengths, no new compilation
     with pytest.raises(ValueError, match="compile"):
         Extractor(tiny_checkpoint, quantize="int8", compile=True)
+    image = tmp_path / "receipt.png"
+    receipt_page.get_image().save(image)
+    for argv in (["extract", str(image), "--mode", "autoregressive"], ["eval", "kie", "--dataset", "sroie", "--mode", "both"]):
+        assert main([*argv, "--compile", "--model", str(tiny_checkpoint)]) == 2  # an eager decoder: nothing to compile
+        assert "--mode parallel only" in capsys.readouterr().err
