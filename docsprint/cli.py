@@ -33,6 +33,9 @@ def _check_compile(args: argparse.Namespace) -> None:
     nothing, and with --mode both the speedup would set a compiled decoder against an eager one."""
     if args.compile and args.mode != "parallel":
         raise ValueError(f"--compile applies to --mode parallel only, not {args.mode}")
+
+
+def _compile_notice(args: argparse.Namespace) -> None:
     if args.compile:
         print("docsprint: compiling parallel decoding first (about a minute on 2 cores, once)", file=sys.stderr)
 
@@ -46,6 +49,7 @@ def cmd_extract(args: argparse.Namespace) -> int:
     _check_compile(args)
     extractor = Extractor(args.model, ocr=args.ocr, precision=args.precision, quantize=args.quantize,
                           compile=args.compile)
+    _compile_notice(args)
     results, failed = [], 0
     for path in args.files:
         try:
@@ -165,6 +169,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     set_threads(args.threads)
     _check_compile(args)
     extractor = Extractor(args.model, precision=args.precision, quantize=args.quantize, compile=args.compile)
+    _compile_notice(args)
     modes = list(MODES) if args.mode == "both" else [args.mode]
     results = [
         evaluate_kie(args.dataset, args.split, m, args.model, args.data_dir, args.limit, extractor)

@@ -20,9 +20,10 @@ Choose = Callable[[DocsprintModel, Batch], tuple[Tensor, Tensor]]
 def compiled_choices() -> Choose:
     """``value_choices`` through torch.compile (inductor): the forward pass and the slots'
     argmax as generated kernels, with the element-wise work between the matrix products fused
-    (0-12% less time than eager in paired runs on a 2-core CPU). Shapes are symbolic (``dynamic=True``),
-    so one graph serves every sequence length; a batch of one window and a batch of several
-    are two graphs. Each is compiled at its first call: about half a minute on 2 cores."""
+    (0-12% less time than eager in paired runs on a 2-core CPU). Shapes are symbolic
+    (``dynamic=True``), so one graph serves every sequence length; a batch of one window and a
+    batch of several are two graphs. Each is compiled at its first call: about half a minute
+    on 2 cores."""
     return torch.compile(value_choices, dynamic=True)
 
 
