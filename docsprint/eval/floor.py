@@ -82,14 +82,14 @@ def labelled(owner: object, method: str, label: str) -> Iterator[None]:
         delattr(owner, method)
 
 
-def _part(ev, vocab_range: str) -> str:
-    """The part an operator belongs to: the vocabulary range if one encloses it, else that of
+def _part(ev) -> str:
+    """The part an operator belongs to: the ``VOCAB_RANGE`` range if one encloses it, else that of
     the outermost operator of a known kind that encloses it (so the bias copy inside a linear
     layer's addmm counts to that layer)."""
     found = "element-wise, reductions, copies"
     while ev is not None:
         name = ev.name
-        if name == vocab_range:
+        if name == VOCAB_RANGE:
             return "vocabulary projection"
         if name in LINEAR:
             found = "other linear layers"  # unless a vocabulary range encloses it
@@ -124,7 +124,7 @@ def time_breakdown(fn: Callable[[], object], docs: int) -> list[dict]:
         name, shapes = ev.name, ev.input_shapes or []
         if name == VOCAB_RANGE:
             continue  # a label, not an operator: its own time is Python, counted outside ops
-        part = _part(ev, VOCAB_RANGE)
+        part = _part(ev)
         ms[part] += ev.self_cpu_time_total / 1e3
         if name in FLOPS_OF:
             flops[part] += FLOPS_OF[name](*shapes[:3])
