@@ -150,6 +150,16 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_train_status(args: argparse.Namespace) -> int:
+    from docsprint.train.status import format_status, plot_progress, run_status
+
+    out = Path(args.out)
+    print(format_status(run_status(out)))
+    if not args.no_plot:
+        print(f"plot       {plot_progress(out)}")
+    return 0
+
+
 def cmd_synth(args: argparse.Namespace) -> int:
     import time
 
@@ -306,6 +316,10 @@ def build_parser() -> argparse.ArgumentParser:
     tc = tr_sub.add_parser("classify", help="the anytime early-exit document classifier")
     tc.add_argument("--config", required=True, help="YAML file (see configs/)")
     tc.set_defaults(func=cmd_train)
+    ts = tr_sub.add_parser("status", help="step, loss, dev scores, rate and ETA of a run (running or not)")
+    ts.add_argument("out", help="the run's folder (its config's out)")
+    ts.add_argument("--no-plot", action="store_true", help="do not write OUT/progress.png")
+    ts.set_defaults(func=cmd_train_status)
     tq = tr_sub.add_parser("peer", help="the LayoutLMv3 BIO-tagging peer, for the benchmark")
     tq.add_argument("--config", required=True, help="YAML file (see configs/peer-sroie.yaml)")
     tq.set_defaults(func=cmd_train)

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
+from tokenizers import Tokenizer
 
 from docsprint.data.datasets import KLEISTER_LISTS, WILDRECEIPT_LISTS
 from docsprint.data.encode import Encoded, encode, key_chunks, page_pixels, tokenize_page, windows
@@ -21,6 +22,7 @@ from docsprint.decode.parallel import compiled_choices, decode_parallel
 from docsprint.eval.metrics import normalize
 from docsprint.io.document import Document, Page
 from docsprint.models.checkpoint import from_pretrained
+from docsprint.models.model import DocsprintModel
 from docsprint.models.quantize import QUANTIZE, quantize_int8
 
 DEFAULT_MODEL = Path(__file__).resolve().parent / "weights" / "kie-sroie"
@@ -90,7 +92,8 @@ class Extractor:
 
     def __init__(self, model: str | Path | None = None, device: str = "cpu", ocr: str = "rapidocr",
                  max_doc_tokens: int = 500, stride: int = 400, precision: str = "fp32", batch_size: int = 8,
-                 quantize: str | None = None, compile: bool = False):
+                 quantize: str | None = None, compile: bool = False,
+                 loaded: tuple[DocsprintModel, Tokenizer] | None = None):
         if precision not in PRECISIONS:
             raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
         if quantize is not None and quantize not in QUANTIZE:
@@ -99,7 +102,7 @@ class Extractor:
             raise ValueError("--quantize int8 runs on CPU from fp32 weights (not with bf16)")
         if quantize and compile:
             raise ValueError("--compile runs fp32 or bf16 weights, not --quantize int8 ones")
-        self.model, self.tok = from_pretrained(model or DEFAULT_MODEL, device)
+        self.model, self.tok = loaded or from_pretrained(model or DEFAULT_MODEL, device)
         if quantize == "int8":
             self.model = quantize_int8(self.model, inplace=True)
         # bf16: the weights themselves are cast once (AMX runs bfloat16 matrix products on
@@ -114,6 +117,12 @@ class Extractor:
         self.compiled = compile
         self.choose = compiled_choices() if compile else value_choices
         self._graphs_ready = not compile
+
+    @classmethod
+    def of(cls, model: DocsprintModel, tok: Tokenizer, max_doc_tokens: int = 500, stride: int = 400) -> Extractor:
+        """An Extractor around a model already in memory (a training run's dev evaluation): fp32,
+        eager, nothing loaded or converted."""
+        return cls(loaded=(model, tok), max_doc_tokens=max_doc_tokens, stride=stride)
 
     def prepare(self, document: Document | str | Path, keys: list[str],
                 mode: str = "parallel") -> tuple[Extraction, list[tuple[Encoded, Page]]]:

@@ -14,7 +14,7 @@ def _config(tmp_path, sroie_folder, **kw) -> KIETrainConfig:
         model=dict(hidden_size=48, num_layers=2, num_heads=4, intermediate_size=96, image_size=32,
                    max_slots=24, default_slots=8, dropout=0.0),
         batch_size=6, lr=3e-3, head_lr=3e-3, warmup=0.05, absent_prob=0.0, checkpoint_every=5,
-        out=str(tmp_path / "run"), bf16=False, slot_percentile=100.0,
+        out=str(tmp_path / "run"), bf16=False, slot_percentile=100.0, cache_dir=str(tmp_path / "cache"),
     )
     base.update(kw)
     return KIETrainConfig(**base)
@@ -51,8 +51,8 @@ def test_training_learns_both_modes_into_one_checkpoint(trained, tmp_path, capsy
 def test_training_resumes_after_a_kill(tmp_path, sroie_folder, capsys):
     # "Killed" after 10 steps: the last checkpoint holds step 10.
     train_kie(_config(tmp_path, sroie_folder, max_steps=10))
-    state = (tmp_path / "run" / "last" / "trainer_state.pt")
-    assert state.is_file()
+    last = tmp_path / "run" / "last"
+    assert (last / "trainer_state.json").is_file() and (last / "optimizer.safetensors").is_file()
     train_kie(_config(tmp_path, sroie_folder, max_steps=12))
     out = capsys.readouterr().out
     assert "resumed from" in out and "at step 10" in out

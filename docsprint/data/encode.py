@@ -98,13 +98,24 @@ def windows(doc: DocTokens, size: int, stride: int) -> list[DocTokens]:
     return out
 
 
-def page_pixels(image: Image.Image | None, cfg: ModelConfig) -> torch.Tensor | None:
-    """The page as a (3, S, S) tensor in [-1, 1], or None for a page without an image."""
+def thumbnail(image: Image.Image | None, size: int) -> np.ndarray | None:
+    """The page as the model sees it: a (size, size, 3) uint8 RGB array, or None."""
     if image is None:
         return None
-    img = image.convert("RGB").resize((cfg.image_size, cfg.image_size), Image.Resampling.BILINEAR)
-    arr = np.asarray(img, dtype=np.float32) / 127.5 - 1.0
+    return np.asarray(image.convert("RGB").resize((size, size), Image.Resampling.BILINEAR), dtype=np.uint8)
+
+
+def thumbnail_pixels(thumb: np.ndarray | None) -> torch.Tensor | None:
+    """A `thumbnail` as the model's (3, S, S) input in [-1, 1]."""
+    if thumb is None:
+        return None
+    arr = np.asarray(thumb, dtype=np.float32) / 127.5 - 1.0
     return torch.from_numpy(arr).permute(2, 0, 1).contiguous()
+
+
+def page_pixels(image: Image.Image | None, cfg: ModelConfig) -> torch.Tensor | None:
+    """The page as a (3, S, S) tensor in [-1, 1], or None for a page without an image."""
+    return thumbnail_pixels(thumbnail(image, cfg.image_size))
 
 
 def value_ids(tok: Tokenizer, value: Value) -> list[int]:
@@ -245,9 +256,10 @@ def encode(
             e.rank.append(rank)  # stays 0 in parallel mode
             if values is not None:
                 if i < len(target):
-                    # The copy prior puts token i at least i places after the start of the
-                    # document (models/model.py): an earlier position is not a valid copy.
-                    copies = [V + p for p in copy_from[i] if p >= i]
+                    # The copy prior reads token i's position p as a value starting at p - i
+                    # (models/model.py), which must be a document token: p - i >= 1, since
+                    # position 0 is [CLS]. Any other copy target costs ~1e4 nats, unlearnable.
+                    copies = [V + p for p in copy_from[i] if p > i]
                     e.targets.append(copies or [target[i]])
                 else:
                     e.targets.append([cfg.end_id])

@@ -15,7 +15,7 @@ from docsprint.models.config import ModelConfig
 from docsprint.models.model import DocsprintModel
 
 
-def _head_inputs(model: DocsprintModel, batch: Batch) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+def head_inputs(model: DocsprintModel, batch: Batch) -> tuple[Tensor, Tensor, Tensor, Tensor]:
     """One forward pass: the value tokens' hidden states (B, Q, H), their pointer logits and
     those of their key's first token (B, Q, Ld each), and their slots (B, Q)."""
     h = model.encode(batch.tokens, batch.pixels)  # (B, P + T, H)
@@ -30,13 +30,13 @@ def _head_inputs(model: DocsprintModel, batch: Batch) -> tuple[Tensor, Tensor, T
 
 def value_logits(model: DocsprintModel, batch: Batch) -> Tensor:
     """Logits (B, Q, V + Ld) of every value token of the batch, in one forward pass."""
-    return model.head(*_head_inputs(model, batch))
+    return model.head(*head_inputs(model, batch))
 
 
 def value_choices(model: DocsprintModel, batch: Batch) -> tuple[Tensor, Tensor]:
     """Every value token's best log-probability and choice, (B, Q) each (as ``max`` returns
     values and indices), in one forward pass: ``log_softmax(value_logits(...)).max(-1)``, faster."""
-    return model.head.best(*_head_inputs(model, batch))
+    return model.head.best(*head_inputs(model, batch))
 
 
 @dataclass

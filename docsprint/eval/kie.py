@@ -32,7 +32,13 @@ def evaluate_kie(
     ``warmup`` documents that are decoded once untimed.
     """
     examples = datasets.load(dataset, split, data_dir, limit)
-    ex = extractor or Extractor(model)
+    result = score_examples(dataset, examples, mode, extractor or Extractor(model), warmup)
+    return {**result, "split": split, "model": str(model or "default")}
+
+
+def score_examples(dataset: str, examples: list[datasets.Example], mode: str, ex: Extractor,
+                   warmup: int = 2) -> dict:
+    """`evaluate_kie` on documents already loaded (a training run's dev sample, say)."""
     for e in examples[:warmup]:
         ex.extract(e.doc, list(e.fields) or ["total"], mode, datasets.list_keys(dataset, e))
     scores: dict[str, list[float]] = {}
@@ -74,9 +80,7 @@ def evaluate_kie(
     mean_s = float(np.mean(seconds)) if seconds else 0.0
     return {
         "dataset": dataset,
-        "split": split,
         "mode": mode,
-        "model": str(model or "default"),
         "precision": ex.precision,
         "compiled": ex.compiled and mode == "parallel",
         "n_docs": len(rows),

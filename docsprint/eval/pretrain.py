@@ -39,7 +39,7 @@ def evaluate_pretrain(model: str | Path, sources: list[str], split: str = "test"
             assert batch.targets is not None
             logits = value_logits(m, batch)
             k = int(batch.value_valid.sum())
-            total_loss += float(value_loss(logits, batch.targets, batch.value_valid)) * k
+            total_loss += float(value_loss(logits, batch.targets, batch.value_valid, m.cfg.vocab_size)) * k
             best = logits.argmax(-1, keepdim=True)  # (B, Q, 1)
             right = (batch.targets == best).any(-1) & batch.value_valid
             total_right, n = total_right + float(right.sum()), n + k

@@ -116,9 +116,19 @@ def save_pretrained(
     shutil.copyfile(tokenizer, tmp / TOKENIZER_FILE)
     if write_extra is not None:
         write_extra(tmp)
+    swap_in(tmp, path)
+
+
+def swap_in(tmp: Path, path: Path) -> None:
+    """Put the finished folder ``tmp`` in place of ``path``. A kill between the two renames
+    leaves the previous folder as ``path.old`` (which `docsprint.train.loop.resumable` finds),
+    never a half-written ``path``."""
+    old = path.with_name(path.name + ".old")
+    shutil.rmtree(old, ignore_errors=True)
     if path.exists():
-        shutil.rmtree(path)
+        path.rename(old)
     tmp.rename(path)
+    shutil.rmtree(old, ignore_errors=True)
 
 
 def load_weights(path: Path) -> dict[str, torch.Tensor]:

@@ -18,9 +18,11 @@ from pathlib import Path
 
 import numpy as np
 import torch
+import torch.distributed as dist
 from tqdm import tqdm
 
 from docsprint.data import datasets
+from docsprint.data.cache import CachedWindow, cached, tokenizer_digest
 from docsprint.data.encode import (
     DocTokens,
     Encoded,
@@ -28,13 +30,13 @@ from docsprint.data.encode import (
     collate,
     encode,
     key_chunks,
-    page_pixels,
+    thumbnail,
+    thumbnail_pixels,
     tokenize_page,
     value_ids,
     windows,
 )
 from docsprint.data.kleister import surface_forms
-from docsprint.io.document import Page
 from docsprint.models.checkpoint import (
     TOKENIZER_FILE,
     from_pretrained,
@@ -71,9 +73,8 @@ class KIETrainConfig(TrainConfig):
 class Window:
     """One window of one page, with the keys to ask there and their values."""
 
-    page: Page
     doc: DocTokens
-    pixels: torch.Tensor | None
+    image: np.ndarray | None  # the page's (S, S, 3) uint8 thumbnail
     fields: dict
 
 
@@ -83,6 +84,11 @@ class Prepared:
 
     windows: list[Window]
     positive: list[int]
+
+    @property
+    def length(self) -> int:
+        """Pieces in its longest window (batches group documents of similar length)."""
+        return max(len(w.doc.ids) for w in self.windows)
 
 
 def measure_slot_budgets(tok, fields: list[dict], percentile: float,
@@ -100,16 +106,22 @@ def measure_slot_budgets(tok, fields: list[dict], percentile: float,
 
 
 def without_value(tok, w: Window, key: str) -> Window | None:
-    """The window with every word of ``key``'s value removed; None if it cannot be found."""
+    """The window with every word of ``key``'s value removed; None if it cannot be found.
+
+    Words are tokenised one by one, so dropping a word's pieces is re-tokenising the page
+    without it (word indices keep the page's numbering; training does not read them)."""
     target = value_ids(tok, w.fields[key])
     spots = {p for ps in align(w.doc.ids, target) for p in ps}
     if not target or len(spots) < len(target) // 2 + 1:
         return None
     drop = {w.doc.word_index[p] for p in spots}
-    page = Page(None, w.page.width, w.page.height, [x for i, x in enumerate(w.page.words) if i not in drop])
+    keep = [i for i, word in enumerate(w.doc.word_index) if word not in drop]
+    d = w.doc
+    doc = DocTokens([d.ids[i] for i in keep], [d.bbox[i] for i in keep], [d.word_index[i] for i in keep],
+                    [d.char_span[i] for i in keep])
     fields = dict(w.fields)
     fields[key] = None
-    return Window(page, tokenize_page(tok, page), w.pixels, fields)
+    return Window(doc, w.image, fields)
 
 
 def make_example(tok, cfg: ModelConfig, tc: KIETrainConfig, ex: Prepared, rng: random.Random) -> Encoded:
@@ -124,7 +136,7 @@ def make_example(tok, cfg: ModelConfig, tc: KIETrainConfig, ex: Prepared, rng: r
         rng.shuffle(keys)
     keys = key_chunks(tok, cfg, keys, tc.max_prompt_tokens)[0]  # as many as fit the prompt
     mode = "autoregressive" if rng.random() < tc.ar_fraction else "parallel"
-    return encode(tok, cfg, w.doc, keys, mode, [w.fields[k] for k in keys], w.pixels)
+    return encode(tok, cfg, w.doc, keys, mode, [w.fields[k] for k in keys], thumbnail_pixels(w.image))
 
 
 def _contains(doc_ids: list[int], forms: list[list[int]], punct: frozenset[int]) -> bool:
@@ -162,24 +174,53 @@ def label_windows(tok, wins: list[DocTokens], fields: dict) -> list[dict]:
     return out
 
 
+def prepare_windows(tok, image_size: int, tc: KIETrainConfig, ex: datasets.Example) -> tuple[list[Window], list[int]]:
+    """A document's windows that ask something, and those among them that show a value."""
+    wins: list[Window] = []
+    for page in ex.doc.pages:
+        thumb = thumbnail(page.get_image(), image_size)
+        wins += [Window(d, thumb, {}) for d in windows(tokenize_page(tok, page), tc.max_doc_tokens, tc.stride)]
+    if len(wins) == 1:
+        wins[0].fields = dict(ex.fields)
+    elif wins:
+        for w, f in zip(wins, label_windows(tok, [w.doc for w in wins], ex.fields), strict=True):
+            w.fields = f
+    wins = [w for w in wins if w.fields]
+    return wins, [i for i, w in enumerate(wins) if any(v is not None for v in w.fields.values())]
+
+
 def prepare(tok, cfg: ModelConfig, tc: KIETrainConfig, examples: list[datasets.Example]) -> list[Prepared]:
+    """Tokenise documents for training (no cache): those with a window that asks something."""
     out = []
     for ex in tqdm(examples, desc="tokenise", leave=False, mininterval=5):
-        wins: list[Window] = []
-        for page in ex.doc.pages:
-            pixels = page_pixels(page.get_image(), cfg)
-            wins += [Window(page, d, pixels, {}) for d in windows(tokenize_page(tok, page), tc.max_doc_tokens, tc.stride)]
-        if not wins:
-            continue
-        if len(wins) == 1:
-            wins[0].fields = dict(ex.fields)
-        else:
-            for w, f in zip(wins, label_windows(tok, [w.doc for w in wins], ex.fields), strict=True):
-                w.fields = f
-        wins = [w for w in wins if w.fields]
-        positive = [i for i, w in enumerate(wins) if any(v is not None for v in w.fields.values())]
+        wins, positive = prepare_windows(tok, cfg.image_size, tc, ex)
         if wins:
             out.append(Prepared(wins, positive))
+    return out
+
+
+def load_prepared(tok, tok_file: Path, cfg: ModelConfig, tc: KIETrainConfig, name: str,
+                  split: str = "train") -> list[tuple[str, Prepared | None]]:
+    """Every document of a dataset split as (id, prepared or None when it asks nothing), read
+    from the encoding cache (``tc.cache_dir``), which is built on first use."""
+    limit = tc.limits.get(name, tc.limit)
+    try:
+        root: Path | None = datasets.data_dir(name, tc.data_dir.get(name))
+    except datasets.DatasetError:
+        root = None
+    settings = {"dataset": name, "split": split, "limit": limit, "tokenizer": tokenizer_digest(tok_file),
+                "max_doc_tokens": tc.max_doc_tokens, "stride": tc.stride, "image_size": cfg.image_size}
+
+    def build():
+        for ex in tqdm(datasets.load(name, split, root, limit), desc=f"encode {name}", leave=False, mininterval=5):
+            wins, positive = prepare_windows(tok, cfg.image_size, tc, ex)
+            yield ex.id, [CachedWindow(w.doc, w.image, w.fields) for w in wins], positive
+
+    store = cached(Path(tc.cache_dir), f"{name}-{split}", settings, root, build, cfg.image_size)
+    out: list[tuple[str, Prepared | None]] = []
+    for d in store.docs:
+        wins = [Window(store.doc_tokens(w), store.image(w), f) for w, f in zip(d.windows, d.fields, strict=True)]
+        out.append((d.id, Prepared(wins, d.positive) if wins else None))
     return out
 
 
@@ -214,24 +255,28 @@ def tokenizer_file(tc: TrainConfig) -> Path:
 def train_kie(tc: KIETrainConfig) -> Path:
     """Train and return the folder of the final checkpoint (``out/final``)."""
     env = setup_distributed()
-    tok = load_tokenizer(tokenizer_file(tc))
+    tok_file = tokenizer_file(tc)
+    tok = load_tokenizer(tok_file)
     base_cfg = ModelConfig(**(tc.model or {}))
     train_set: list[Prepared] = []
-    dev_ids: list[str] = []
-    for name in tc.datasets:
-        limit = tc.limits.get(name, tc.limit)
-        raw = datasets.load(name, "train", tc.data_dir.get(name), limit=limit)
-        train_raw, dev_raw = split_dev(raw, tc.dev_fraction, tc.seed)
-        dev_ids += [e.id for e in dev_raw]
-        prepared = prepare(tok, base_cfg, tc, train_raw)
+    dev: dict[str, list[str]] = {}
+    if env.world > 1 and not env.main:
+        dist.barrier()  # rank 0 builds any missing encoding cache first, the others then read it
+    loaded = {name: load_prepared(tok, tok_file, base_cfg, tc, name) for name in tc.datasets}
+    if env.world > 1 and env.main:
+        dist.barrier()
+    for name, docs in loaded.items():
+        train_docs, dev_docs = split_dev(docs, tc.dev_fraction, tc.seed)
+        dev[name] = [i for i, _ in dev_docs]
+        prepared = [p for _, p in train_docs if p is not None]
         train_set += prepared * tc.repeat.get(name, 1)
         if env.main:
-            print(f"{name}: {len(prepared)} training documents ({len(dev_raw)} kept for dev)")
+            print(f"{name}: {len(prepared)} training documents ({len(dev_docs)} kept for dev)")
     if not train_set:
         raise ValueError("no training documents (check datasets, data_dir and dev_fraction)")
     if env.main:
         Path(tc.out).mkdir(parents=True, exist_ok=True)
-        (Path(tc.out) / "dev_ids.txt").write_text("\n".join(dev_ids) + "\n")
+        (Path(tc.out) / "dev_ids.txt").write_text("".join(i + "\n" for ids in dev.values() for i in ids))
     budgets, default = measure_slot_budgets(tok, [w.fields for p in train_set for w in p.windows],
                                             tc.slot_percentile, tc.default_slot_percentile)
     torch.manual_seed(tc.seed)
@@ -241,5 +286,29 @@ def train_kie(tc: KIETrainConfig) -> Path:
     def make_items(idx: list[int], rng: random.Random) -> list[Encoded]:
         return [make_example(tok, cfg, tc, train_set[i], rng) for i in idx]
 
+    evaluate = dev_evaluator(model, tok, tc, dev) if tc.eval_every else None
     return fit(model, tok_file, tc, len(train_set), lambda idx, rng: collate(make_items(idx, rng)),
-               ValueLoss(model), name="train kie", env=env)
+               ValueLoss(model), name="train kie", env=env, lengths=[p.length for p in train_set],
+               evaluate=evaluate)
+
+
+def dev_evaluator(model: DocsprintModel, tok, tc: KIETrainConfig, dev: dict[str, list[str]]):
+    """``evaluate()`` for `fit`: parallel decoding of the first ``eval_docs`` dev documents of
+    each dataset (the same ones every time); score = the mean of the datasets' ANLS."""
+    from docsprint.eval.kie import score_examples
+    from docsprint.pipeline import Extractor
+
+    samples: dict[str, list[datasets.Example]] = {}
+    for name, ids in dev.items():
+        wanted = set(ids[: tc.eval_docs])
+        if wanted:
+            limit = tc.limits.get(name, tc.limit)
+            samples[name] = [e for e in datasets.load(name, "train", tc.data_dir.get(name), limit) if e.id in wanted]
+
+    def evaluate() -> dict:
+        ex = Extractor.of(model, tok, max_doc_tokens=tc.max_doc_tokens, stride=tc.stride)
+        result = {name: round(score_examples(name, docs, "parallel", ex, warmup=0)["anls"], 3)
+                  for name, docs in samples.items() if docs}
+        return {"score": float(np.mean(list(result.values()))) if result else 0.0, "anls": result}
+
+    return evaluate

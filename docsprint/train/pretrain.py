@@ -94,11 +94,11 @@ def span_example(tok, cfg: ModelConfig, doc: DocTokens, pixels, rng: random.Rand
         keys.append(tok.decode([doc.ids[i] for i in context]) or "text")
     enc = encode(tok, cfg, rest, keys, "parallel", pixels=pixels, slots=[b - a for a, b in spans])
     # The targets are the span's own pieces: the vocabulary id, and a copy of the same piece
-    # where it occurs elsewhere on the page at a position the copy prior allows (at least i
-    # places in for token i).
+    # where it occurs elsewhere on the page at a position the copy prior allows (more than i
+    # places in for token i: a value cannot start at [CLS]).
     for a, b in spans:
         for i, t in enumerate(doc.ids[a:b]):
-            copies = [p + 1 for p, x in enumerate(rest.ids) if x == t and p + 1 >= i]  # +1: [CLS]
+            copies = [p + 1 for p, x in enumerate(rest.ids) if x == t and p + 1 > i]  # +1: [CLS]
             enc.targets.append([t] + [cfg.vocab_size + p for p in copies])
     return enc
 
