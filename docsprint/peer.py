@@ -43,7 +43,7 @@ from docsprint.io.document import Box, Page
 from docsprint.models.checkpoint import TOKENIZER_FILE, load_tokenizer, minilm_dir
 from docsprint.models.config import ModelConfig
 from docsprint.train.kie import split_dev
-from docsprint.train.loop import warmup_then_linear_decay
+from docsprint.train.loop import use_bf16, warmup_then_linear_decay
 
 IGNORE = -100  # label of word pieces after a word's first: not scored
 
@@ -61,7 +61,7 @@ class PeerConfig:
     warmup: float = 0.06
     weight_decay: float = 0.01
     max_tokens: int = 510
-    bf16: bool = True
+    bf16: bool | str = "auto"  # as in TrainConfig: auto = where the CPU multiplies bf16 natively
     seed: int = 0
     max_steps: int | None = None
     out: str = "runs/peer-sroie"
@@ -308,13 +308,14 @@ def train_peer(cfg: PeerConfig) -> Path:
     rng = random.Random(cfg.seed)
     order: list[int] = []
     model.train()
+    bf16 = use_bf16(cfg.bf16, torch.device("cpu"))
     bar = tqdm(range(total), desc="train peer", mininterval=5)
     for _ in bar:
         if len(order) < cfg.batch_size:
             order += rng.sample(range(len(items)), len(items))
         idx, order = order[: cfg.batch_size], order[cfg.batch_size :]
         batch = collate([items[i] for i in idx])
-        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=cfg.bf16):
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
             loss = model(**batch).loss
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
