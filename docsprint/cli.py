@@ -160,6 +160,14 @@ def cmd_train_status(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_train_pack(args: argparse.Namespace) -> int:
+    from docsprint.train.pack import folder_mb, pack
+
+    out = pack(args.config, args.out)
+    print(f"wrote {out} ({folder_mb(out):.1f} MB); train from it with: docsprint train kie --config {out}/config.yaml")
+    return 0
+
+
 def cmd_synth(args: argparse.Namespace) -> int:
     import time
 
@@ -266,7 +274,8 @@ def cmd_export(args: argparse.Namespace) -> int:
     from docsprint.models.checkpoint import TOKENIZER_FILE, from_pretrained, save_pretrained
 
     model, _ = from_pretrained(args.model)
-    save_pretrained(model, args.out, Path(args.model) / TOKENIZER_FILE, compact=args.compact)
+    save_pretrained(model, args.out, Path(args.model) / TOKENIZER_FILE, compact=args.compact,
+                    max_shard_mb=args.max_shard_mb)
     size = sum(p.stat().st_size for p in Path(args.out).iterdir()) / 1e6
     print(f"wrote {args.out} ({size:.1f} MB)")
     return 0
@@ -320,6 +329,10 @@ def build_parser() -> argparse.ArgumentParser:
     ts.add_argument("out", help="the run's folder (its config's out)")
     ts.add_argument("--no-plot", action="store_true", help="do not write OUT/progress.png")
     ts.set_defaults(func=cmd_train_status)
+    tk2 = tr_sub.add_parser("pack", help="a KIE config's encoded training data in one folder that travels")
+    tk2.add_argument("--config", required=True, help="YAML file (see configs/)")
+    tk2.add_argument("--out", required=True, help="folder to write (cache/ and config.yaml)")
+    tk2.set_defaults(func=cmd_train_pack)
     tq = tr_sub.add_parser("peer", help="the LayoutLMv3 BIO-tagging peer, for the benchmark")
     tq.add_argument("--config", required=True, help="YAML file (see configs/peer-sroie.yaml)")
     tq.set_defaults(func=cmd_train)
@@ -406,6 +419,7 @@ def build_parser() -> argparse.ArgumentParser:
     xp.add_argument("model", help="checkpoint folder")
     xp.add_argument("out", help="new checkpoint folder")
     xp.add_argument("--compact", action="store_true", help="fp16 weights, int8 word embeddings")
+    xp.add_argument("--max-shard-mb", type=float, help="write safetensors shards of at most this size, with an index")
     xp.set_defaults(func=cmd_export)
     return p
 

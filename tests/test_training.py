@@ -181,3 +181,43 @@ def test_bf16_auto_follows_the_hardware():
     assert use_bf16(False, cpu) is False
     with pytest.raises(ValueError, match="bf16"):
         KIETrainConfig(bf16="yes")
+
+
+def test_sharded_checkpoint_round_trip(tmp_path, tiny_model):
+    from docsprint.models.checkpoint import (
+        TOKENIZER_FILE,
+        from_pretrained,
+        minilm_dir,
+        save_pretrained,
+    )
+
+    save_pretrained(tiny_model, tmp_path / "sharded", minilm_dir() / TOKENIZER_FILE, max_shard_mb=0.2)
+    files = sorted((tmp_path / "sharded").glob("model-*.safetensors"))
+    assert len(files) > 3 and not (tmp_path / "sharded" / "model.safetensors").exists()
+    assert all(f.stat().st_size <= 0.2e6 + 4096 for f in files)  # + the safetensors header
+    index = json.loads((tmp_path / "sharded" / "model.safetensors.index.json").read_text())
+    assert "embed.word.weight" in index["split"]  # 30522 x 48 floats > one shard: cut by rows
+    loaded, _ = from_pretrained(tmp_path / "sharded")
+    for name, t in tiny_model.state_dict().items():
+        assert torch.equal(t, loaded.state_dict()[name]), name
+
+
+def test_pack_trains_without_the_data_folder_and_writes_shards(tmp_path):
+    import shutil
+
+    from docsprint.cli import main
+    from docsprint.models.checkpoint import from_pretrained
+
+    folder = make_sroie_folder(tmp_path / "sroie", n=3, short=True)
+    tc = _config(tmp_path, folder, max_steps=3, max_shard_mb=0.3, out=str(tmp_path / "gpu-run"))
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(yaml.safe_dump(asdict(tc)))
+    assert main(["train", "pack", "--config", str(cfg), "--out", str(tmp_path / "pack")]) == 0
+    (cache,) = (tmp_path / "pack" / "cache").iterdir()
+    assert (cache / "images.npz").is_file() and not (cache / "images.npy").exists()
+    shutil.rmtree(folder)  # as on the GPU machine: ../shared does not travel
+    assert main(["train", "kie", "--config", str(tmp_path / "pack" / "config.yaml")]) == 0
+    final = tmp_path / "gpu-run" / "final"
+    assert (final / "model.safetensors.index.json").is_file()
+    model, _ = from_pretrained(final)
+    assert model.cfg.hidden_size == 48

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from docsprint.eval.bench import FLOOR_DEFAULT, FLOOR_INT8
+from docsprint.eval.bench_train import training_report
 from docsprint.eval.report import PAPER, PRIMARY
 
 
@@ -232,7 +233,15 @@ def render(res: dict) -> str:
         breakdown(res["breakdown"], g["fp32"]),
         "## 5. Early exit",
         early_exit(res["early_exit"]),
-        "## 6. Where the mask slots look",
+        "## 6. Training speed",
+        "Key-value fine-tuning and mask pre-training steps on SROIE training receipts "
+        "(`docsprint.eval.bench_train`): from the same initial weights, the same batches, each "
+        "speed-up of the loop switched on in turn. A step's time is split into building the batch "
+        "(the loop builds the next one in a thread while a step trains: the third column leaves it "
+        "out), forward, backward and optimizer; GFLOP are counted by `torch.utils.flop_counter` "
+        "(forward and backward) and set against the run's best matrix-product roof.",
+        training_report(res["training"], {k: 1e9 * v for k, v in res["matmul_gflops"].items()}),
+        "## 7. Where the mask slots look",
         "`docsprint explain FILE --key KEY --out PNG`: left, the attention of the key's slots "
         "(mean over heads of the last two layers) per word in red and per image patch in blue; "
         "right, the pointer head's copy probability per word in green.",

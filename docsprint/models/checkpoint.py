@@ -7,6 +7,7 @@ turns everything back into fp32.
 
 from __future__ import annotations
 
+import json
 import shutil
 from collections.abc import Callable
 from pathlib import Path
@@ -93,11 +94,13 @@ def save_pretrained(
     tokenizer: str | Path,
     compact: bool = False,
     write_extra: Callable[[Path], None] | None = None,
+    max_shard_mb: float | None = None,
 ) -> None:
     """Write config.json, model.safetensors and tokenizer.json into ``path`` atomically.
 
     ``write_extra(folder)`` may add files (a trainer's state) before the folder is renamed into
-    place, so a kill never leaves weights and state from different steps.
+    place, so a kill never leaves weights and state from different steps. With
+    ``max_shard_mb`` the weights are written as shards of at most that size (see `save_shards`).
     """
     path = Path(path)
     tmp = path.with_name(path.name + ".tmp")
@@ -111,7 +114,10 @@ def save_pretrained(
         state = {k: v.half() for k, v in state.items()}
         state[WORD + ".int8"] = torch.round(word / scale).to(torch.int8)
         state[WORD + ".scale"] = scale.half()
-    save_file(state, str(tmp / WEIGHTS_FILE))
+    if max_shard_mb:
+        save_shards(state, tmp, int(max_shard_mb * 1e6))
+    else:
+        save_file(state, str(tmp / WEIGHTS_FILE))
     model.cfg.save(tmp / CONFIG_FILE)
     shutil.copyfile(tokenizer, tmp / TOKENIZER_FILE)
     if write_extra is not None:
@@ -131,8 +137,60 @@ def swap_in(tmp: Path, path: Path) -> None:
     shutil.rmtree(old, ignore_errors=True)
 
 
+INDEX_FILE = WEIGHTS_FILE + ".index.json"
+
+
+def save_shards(state: dict[str, torch.Tensor], folder: Path, max_bytes: int) -> list[Path]:
+    """transformers' sharded layout: ``model-0000i-of-0000n.safetensors`` files of at most
+    ``max_bytes`` each and ``model.safetensors.index.json`` ({"metadata": {"total_size": ...},
+    "weight_map": {name: file}}). A tensor larger than one shard (the fp32 word embeddings,
+    47 MB) is cut along its first dimension into ``NAME.part0``, ``NAME.part1``, ... which the
+    index's ``"split"`` lists and `load_weights` joins again."""
+    pieces: list[tuple[str, torch.Tensor]] = []
+    split: dict[str, list[str]] = {}
+    for name, t in state.items():
+        size = t.numel() * t.element_size()
+        if size <= max_bytes or t.ndim == 0:
+            pieces.append((name, t))
+            continue
+        rows = max(1, max_bytes // max(1, size // t.shape[0]))
+        parts = [(f"{name}.part{i}", c.contiguous()) for i, c in enumerate(torch.split(t, rows))]
+        split[name] = [n for n, _ in parts]
+        pieces += parts
+    shards: list[dict[str, torch.Tensor]] = [{}]
+    used = 0
+    for name, t in pieces:
+        size = t.numel() * t.element_size()
+        if shards[-1] and used + size > max_bytes:
+            shards.append({})
+            used = 0
+        shards[-1][name] = t
+        used += size
+    files = []
+    weight_map = {}
+    for i, shard in enumerate(shards, 1):
+        fname = f"model-{i:05d}-of-{len(shards):05d}.safetensors"
+        save_file(shard, str(folder / fname))
+        files.append(folder / fname)
+        weight_map.update(dict.fromkeys(shard, fname))
+    total = sum(t.numel() * t.element_size() for _, t in pieces)
+    index = {"metadata": {"total_size": total}, "weight_map": weight_map, "split": split}
+    (folder / INDEX_FILE).write_text(json.dumps(index, indent=1) + "\n")
+    return files
+
+
 def load_weights(path: Path) -> dict[str, torch.Tensor]:
-    state = load_file(str(path))
+    """The fp32 weights of ``folder/model.safetensors``, or of its shards where an index is there."""
+    index = path.with_name(INDEX_FILE)
+    if not path.is_file() and index.is_file():
+        meta = json.loads(index.read_text())
+        state = {}
+        for fname in sorted(set(meta["weight_map"].values())):
+            state.update(load_file(str(path.with_name(fname))))
+        for name, parts in meta.get("split", {}).items():
+            state[name] = torch.cat([state.pop(p) for p in parts])
+    else:
+        state = load_file(str(path))
     if WORD + ".int8" in state:
         q, scale = state.pop(WORD + ".int8"), state.pop(WORD + ".scale")
         state[WORD] = q.float() * scale.float()
@@ -143,7 +201,7 @@ def checkpoint_folder(path: str | Path) -> Path:
     """``path`` as a Path, after checking it holds config, weights and tokenizer."""
     path = Path(path)
     for name in (CONFIG_FILE, WEIGHTS_FILE, TOKENIZER_FILE):
-        if not (path / name).is_file():
+        if not (path / name).is_file() and not (name == WEIGHTS_FILE and (path / INDEX_FILE).is_file()):
             raise FileNotFoundError(f"{path}: not a docsprint checkpoint (missing {name})")
     return path
 

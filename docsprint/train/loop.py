@@ -68,6 +68,7 @@ class TrainConfig:
     eval_docs: int = 50  # documents per dataset in the fixed dev sample
     early_stop: int = 0  # stop after this many evaluations without a better dev score (0: never)
     cache_dir: str = "runs/cache"  # training windows encoded once, kept as memory-mapped arrays
+    max_shard_mb: float | None = None  # write out/final and out/best as shards of at most this size
 
     def __post_init__(self) -> None:
         if self.bf16 not in (True, False, "auto"):
@@ -354,7 +355,7 @@ def fit(
                     log.append(log.dev, score)
                     if score["score"] > best:
                         best, stale = score["score"], 0
-                        save_pretrained(model, out / "best", tok_file)
+                        save_pretrained(model, out / "best", tok_file, max_shard_mb=tc.max_shard_mb)
                     else:
                         stale += 1
                     stop = bool(tc.early_stop) and stale >= tc.early_stop
@@ -385,7 +386,7 @@ def fit(
             (out / "ddp_check.json").write_text(json.dumps(check, indent=2) + "\n")
             print(f"weights on {env.world} ranks identical: {check['identical']}")
     if env.main:
-        save_pretrained(model, final, tok_file)
+        save_pretrained(model, final, tok_file, max_shard_mb=tc.max_shard_mb)
         print(f"trained {step} steps in {time.time() - t0:.0f}s; checkpoint: {final}")
     if env.world > 1:
         dist.barrier()
