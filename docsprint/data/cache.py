@@ -80,7 +80,7 @@ class WindowStore:
 
 
 def write_store(folder: Path, docs: Iterable[tuple[str, list[CachedWindow], list[int]]], image_size: int,
-                fingerprint: str | None, compress_images: bool = False) -> WindowStore:
+                fingerprint: str | None) -> WindowStore:
     """Write (id, windows, positive) documents as a cache folder (atomically) and open it."""
     tmp = folder.with_name(f"{folder.name}.tmp{os.getpid()}")
     shutil.rmtree(tmp, ignore_errors=True)
@@ -115,10 +115,7 @@ def write_store(folder: Path, docs: Iterable[tuple[str, list[CachedWindow], list
     np.save(tmp / "pieces.npy", np.concatenate(pieces) if pieces else np.zeros((0, 8), np.int32))
     np.save(tmp / "windows.npy", np.asarray(table, dtype=np.int64).reshape(-1, 3))
     stack = np.stack(images) if images else np.zeros((0, image_size, image_size, 3), np.uint8)
-    if compress_images:
-        np.savez_compressed(tmp / "images.npz", images=stack)
-    else:
-        np.save(tmp / "images.npy", stack)
+    np.save(tmp / "images.npy", stack)
     meta = {"version": CACHE_VERSION, "fingerprint": fingerprint, "docs": meta_docs}
     (tmp / "meta.json").write_text(json.dumps(meta, ensure_ascii=False))
     from docsprint.models.checkpoint import swap_in
@@ -150,14 +147,14 @@ def cached(cache_dir: Path, name: str, settings: dict, root: Path | None,
     folder ``root``, else built by ``build()`` and written first."""
     folder = cache_dir / f"{name}-{cache_key(settings)}"
     have_data = root is not None and root.is_dir()
-    print_ = fingerprint(root) if have_data and root is not None else None
+    stamp = fingerprint(root) if have_data and root is not None else None
     if (folder / "meta.json").is_file():
         store = WindowStore(folder)
-        if print_ is None or store.fingerprint == print_:
+        if stamp is None or store.fingerprint == stamp:
             return store
     if not have_data:
         raise FileNotFoundError(f"{name}: no data folder ({root}) and no cache in {cache_dir}")
-    return write_store(folder, build(), image_size, print_)
+    return write_store(folder, build(), image_size, stamp)
 
 
 def tokenizer_digest(path: Path) -> str:

@@ -3,7 +3,7 @@ pre-training run on SROIE training receipts, where a step's time goes (building 
 forward, backward, optimizer), and the FLOP rate against this machine's roof, with each
 speed-up of the loop switched on in turn on the same receipts.
 
->>> bench_training(BenchConfig(out=Path("out/bench"), quick=True))  # doctest: +SKIP
+>>> bench_training(BenchConfig(out=Path("out/bench"), quick=True), native=False)  # doctest: +SKIP
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ import torch
 
 from docsprint.data.encode import Batch
 from docsprint.eval.floor import count_flops
+from docsprint.models.config import ModelConfig
 from docsprint.models.model import DocsprintModel
 
 # (name, batches grouped by length, loss on value rows only, fused AdamW, bf16 autocast)
@@ -97,8 +98,8 @@ def _loss(model, batch, rows: bool) -> torch.Tensor:
     return value_loss(value_logits(model, batch), batch.targets, batch.value_valid, model.cfg.vocab_size)
 
 
-def _tokens(batch) -> int:
-    patches = batch.pixels.shape[0] * 64 if batch.pixels is not None else 0
+def _tokens(batch: Batch, cfg: ModelConfig) -> int:
+    patches = batch.pixels.shape[0] * cfg.num_patches if batch.pixels is not None else 0
     return int(batch.tokens.valid.sum()) + patches
 
 
@@ -134,7 +135,7 @@ def run_setting(obj: Objective, setting: tuple, steps: int, batch_size: int, flo
         for k, dt in zip(split, (t1 - t0, t2 - t1, t3 - t2, t4 - t3), strict=True):
             split[k] += dt
         examples += len(idx)
-        tokens += _tokens(batch)
+        tokens += _tokens(batch, model.cfg)
         key = (grouped, rows, s)
         if key not in flops:  # forward + backward, counted on a copy (the same for every setting alike)
             counted = copy.deepcopy(model)
@@ -153,14 +154,11 @@ def run_setting(obj: Objective, setting: tuple, steps: int, batch_size: int, flo
             "roof": "bf16" if bf16 else "fp32"}
 
 
-def bench_training(cfg) -> dict:
+def bench_training(cfg, native: bool) -> dict:
     """Every setting on both objectives (--quick: the plain loop and the default loop on key-value
-    fine-tuning, the default loop on pre-training)."""
-    from docsprint.train.loop import native_bf16
-
+    fine-tuning, the default loop on pre-training); the bf16 setting only where ``native``."""
     steps = 3 if cfg.quick else 10
     docs = 48 if cfg.quick else None
-    native = native_bf16(torch.device("cpu"))
     settings = [PLAIN, SETTINGS[-1]] if cfg.quick else list(SETTINGS)
     if native:
         settings.append(BF16)

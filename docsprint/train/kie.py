@@ -189,16 +189,6 @@ def prepare_windows(tok, image_size: int, tc: KIETrainConfig, ex: datasets.Examp
     return wins, [i for i, w in enumerate(wins) if any(v is not None for v in w.fields.values())]
 
 
-def prepare(tok, cfg: ModelConfig, tc: KIETrainConfig, examples: list[datasets.Example]) -> list[Prepared]:
-    """Tokenise documents for training (no cache): those with a window that asks something."""
-    out = []
-    for ex in tqdm(examples, desc="tokenise", leave=False, mininterval=5):
-        wins, positive = prepare_windows(tok, cfg.image_size, tc, ex)
-        if wins:
-            out.append(Prepared(wins, positive))
-    return out
-
-
 def load_prepared(tok, tok_file: Path, cfg: ModelConfig, tc: KIETrainConfig, name: str,
                   split: str = "train") -> list[tuple[str, Prepared | None]]:
     """Every document of a dataset split as (id, prepared or None when it asks nothing), read

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import yaml
 
-from docsprint.train.loop import read_jsonl_lines, resumable
+from docsprint.train.loop import STATE_FILE, read_jsonl_lines, resumable
 
 
 def run_status(out: Path, window_s: float = 600.0) -> dict:
@@ -29,7 +29,7 @@ def run_status(out: Path, window_s: float = 600.0) -> dict:
     last = resumable(out / "last")
     checkpoint_step = None
     if last is not None:
-        checkpoint_step = json.loads((last / "trainer_state.json").read_text())["step"]
+        checkpoint_step = json.loads((last / STATE_FILE).read_text())["step"]
     status: dict = {"out": str(out), "total_steps": total, "step": steps[-1]["step"] if steps else 0,
                     "checkpoint_step": checkpoint_step, "finished": (out / "final").is_dir(),
                     "examples": steps[-1]["examples"] if steps else 0,
