@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 from docsprint.data.datasets import DATASETS
-from docsprint.data.synth import KINDS
+from docsprint.data.synth import KINDS, MIXES
 from docsprint.models.quantize import QUANTIZE
 from docsprint.pipeline import LIST_KEYS, MODES, PRECISIONS, SCHEMAS
 
@@ -48,7 +48,7 @@ def cmd_extract(args: argparse.Namespace) -> int:
     keys = _keys(args)
     _check_compile(args)
     extractor = Extractor(args.model, ocr=args.ocr, precision=args.precision, quantize=args.quantize,
-                          compile=args.compile)
+                          compile=args.compile, min_confidence=args.min_confidence)
     _compile_notice(args)
     results, failed = [], 0
     for path in args.files:
@@ -186,14 +186,22 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
     set_threads(args.threads)
     _check_compile(args)
-    extractor = Extractor(args.model, precision=args.precision, quantize=args.quantize, compile=args.compile)
+    extractor = Extractor(args.model, precision=args.precision, quantize=args.quantize, compile=args.compile,
+                          ocr=args.ocr or "rapidocr", min_confidence=args.min_confidence)
     _compile_notice(args)
     modes = list(MODES) if args.mode == "both" else [args.mode]
-    results = [
-        evaluate_kie(args.dataset, args.split, m, args.model, args.data_dir, args.limit, extractor)
-        for m in modes
-    ]
-    print(format_table(results))
+    if args.data:
+        from docsprint.eval.folder import evaluate_folder, format_folder
+
+        results = [evaluate_folder(args.data, extractor, m, args.limit) for m in modes]
+        for r in results:
+            print(format_folder(r))
+    else:
+        results = [
+            evaluate_kie(args.dataset, args.split, m, args.model, args.data_dir, args.limit, extractor, ocr=args.ocr)
+            for m in modes
+        ]
+        print(format_table(results))
     out = results[0]
     if len(results) == 2:
         par, ar = results
@@ -270,6 +278,18 @@ def cmd_explain(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_calibrate(args: argparse.Namespace) -> int:
+    from docsprint.eval.kie import calibrate_checkpoint
+    from docsprint.pipeline import set_threads
+
+    set_threads(args.threads)
+    names = [n.strip() for n in args.datasets.split(",") if n.strip()]
+    data_dirs = dict(kv.split("=", 1) for kv in args.data_dir or [])
+    fit = calibrate_checkpoint(args.model, args.dev_ids, names, data_dirs, args.limit)
+    print(json.dumps(fit, indent=2))
+    return 0
+
+
 def cmd_export(args: argparse.Namespace) -> int:
     from docsprint.models.checkpoint import TOKENIZER_FILE, from_pretrained, save_pretrained
 
@@ -303,6 +323,8 @@ def build_parser() -> argparse.ArgumentParser:
     ex.add_argument("--quantize", choices=QUANTIZE, help="int8: dynamically quantised linear layers (CPU)")
     ex.add_argument("--compile", action="store_true", help=COMPILE_HELP)
     ex.add_argument("--out", help="write the JSON here (atomically) instead of stdout")
+    ex.add_argument("--min-confidence", type=float, metavar="P",
+                    help="answer null below this (calibrated) confidence; the candidate stays under 'rejected'")
     ex.set_defaults(func=cmd_extract)
 
     cl = sub.add_parser("classify", help="document type of images or PDFs, with early exit; prints JSON")
@@ -338,7 +360,7 @@ def build_parser() -> argparse.ArgumentParser:
     tq.set_defaults(func=cmd_train)
 
     sy = sub.add_parser("synth", help="render synthetic documents with exact boxes and fields")
-    sy.add_argument("--kind", choices=[*KINDS, "mixed"], default="mixed")
+    sy.add_argument("--kind", choices=[*KINDS, *MIXES], default="mixed")
     sy.add_argument("--n", type=int, required=True, help="number of pages")
     sy.add_argument("--seed", type=int, default=0)
     sy.add_argument("--out", required=True, help="folder: images/ and SPLIT.jsonl")
@@ -347,8 +369,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     ev = sub.add_parser("eval", help="evaluate a model")
     ev_sub = ev.add_subparsers(dest="task", required=True)
-    ek = ev_sub.add_parser("kie", help="ANLS / F1 / speed on a KIE dataset")
-    ek.add_argument("--dataset", choices=DATASETS, required=True)
+    ek = ev_sub.add_parser("kie", help="ANLS / F1 / speed on a KIE dataset, or value match on a folder")
+    what = ek.add_mutually_exclusive_group(required=True)
+    what.add_argument("--dataset", choices=DATASETS)
+    what.add_argument("--data", help="a folder with truth.jsonl (or of such folders), e.g. ../shared/data/realworld-dev")
+    ek.add_argument("--ocr", choices=["rapidocr", "tesseract"],
+                    help="--dataset: re-read the page images with this OCR instead of the dataset's; "
+                         "--data: the OCR for images and scanned PDFs (default rapidocr)")
     ek.add_argument("--split", default="test")
     ek.add_argument("--mode", choices=[*MODES, "both"], default="parallel")
     ek.add_argument("--data-dir", help="folder laid out like ../shared/data/<dataset>")
@@ -359,6 +386,7 @@ def build_parser() -> argparse.ArgumentParser:
     ek.add_argument("--quantize", choices=QUANTIZE, help="int8: dynamically quantised linear layers (CPU)")
     ek.add_argument("--compile", action="store_true", help=COMPILE_HELP)
     ek.add_argument("--json", help="write the results here")
+    ek.add_argument("--min-confidence", type=float, metavar="P", help="answers below this confidence count as null")
     ek.set_defaults(func=cmd_eval)
     ep = ev_sub.add_parser("pretrain", help="the mask pre-training objective on held-out pages")
     ep.add_argument("--model", required=True, help="checkpoint folder")
@@ -414,6 +442,15 @@ def build_parser() -> argparse.ArgumentParser:
     xe.add_argument("--threads", type=int, help="torch threads")
     xe.add_argument("--out", help="write the picture here (PNG)")
     xe.set_defaults(func=cmd_explain)
+
+    ca = sub.add_parser("calibrate", help="fit field-confidence calibration on a run's dev documents")
+    ca.add_argument("--model", required=True, help="checkpoint folder; its config.json gets the calibration")
+    ca.add_argument("--dev-ids", required=True, help="the training run's dev_ids.txt")
+    ca.add_argument("--datasets", default="sroie,wildreceipt,funsd,kleister-nda,synth")
+    ca.add_argument("--data-dir", action="append", metavar="NAME=DIR", help="a dataset's folder, e.g. synth=runs/synth")
+    ca.add_argument("--limit", type=int, help="at most N dev documents per dataset")
+    ca.add_argument("--threads", type=int, help="torch threads")
+    ca.set_defaults(func=cmd_calibrate)
 
     xp = sub.add_parser("export", help="re-save a checkpoint, e.g. compact (fp16 + int8 embeddings)")
     xp.add_argument("model", help="checkpoint folder")

@@ -19,6 +19,7 @@ from docsprint.data.encode import Encoded, encode, key_chunks, page_pixels, toke
 from docsprint.decode.autoregressive import decode_autoregressive
 from docsprint.decode.common import KeyValue, value_choices
 from docsprint.decode.parallel import compiled_choices, decode_parallel
+from docsprint.eval.confidence import calibrated
 from docsprint.eval.metrics import normalize
 from docsprint.io.document import Document, Page
 from docsprint.models.checkpoint import from_pretrained
@@ -84,7 +85,7 @@ def merge(candidates: list[KeyValue], is_list: bool = False, min_confidence: flo
                 seen.add(normalize(item))
                 items.append(item)
         boxes += c.boxes
-    return KeyValue(best.key, items, best.confidence, boxes)
+    return KeyValue(best.key, items, best.confidence, boxes, all(c.complete for c in found))
 
 
 class Extractor:
@@ -93,9 +94,12 @@ class Extractor:
     def __init__(self, model: str | Path | None = None, device: str = "cpu", ocr: str = "rapidocr",
                  max_doc_tokens: int = 500, stride: int = 400, precision: str = "fp32", batch_size: int = 8,
                  quantize: str | None = None, compile: bool = False,
-                 loaded: tuple[DocsprintModel, Tokenizer] | None = None):
+                 loaded: tuple[DocsprintModel, Tokenizer] | None = None, min_confidence: float | None = None,
+                 calibrate: bool = True):
         if precision not in PRECISIONS:
             raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
+        if min_confidence is not None and not 0 <= min_confidence <= 1:
+            raise ValueError(f"min_confidence must be between 0 and 1, got {min_confidence}")
         if quantize is not None and quantize not in QUANTIZE:
             raise ValueError(f"quantize must be one of {QUANTIZE}, got {quantize!r}")
         if quantize and (precision != "fp32" or device != "cpu"):
@@ -117,6 +121,11 @@ class Extractor:
         self.compiled = compile
         self.choose = compiled_choices() if compile else value_choices
         self._graphs_ready = not compile
+        self.reasked = 0  # keys asked again with more slots (their value had not ended)
+        # Confidence: calibrated when the checkpoint carries a calibration (and calibrate=True);
+        # answers below min_confidence become null, the candidate kept in `rejected`.
+        self.calibrate = calibrate
+        self.min_confidence = min_confidence
 
     @classmethod
     def of(cls, model: DocsprintModel, tok: Tokenizer, max_doc_tokens: int = 500, stride: int = 400) -> Extractor:
@@ -154,7 +163,31 @@ class Extractor:
 
     def decode(self, work: list[tuple[Encoded, Page]], mode: str,
                list_keys: frozenset[str] = frozenset()) -> list[KeyValue]:
-        """Every answer of every prepared window (parallel: ``batch_size`` windows a pass)."""
+        """Every answer of every prepared window, in order (window by window, key by key).
+
+        No value is cut by its slot budget: a key whose value filled every slot without an
+        END is asked again, alone in its prompt, with twice the slots (up to ``max_slots``),
+        until it ends. Most documents need no second pass; a 4-digit year after a 6-slot
+        budget does.
+        """
+        answers = self._decode_once(work, mode, list_keys)
+        asked = [(enc, page, k) for enc, page in work for k in range(len(enc.keys))]
+        cfg = self.model.cfg
+        while again := [i for i, a in enumerate(answers) if not a.complete and asked[i][0].budget[asked[i][2]] < cfg.max_slots]:
+            more = []
+            for i in again:
+                enc, page, k = asked[i]
+                assert enc.doc is not None  # prepared windows always carry their pieces
+                slots = min(2 * enc.budget[k], cfg.max_slots)
+                more.append((encode(self.tok, cfg, enc.doc, [enc.keys[k]], mode, pixels=enc.pixels, slots=[slots]), page))
+            for i, item, answer in zip(again, more, self._decode_once(more, mode, list_keys), strict=True):
+                answers[i], asked[i] = answer, (item[0], item[1], 0)
+            self.reasked += len(again)
+        return answers
+
+    def _decode_once(self, work: list[tuple[Encoded, Page]], mode: str,
+                     list_keys: frozenset[str]) -> list[KeyValue]:
+        """One pass over the prepared windows (parallel: ``batch_size`` windows a forward pass)."""
         answers: list[KeyValue] = []
         if mode == "parallel":
             if not self._graphs_ready and work:
@@ -189,8 +222,18 @@ class Extractor:
         per_key: dict[str, list[KeyValue]] = {k: [] for k in keys}
         for a in answers:
             per_key[a.key].append(a)
-        out.fields = {k: merge(v, k in list_keys) for k, v in per_key.items()}
+        out.fields = {k: self.finish(merge(v, k in list_keys)) for k, v in per_key.items()}
         return out
+
+    def finish(self, kv: KeyValue) -> KeyValue:
+        """Calibrate a merged answer's confidence, then apply ``min_confidence``."""
+        table = self.model.cfg.calibration
+        if self.calibrate and table:
+            kv.confidence = calibrated(kv.confidence, kv.value is not None, table)
+        if self.min_confidence is not None and kv.value is not None and kv.confidence < self.min_confidence:
+            kv.rejected = {"value": kv.value, "confidence": round(kv.confidence, 4)}
+            kv.value, kv.boxes = None, []
+        return kv
 
 
 def set_threads(n: int | None) -> None:

@@ -50,3 +50,34 @@ def encrypted_pdf(src: Path, dst: Path, password: str = "secret") -> Path:
     with open(dst, "wb") as f:
         writer.write(f)
     return dst
+
+
+def form_pdf(path: Path, label: str, fields: list[tuple[str, str, tuple[int, int, int, int]]],
+             width: int = 400, height: int = 300) -> Path:
+    """A one-page PDF whose text layer is only ``label`` and whose values live in AcroForm
+    text fields (name, value, rect in points): a filled-in form, as tax forms are."""
+    n = len(fields)
+    annots = " ".join(f"{6 + i} 0 R" for i in range(n))
+    stream = f"BT /F1 12 Tf 1 0 0 1 20 {height - 30} Tm ({label}) Tj ET".encode()
+    objects = [
+        f"<< /Type /Catalog /Pages 2 0 R /AcroForm << /Fields [{annots}] >> >>".encode(),
+        b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+        f"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 {width} {height}] /Resources << /Font << /F1 5 0 R >> >> "
+        f"/Contents 4 0 R /Annots [{annots}] >>".encode(),
+        b"<< /Length %d >>\nstream\n" % len(stream) + stream + b"\nendstream",
+        b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
+    ]
+    for name, value, rect in fields:
+        objects.append(f"<< /Type /Annot /Subtype /Widget /FT /Tx /T ({name}) /V ({value}) "
+                       f"/Rect [{' '.join(map(str, rect))}] /P 3 0 R /DA (/F1 10 Tf 0 g) >>".encode())
+    out = bytearray(b"%PDF-1.4\n")
+    offsets = []
+    for k, obj in enumerate(objects, start=1):
+        offsets.append(len(out))
+        out += f"{k} 0 obj\n".encode() + obj + b"\nendobj\n"
+    xref = len(out)
+    out += f"xref\n0 {len(objects) + 1}\n0000000000 65535 f \n".encode()
+    out += b"".join(f"{o:010d} 00000 n \n".encode() for o in offsets)
+    out += f"trailer\n<< /Size {len(objects) + 1} /Root 1 0 R >>\nstartxref\n{xref}\n%%EOF\n".encode()
+    path.write_bytes(bytes(out))
+    return path

@@ -56,6 +56,7 @@ class Encoded:
     value_pos: list[int]  # sequence positions of value tokens
     value_key: list[int]  # which key each value token belongs to
     value_base: list[int] = field(default_factory=list)  # per key: prompt position of token 0
+    budget: list[int] = field(default_factory=list)  # per key: its number of value slots
     keys: list[str] = field(default_factory=list)  # the keys asked, in prompt order
     targets: list[list[int]] = field(default_factory=list)  # per value token, valid targets
     doc: DocTokens | None = None
@@ -227,12 +228,16 @@ def encode(
             e.slot.append(0)
             e.rank.append(0)
         budget = slots[k] if slots is not None else cfg.slots_for(key)
-        e.value_base.append(prompt_pos)
         target: list[int] = []
         copy_from: list[list[int]] = []
         if values is not None:
-            target = value_ids(tok, values[k])[: budget - 1]
+            target = value_ids(tok, values[k])
+            if slots is None:  # training never cuts a value: its END is always where it ends
+                budget = max(budget, min(len(target) + 1, cfg.max_slots))
+            target = target[: budget - 1]
             copy_from = [[p + 1 for p in ps] for ps in align(doc.ids, target)]  # +1: [CLS]
+        e.value_base.append(prompt_pos)
+        e.budget.append(budget)
         n_slots = budget  # parallel: every slot; autoregressive: the teacher-forced tokens
         if mode == "autoregressive":
             n_slots = len(target) + 1 if values is not None else 0
@@ -369,6 +374,7 @@ def _pad_doc(e: Encoded, Ld: int) -> Encoded:
         value_pos=[p + n for p in e.value_pos],
         value_key=e.value_key,
         value_base=e.value_base,
+        budget=e.budget,
         keys=e.keys,
         targets=e.targets,
         doc=e.doc,

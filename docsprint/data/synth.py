@@ -28,7 +28,12 @@ from docsprint.data.store import Fields, write_jsonl
 from docsprint.io.document import Document, Page, Word
 
 FONT_DIRS = [Path("/usr/share/fonts/truetype"), Path("/usr/share/fonts/opentype")]
-KINDS = ("receipt", "invoice", "form", "letter")
+KINDS = ("receipt", "invoice", "form", "letter", "invoice-intl", "receipt-intl", "taxform")
+# Mixtures, drawn in turn: "mixed" is every kind once; "business" leans on the documents users
+# bring most (invoices in six languages, receipts, boxed tax forms).
+MIXES = {"mixed": list(KINDS),
+         "business": ["invoice-intl", "receipt-intl", "invoice-intl", "taxform", "invoice-intl", "form",
+                      "receipt-intl", "invoice", "letter", "invoice-intl", "receipt", "taxform"]}
 
 FIRST = ("James Mary Ahmad Siti Wei Ling Robert Linda Kumar Priya Hans Greta Carlos Ana Yuki Kenji "
          "Fatima Omar Olga Ivan Chloe Liam Noah Emma Ravi Mei Tan Aisha David Sarah").split()
@@ -435,6 +440,15 @@ LAYOUTS: dict[str, tuple[tuple[int, int], Callable[[Canvas, random.Random], Fiel
 }
 
 
+def _business_layouts() -> None:
+    """The kinds of `docsprint.data.business` (it builds on this module's canvas)."""
+    from docsprint.data import business
+
+    LAYOUTS["invoice-intl"] = ((800, 1100), business.invoice)
+    LAYOUTS["receipt-intl"] = ((460, 900), business.receipt)
+    LAYOUTS["taxform"] = ((850, 1000), business.taxform)
+
+
 def _rotate(img: Image.Image, words: list[Word], degrees: float, fill: int) -> tuple[Image.Image, list[Word]]:
     """Rotate the page about its centre (counter-clockwise); each box becomes the axis-aligned
     box of its rotated corners."""
@@ -463,6 +477,8 @@ def _noise_field() -> Image.Image:
 
 def make_document(kind: str, seed: int, index: int) -> tuple[Image.Image, list[Word], Fields]:
     """One synthetic page: (image, words with exact boxes, fields). Same inputs, same page."""
+    if kind not in LAYOUTS:
+        _business_layouts()
     if kind not in LAYOUTS:
         raise ValueError(f"unknown kind {kind!r} (known: {', '.join(KINDS)})")
     r = random.Random(f"{kind}-{seed}-{index}")
@@ -495,12 +511,12 @@ def make_document(kind: str, seed: int, index: int) -> tuple[Image.Image, list[W
 
 def generate(kind: str, n: int, seed: int, out: str | Path, split: str = "train",
              progress: bool = True) -> Path:
-    """Write ``n`` documents of ``kind`` (or "mixed": all kinds in turn) to ``out``."""
+    """Write ``n`` documents of ``kind`` (or a mixture of `MIXES`, its kinds in turn) to ``out``."""
     from tqdm import tqdm
 
     if n < 1:
         raise ValueError("--n must be at least 1")
-    kinds = list(KINDS) if kind == "mixed" else [kind]
+    kinds = MIXES.get(kind, [kind])
     out = Path(out)
     (out / "images").mkdir(parents=True, exist_ok=True)
 

@@ -58,7 +58,7 @@ def decode_autoregressive(
     dev = next(model.parameters()).device
     batch = collate([enc]).to(dev)
     prefix, pixels, copyable = batch.tokens, batch.pixels, batch.doc_copyable
-    budgets = [cfg.slots_for(k) for k in keys]
+    budgets = enc.budget
     n_patches = cfg.num_patches if pixels is not None else 0
     max_len = n_patches + prefix.ids.shape[1] + sum(budgets)
     caches = model.new_caches(1, max_len, next(model.parameters())) if use_cache else None

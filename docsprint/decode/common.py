@@ -41,19 +41,26 @@ def value_choices(model: DocsprintModel, batch: Batch) -> tuple[Tensor, Tensor]:
 
 @dataclass
 class KeyValue:
-    """One key's answer: its value (None when the key is absent), confidence and word boxes."""
+    """One key's answer: its value (None when the key is absent), confidence and word boxes.
+    ``complete`` is False when the value filled every slot without an END: it may be cut."""
 
     key: str
     value: str | list[str] | None
     confidence: float
     boxes: list[Box] = field(default_factory=list)
+    complete: bool = True
+    # Set by --min-confidence: the answer that was turned into null, and its confidence.
+    rejected: dict | None = None
 
     def to_dict(self) -> dict:
-        return {
+        out: dict[str, object] = {
             "value": self.value,
             "confidence": round(self.confidence, 4),
             "boxes": [[round(c, 1) for c in b] for b in self.boxes],
         }
+        if self.rejected is not None:
+            out["rejected"] = self.rejected
+        return out
 
 
 def assemble(
@@ -75,9 +82,10 @@ def assemble(
     """
     V = cfg.vocab_size
     n = len(chosen)
+    complete = False
     for i, c in enumerate(chosen):
         if c == cfg.end_id:
-            n = i + 1
+            n, complete = i + 1, True
             break
     confidence = math.exp(sum(logprobs[:n]) / max(n, 1))
     items: list[str] = []
@@ -116,4 +124,4 @@ def assemble(
         value = items
     else:
         value = " ".join(items)
-    return KeyValue(key, value, confidence, [boxes[w] for w in sorted(boxes)])
+    return KeyValue(key, value, confidence, [boxes[w] for w in sorted(boxes)], complete)

@@ -12,6 +12,7 @@ from tqdm import tqdm
 from docsprint.data import datasets
 from docsprint.data.encode import value_ids
 from docsprint.data.kleister import pair_counts, task_pairs
+from docsprint.eval.confidence import confidence_report
 from docsprint.eval.metrics import anls, f1_from_counts, match_counts
 from docsprint.pipeline import Extractor
 
@@ -25,6 +26,7 @@ def evaluate_kie(
     limit: int | None = None,
     extractor: Extractor | None = None,
     warmup: int = 2,
+    ocr: str | None = None,
 ) -> dict:
     """ANLS (mean over every document-key pair), field F1, per-key ANLS and model time.
 
@@ -32,8 +34,12 @@ def evaluate_kie(
     ``warmup`` documents that are decoded once untimed.
     """
     examples = datasets.load(dataset, split, data_dir, limit)
+    if ocr:  # end to end: the page images re-read by our own OCR, not the dataset's words
+        from docsprint.eval.folder import reocr
+
+        examples = reocr(examples, dataset, split, ocr)
     result = score_examples(dataset, examples, mode, extractor or Extractor(model), warmup)
-    return {**result, "split": split, "model": str(model or "default")}
+    return {**result, "split": split, "model": str(model or "default"), "ocr": ocr or "dataset"}
 
 
 def score_examples(dataset: str, examples: list[datasets.Example], mode: str, ex: Extractor,
@@ -47,7 +53,8 @@ def score_examples(dataset: str, examples: list[datasets.Example], mode: str, ex
     key_counts: dict[str, list[int]] = {}
     seconds = []
     rows = []
-    input_tokens = slot_tokens = truncated = n_values = 0
+    input_tokens = slot_tokens = truncated = n_values = cut = 0
+    records: list[tuple[float, bool]] = []  # (confidence, right) of every field
     cfg = ex.model.cfg
     for e in tqdm(examples, desc=f"eval {dataset} {mode}", leave=False, mininterval=5):
         keys = list(e.fields)
@@ -67,8 +74,13 @@ def score_examples(dataset: str, examples: list[datasets.Example], mode: str, ex
                 tp, n_pred, n_gold = tp + a, n_pred + b, n_gold + c
                 key_counts.setdefault(k, [0, 0, 0])
                 key_counts[k] = [x + y for x, y in zip(key_counts[k], (a, b, c), strict=True)]
-            row["fields"][k] = {"pred": pred, "gold": gold, "anls": round(s, 4)}
-            if gold is not None:  # a value longer than its slots cannot come back whole
+            ok = field_right(dataset, pred, gold)
+            conf = out.fields[k].confidence
+            records.append((conf, ok))
+            row["fields"][k] = {"pred": pred, "gold": gold, "anls": round(s, 4), "right": ok,
+                                "confidence": round(conf, 4), "complete": out.fields[k].complete}
+            cut += not out.fields[k].complete
+            if gold is not None:  # longer than its first budget: it needs a second pass
                 n_values += 1
                 truncated += len(value_ids(ex.tok, gold)) >= cfg.slots_for(k)
         if dataset == "kleister-nda":  # the task's F1: KEY=VALUE items, upper-cased
@@ -95,9 +107,47 @@ def score_examples(dataset: str, examples: list[datasets.Example], mode: str, ex
         "input_tokens_per_doc": input_tokens / max(len(rows), 1),
         "slot_tokens_per_doc": slot_tokens / max(len(rows), 1),
         "mask_overhead": slot_tokens / input_tokens if input_tokens else 0.0,
-        "truncated_values": truncated / max(n_values, 1),
+        "gold_longer_than_budget": truncated / max(n_values, 1),
+        "truncated_values": cut,
+        "reasked_keys": ex.reasked,
+        "confidence": {**confidence_report(records), "calibrated": bool(ex.calibrate and cfg.calibration)},
         "predictions": rows,
     }
+
+
+def field_right(dataset: str, pred: Any, gold: Any) -> bool:
+    """Is a field's answer exactly right (every item, after normalisation; null for null)?"""
+    tp, n_pred, n_gold = match_counts(pred, gold, ignore_spaces=dataset == "wildreceipt")
+    return tp == n_pred == n_gold
+
+
+def calibrate_checkpoint(model: str | Path, dev_ids: str | Path, names: list[str],
+                         data_dirs: dict[str, str] | None = None, limit: int | None = None) -> dict:
+    """Fit the field-confidence calibration on a training run's dev documents (ids listed in
+    its ``dev_ids.txt``, from each dataset's train split) and write it into the checkpoint's
+    ``config.json``. Returns the fit, with ECE before and after on those documents."""
+    from docsprint.eval import confidence
+
+    wanted = set(Path(dev_ids).read_text().split())
+    ex = Extractor(model, calibrate=False)
+    raw: list[tuple[float, bool, bool]] = []
+    for name in names:
+        examples = [e for e in datasets.load(name, "train", (data_dirs or {}).get(name)) if e.id in wanted][:limit]
+        result = score_examples(name, examples, "parallel", ex, warmup=0)
+        raw += [(f["confidence"], f["pred"] is not None, f["right"]) for r in result["predictions"]
+                for f in r["fields"].values()]
+    if not raw:
+        raise ValueError(f"no dev documents of {names} found in {dev_ids}")
+    table = confidence.fit(raw)
+    after = [(confidence.calibrated(c, a, table), ok) for c, a, ok in raw]
+    cfg_path = Path(model) / "config.json"
+    cfg = json.loads(cfg_path.read_text())
+    cfg["calibration"] = table
+    tmp = cfg_path.with_name("config.json.tmp")
+    tmp.write_text(json.dumps(cfg, indent=2, sort_keys=True) + "\n")
+    tmp.replace(cfg_path)
+    return {"calibration": table, "fields": len(raw), "ece_before": confidence.ece([c for c, _, _ in raw], [o for *_, o in raw]),
+            "ece_after": confidence.ece([c for c, _ in after], [o for _, o in after])}
 
 
 F1_DEFINITIONS = {

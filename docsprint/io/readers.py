@@ -6,11 +6,13 @@ Every failure is a `DocumentError` naming the file and what is wrong with it.
 
 from __future__ import annotations
 
+import ctypes
+import logging
 from pathlib import Path
 
 from PIL import Image, ImageSequence, UnidentifiedImageError
 
-from docsprint.io.document import Document, Page, Word
+from docsprint.io.document import Document, Page, Word, split_line
 from docsprint.io.ocr import get_engine, reading_order
 
 MAX_PIXELS = 50_000_000
@@ -105,6 +107,52 @@ def _pdf_words(textpage, page_height: float, scale: float) -> list[Word]:
     return words
 
 
+def _widget_text(formenv, annot) -> str:
+    """The value of a form widget (UTF-16 from pdfium), '' when it has none."""
+    import pypdfium2.raw as raw
+
+    n = raw.FPDFAnnot_GetFormFieldValue(formenv, annot, None, 0)
+    if n <= 2:
+        return ""
+    buf = ctypes.create_string_buffer(n)
+    raw.FPDFAnnot_GetFormFieldValue(formenv, annot, ctypes.cast(buf, ctypes.POINTER(raw.FPDF_WCHAR)), n)
+    return buf.raw[: n - 2].decode("utf-16-le", errors="replace")
+
+
+def _form_words(pdf, page, page_height: float, scale: float) -> list[Word]:
+    """Words of a page's filled form fields (AcroForm widgets), which the text layer lacks: a
+    filled-in tax form's text layer is the blank form. A text field's value is spread over its
+    rectangle by characters; a ticked checkbox or radio button reads "X"."""
+    import pypdfium2.raw as raw
+
+    if pdf.formenv is None:
+        return []
+    words: list[Word] = []
+    for i in range(raw.FPDFPage_GetAnnotCount(page)):
+        annot = raw.FPDFPage_GetAnnot(page, i)
+        try:
+            if raw.FPDFAnnot_GetSubtype(annot) != raw.FPDF_ANNOT_WIDGET:
+                continue
+            kind = raw.FPDFAnnot_GetFormFieldType(pdf.formenv, annot)
+            if kind in (raw.FPDF_FORMFIELD_CHECKBOX, raw.FPDF_FORMFIELD_RADIOBUTTON):
+                text = "X" if raw.FPDFAnnot_IsChecked(pdf.formenv, annot) else ""
+            elif kind in (raw.FPDF_FORMFIELD_TEXTFIELD, raw.FPDF_FORMFIELD_COMBOBOX):
+                text = _widget_text(pdf.formenv, annot)
+            else:
+                continue
+            rect = raw.FS_RECTF()
+            if not text.strip() or not raw.FPDFAnnot_GetRect(annot, rect):
+                continue
+            top = (page_height - max(rect.top, rect.bottom)) * scale
+            bottom = (page_height - min(rect.top, rect.bottom)) * scale
+            left, right = min(rect.left, rect.right) * scale, max(rect.left, rect.right) * scale
+            for line in text.splitlines():
+                words += split_line(line, (left, top, right, bottom))
+        finally:
+            raw.FPDFPage_CloseAnnot(annot)
+    return words
+
+
 def read_pdf(path: Path, ocr: str = "rapidocr") -> Document:
     import pypdfium2 as pdfium
 
@@ -118,16 +166,24 @@ def read_pdf(path: Path, ocr: str = "rapidocr") -> Document:
     try:
         if len(pdf) == 0:
             raise DocumentError(path, "PDF has no pages")
+        # pdfium logs "XFA pdf, but no XFA support" for some forms: their AcroForm widgets still read.
+        pdf_log = logging.getLogger("pypdfium2")
+        level = pdf_log.level
+        pdf_log.setLevel(logging.ERROR)
+        try:
+            pdf.init_forms()
+        finally:
+            pdf_log.setLevel(level)
         pages = []
         for i in range(len(pdf)):
             page = pdf[i]
             w, h = page.get_size()
-            words = _pdf_words(page.get_textpage(), h, THUMB_SCALE)
+            words = _pdf_words(page.get_textpage(), h, THUMB_SCALE) + _form_words(pdf, page, h, THUMB_SCALE)
             if words:  # born-digital: the text layer, a small rendering for the image side
-                img = page.render(scale=THUMB_SCALE).to_pil().convert("RGB")
+                img = page.render(scale=THUMB_SCALE, may_draw_forms=True).to_pil().convert("RGB")
                 pages.append(Page(img, img.width, img.height, reading_order(words)))
             else:  # scanned: render and OCR
-                img = page.render(scale=PDF_SCALE).to_pil().convert("RGB")
+                img = page.render(scale=PDF_SCALE, may_draw_forms=True).to_pil().convert("RGB")
                 _check_pixels(path, img.width, img.height)
                 pages.append(Page(img, img.width, img.height, get_engine(ocr)(img)))
     except pdfium.PdfiumError as e:

@@ -1,0 +1,592 @@
+"""Business documents as users bring them: invoices, credit notes, purchase orders, receipts and
+boxed tax forms, in English, German, French, Spanish, Italian and Dutch.
+
+Each page is printed the way its locale prints it (``1.234,56 €``, ``05.03.2018``,
+``12 mars 2021``), and each key is asked by a name the page may not use: the page says
+"Verkäufer" or just prints the seller's letterhead, the prompt asks "seller name"; the page says
+"Zu zahlen", the prompt asks "amount due". Distractors are the point: net, tax, total, prepaid
+and amount due on one page; invoice, delivery and due dates; two parties with two addresses and
+two VAT ids. Values are the page's own spelling (the model copies them), keys asked although
+the page lacks them come back null.
+
+Used by `docsprint.data.synth` as the kinds ``invoice-intl``, ``receipt-intl`` and ``taxform``.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+
+from docsprint.data import synth as s
+
+# Per locale: number format, date formats and the page's own words for each label.
+LOCALES: dict[str, dict] = {
+    "en": {
+        "decimal": ".", "thousands": ",", "months": s.MONTHS,
+        "invoice": ["INVOICE", "Invoice", "Tax Invoice", "Bill"], "credit": ["CREDIT NOTE", "Credit Note"],
+        "order": ["PURCHASE ORDER", "Purchase Order"],
+        "number": ["Invoice No.", "Invoice #", "Invoice Number", "No."], "po_number": ["PO Number", "P.O. No.", "Order No."],
+        "date": ["Invoice Date", "Date", "Date of issue"], "due": ["Due Date", "Payment due", "Due by"],
+        "delivery": ["Delivery date", "Ship date", "Service period"], "ref": ["Your order", "Order reference", "PO #"],
+        "buyer": ["Bill to", "Billed to", "Customer", "Sold to", "Invoice to"], "seller": ["From", "Supplier", "Vendor"],
+        "vat": ["VAT No.", "VAT ID", "Tax ID", "EIN"], "net": ["Subtotal", "Net amount", "Total excl. tax", "Net total"],
+        "tax": ["VAT", "Sales tax", "Tax"], "total": ["Total", "TOTAL", "Grand total", "Invoice total"],
+        "paid": ["Paid", "Less deposit", "Prepayment"], "due_amt": ["Amount due", "Balance due", "Total due", "Please pay"],
+        "cols": ["Description", "Qty", "Unit price", "Amount"], "customer_no": ["Customer No.", "Account No."],
+        "thanks": ["Thank you for your business.", "Payment within 30 days.", "Please quote the invoice number."],
+        "receipt_total": ["TOTAL", "Total", "AMOUNT", "Total due"], "cash": ["CASH", "Card", "VISA", "Change"],
+        "phone": ["Tel", "Phone", "Tel."], "page": "Page",
+    },
+    "de": {
+        "decimal": ",", "thousands": ".",
+        "months": "Januar Februar März April Mai Juni Juli August September Oktober November Dezember".split(),
+        "invoice": ["RECHNUNG", "Rechnung"], "credit": ["GUTSCHRIFT", "Rechnungskorrektur"],
+        "order": ["BESTELLUNG", "Bestellung"],
+        "number": ["Rechnungsnummer", "Rechnungs-Nr.", "Rechnung Nr.", "Beleg-Nr."], "po_number": ["Bestellnummer", "Bestell-Nr."],
+        "date": ["Rechnungsdatum", "Datum", "Belegdatum"], "due": ["Fällig am", "Zahlbar bis", "Fälligkeitsdatum"],
+        "delivery": ["Lieferdatum", "Leistungsdatum", "Leistungszeitraum"], "ref": ["Ihre Bestellung", "Bestellreferenz", "Auftrag"],
+        "buyer": ["Rechnungsempfänger", "Kunde", "An"], "seller": ["Verkäufer", "Lieferant", "Absender"],
+        "vat": ["USt-IdNr.", "USt-ID", "Steuernummer", "UID"], "net": ["Nettobetrag", "Summe netto", "Zwischensumme", "Gesamt netto"],
+        "tax": ["MwSt.", "USt.", "Umsatzsteuer"], "total": ["Gesamtbetrag", "Bruttobetrag", "Summe", "Rechnungsbetrag"],
+        "paid": ["Anzahlung", "Bereits gezahlt", "Vorauszahlung"], "due_amt": ["Zu zahlen", "Zahlbetrag", "Offener Betrag"],
+        "cols": ["Bezeichnung", "Menge", "Einzelpreis", "Betrag"], "customer_no": ["Kundennummer", "Kunden-Nr."],
+        "thanks": ["Vielen Dank für Ihren Auftrag.", "Zahlbar innerhalb von 14 Tagen ohne Abzug."],
+        "receipt_total": ["SUMME", "Summe", "GESAMT", "Zu zahlen"], "cash": ["BAR", "EC-Karte", "Rückgeld", "Gegeben"],
+        "phone": ["Tel.", "Telefon"], "page": "Seite",
+    },
+    "fr": {
+        "decimal": ",", "thousands": " ",
+        "months": "janvier février mars avril mai juin juillet août septembre octobre novembre décembre".split(),
+        "invoice": ["FACTURE", "Facture"], "credit": ["AVOIR", "Avoir"], "order": ["BON DE COMMANDE", "Commande"],
+        "number": ["Facture N°", "N° de facture", "Numéro"], "po_number": ["N° de commande", "Bon de commande"],
+        "date": ["Date de facture", "Date", "Date d'émission"], "due": ["Date d'échéance", "Échéance", "À payer avant le"],
+        "delivery": ["Date de livraison", "Période"], "ref": ["Votre commande", "Référence", "Réf. commande"],
+        "buyer": ["Client", "Facturé à", "Destinataire"], "seller": ["Vendeur", "Fournisseur", "Émetteur"],
+        "vat": ["N° TVA", "TVA intracom.", "SIRET"], "net": ["Total HT", "Montant HT", "Sous-total"],
+        "tax": ["TVA", "Total TVA"], "total": ["Total TTC", "Montant TTC", "Total"],
+        "paid": ["Acompte", "Déjà réglé"], "due_amt": ["Net à payer", "Reste à payer", "Montant dû"],
+        "cols": ["Désignation", "Qté", "Prix unitaire", "Montant"], "customer_no": ["N° client", "Code client"],
+        "thanks": ["Merci de votre confiance.", "Paiement à 30 jours."],
+        "receipt_total": ["TOTAL", "Total TTC", "A PAYER"], "cash": ["ESPECES", "CB", "Rendu"],
+        "phone": ["Tél.", "Tél"], "page": "Page",
+    },
+    "es": {
+        "decimal": ",", "thousands": ".",
+        "months": "enero febrero marzo abril mayo junio julio agosto septiembre octubre noviembre diciembre".split(),
+        "invoice": ["FACTURA", "Factura"], "credit": ["FACTURA RECTIFICATIVA", "Abono"], "order": ["PEDIDO", "Orden de compra"],
+        "number": ["Factura N.º", "Número de factura", "Nº"], "po_number": ["N.º de pedido", "Pedido"],
+        "date": ["Fecha de factura", "Fecha", "Fecha de emisión"], "due": ["Fecha de vencimiento", "Vencimiento"],
+        "delivery": ["Fecha de entrega"], "ref": ["Su pedido", "Referencia"],
+        "buyer": ["Cliente", "Facturar a"], "seller": ["Proveedor", "Emisor", "Vendedor"],
+        "vat": ["NIF", "CIF", "N.º IVA"], "net": ["Base imponible", "Subtotal", "Importe neto"],
+        "tax": ["IVA", "Cuota IVA"], "total": ["Total", "TOTAL FACTURA", "Importe total"],
+        "paid": ["Anticipo", "Pagado"], "due_amt": ["Total a pagar", "Importe a pagar", "Pendiente"],
+        "cols": ["Descripción", "Cant.", "Precio", "Importe"], "customer_no": ["N.º cliente"],
+        "thanks": ["Gracias por su compra.", "Pago a 30 días."],
+        "receipt_total": ["TOTAL", "Total a pagar", "IMPORTE"], "cash": ["EFECTIVO", "TARJETA", "Cambio"],
+        "phone": ["Tel.", "Teléfono"], "page": "Página",
+    },
+    "it": {
+        "decimal": ",", "thousands": ".",
+        "months": "gennaio febbraio marzo aprile maggio giugno luglio agosto settembre ottobre novembre dicembre".split(),
+        "invoice": ["FATTURA", "Fattura"], "credit": ["NOTA DI CREDITO"], "order": ["ORDINE DI ACQUISTO", "Ordine"],
+        "number": ["Fattura n.", "Numero fattura", "N."], "po_number": ["N. ordine", "Ordine n."],
+        "date": ["Data fattura", "Data", "Data emissione"], "due": ["Scadenza", "Data scadenza"],
+        "delivery": ["Data consegna"], "ref": ["Vostro ordine", "Riferimento"],
+        "buyer": ["Cliente", "Destinatario", "Spett.le"], "seller": ["Fornitore", "Mittente"],
+        "vat": ["P. IVA", "Partita IVA", "C.F."], "net": ["Imponibile", "Totale imponibile", "Subtotale"],
+        "tax": ["IVA", "Imposta"], "total": ["Totale", "Totale fattura", "TOTALE"],
+        "paid": ["Acconto", "Già pagato"], "due_amt": ["Netto a pagare", "Totale da pagare"],
+        "cols": ["Descrizione", "Q.tà", "Prezzo", "Importo"], "customer_no": ["Cod. cliente"],
+        "thanks": ["Grazie per la fiducia.", "Pagamento a 30 giorni."],
+        "receipt_total": ["TOTALE", "Totale EURO", "DA PAGARE"], "cash": ["CONTANTI", "CARTA", "Resto"],
+        "phone": ["Tel.", "Telefono"], "page": "Pagina",
+    },
+    "nl": {
+        "decimal": ",", "thousands": ".",
+        "months": "januari februari maart april mei juni juli augustus september oktober november december".split(),
+        "invoice": ["FACTUUR", "Factuur"], "credit": ["CREDITNOTA", "Creditfactuur"], "order": ["INKOOPORDER", "Bestelling"],
+        "number": ["Factuurnummer", "Factuur nr.", "Nr."], "po_number": ["Ordernummer", "Bestelnummer"],
+        "date": ["Factuurdatum", "Datum"], "due": ["Vervaldatum", "Te betalen voor"],
+        "delivery": ["Leverdatum"], "ref": ["Uw referentie", "Uw bestelling"],
+        "buyer": ["Klant", "Factuuradres", "Aan"], "seller": ["Leverancier", "Afzender"],
+        "vat": ["BTW-nummer", "BTW nr.", "KvK"], "net": ["Subtotaal", "Totaal excl. BTW", "Netto"],
+        "tax": ["BTW", "Btw"], "total": ["Totaal", "Totaal incl. BTW", "TOTAAL"],
+        "paid": ["Aanbetaling", "Reeds betaald"], "due_amt": ["Te betalen", "Openstaand bedrag"],
+        "cols": ["Omschrijving", "Aantal", "Prijs", "Bedrag"], "customer_no": ["Klantnummer"],
+        "thanks": ["Bedankt voor uw bestelling.", "Betaling binnen 30 dagen."],
+        "receipt_total": ["TOTAAL", "Te betalen", "Totaal"], "cash": ["CONTANT", "PIN", "Wisselgeld"],
+        "phone": ["Tel.", "Telefoon"], "page": "Pagina",
+    },
+}
+LANGS = list(LOCALES)
+LANG_WEIGHTS = [4, 3, 2, 1, 1, 1]
+CURRENCIES = {"en": ["$", "USD", "£", "GBP", "€", "EUR", "CAD", "AUD"], "de": ["€", "EUR", "CHF"], "fr": ["€", "EUR", "CHF"],
+              "es": ["€", "EUR"], "it": ["€", "EUR"], "nl": ["€", "EUR"]}
+TAX_RATES: dict[str, list[float]] = {"en": [0, 5, 7.5, 8, 10, 20], "de": [7, 19], "fr": [5.5, 10, 20], "es": [10, 21], "it": [10, 22], "nl": [9, 21]}
+LEGAL = {"en": ["Ltd", "Inc.", "LLC", "Corp.", "Co.", "plc"], "de": ["GmbH", "AG", "GmbH & Co. KG", "e.K.", "KG"],
+         "fr": ["SARL", "SAS", "SA", "EURL"], "es": ["S.L.", "S.A.", "S.L.U."], "it": ["S.r.l.", "S.p.A.", "S.n.c."],
+         "nl": ["B.V.", "N.V.", "V.O.F."]}
+NAMES = {"de": "Müller Schmidt Schneider Fischer Weber Meyer Wagner Becker Hoffmann Schäfer Koch Richter Klein Wolf".split(),
+         "fr": "Martin Bernard Dubois Thomas Robert Richard Petit Durand Leroy Moreau Simon Laurent Lefèvre".split(),
+         "es": "García Fernández González Rodríguez López Martínez Sánchez Pérez Gómez Ruiz Díaz Moreno".split(),
+         "it": "Rossi Russo Ferrari Esposito Bianchi Romano Colombo Ricci Marino Greco Bruno Gallo".split(),
+         "nl": "Jansen Visser Smit Meijer Bakker Mulder Bos Vos Peters Hendriks Dekker Brouwer".split(),
+         "en": s.LAST}
+TRADE = {"de": "Handel Bau Technik Logistik Elektro Service Immobilien Beratung Druck Software Bäckerei Möbel".split(),
+         "fr": "Distribution Services Bâtiment Conseil Imprimerie Transports Boulangerie Informatique".split(),
+         "es": "Distribuciones Servicios Construcciones Asesoría Transportes Suministros Informática".split(),
+         "it": "Servizi Costruzioni Trasporti Forniture Consulenza Informatica Arredamenti".split(),
+         "nl": "Techniek Logistiek Bouw Advies Installatie Handel Software".split(),
+         "en": s.ORG_B}
+STREETS = {"de": ["Hauptstraße", "Bahnhofstr.", "Lindenweg", "Am Markt", "Industriestraße", "Gartenstraße"],
+           "fr": ["rue de la Paix", "avenue Victor Hugo", "boulevard Voltaire", "rue du Moulin", "place de la Gare"],
+           "es": ["Calle Mayor", "Avenida de la Constitución", "Calle del Sol", "Paseo de Gracia"],
+           "it": ["Via Roma", "Via Garibaldi", "Corso Italia", "Piazza Duomo", "Via Dante"],
+           "nl": ["Kerkstraat", "Dorpsstraat", "Stationsweg", "Molenlaan", "Marktplein"],
+           "en": [f"{a} {b}" for a in s.STREETS[:10] for b in s.STREET_T[:4]]}
+CITIES = {"de": ["Berlin", "München", "Hamburg", "Köln", "Frankfurt am Main", "Stuttgart", "Leipzig", "Nürnberg"],
+          "fr": ["Paris", "Lyon", "Marseille", "Toulouse", "Bordeaux", "Lille", "Nantes", "Strasbourg"],
+          "es": ["Madrid", "Barcelona", "Valencia", "Sevilla", "Bilbao", "Málaga"],
+          "it": ["Roma", "Milano", "Torino", "Napoli", "Bologna", "Firenze"],
+          "nl": ["Amsterdam", "Rotterdam", "Utrecht", "Eindhoven", "Den Haag"],
+          "en": s.CITIES}
+ITEMS = {"de": "Beratung Wartung Montage Schrauben Kabel Druckerpapier Lizenz Versandkosten Reparatur Miete Fahrtkosten".split(),
+         "fr": "Prestation Maintenance Installation Fournitures Licence Transport Réparation Loyer Formation".split(),
+         "es": "Servicio Mantenimiento Instalación Material Licencia Transporte Reparación Alquiler".split(),
+         "it": "Consulenza Manutenzione Installazione Materiale Licenza Trasporto Riparazione Affitto".split(),
+         "nl": "Advies Onderhoud Installatie Materiaal Licentie Verzending Reparatie Huur".split(),
+         "en": s.PRODUCTS}
+# Keys as users ask them (English, the schema's words), each with its wordings.
+ASK = {
+    "seller": ["seller name", "seller", "supplier name", "vendor", "supplier", "company", "vendor name", "issuer"],
+    "buyer": ["buyer name", "buyer", "customer name", "customer", "bill to", "sold to", "client"],
+    "number": ["invoice number", "invoice no", "invoice id", "document number", "receipt no", "number"],
+    "date": ["invoice date", "date", "issue date", "date of issue", "document date"],
+    "due": ["due date", "payment due date", "pay by"],
+    "delivery": ["delivery date", "service date"],
+    "ref": ["order reference", "po number", "purchase order", "order number"],
+    "seller_vat": ["seller VAT ID", "seller tax id", "vendor VAT number", "supplier VAT"],
+    "buyer_vat": ["buyer VAT ID", "customer VAT number", "buyer tax id"],
+    "currency": ["currency"],
+    "net": ["net total", "total net", "subtotal", "net amount", "total before taxes", "total excluding tax"],
+    "tax": ["tax total", "total tax", "tax amount", "VAT amount", "total taxes"],
+    "total": ["grand total", "total amount", "total", "invoice total", "total including tax"],
+    "due_amt": ["amount due", "balance due", "amount to pay", "total due"],
+    "seller_address": ["seller address", "supplier address", "vendor address"],
+    "buyer_address": ["buyer address", "billing address", "customer address"],
+    "customer_no": ["customer number", "customer id", "account number"],
+    "iban": ["iban", "bank account"],
+    "phone": ["phone", "supplier phone number", "telephone"],
+}
+
+
+def fmt_amount(v: float, loc: dict, thousands: bool = True) -> str:
+    """``1234.5`` -> ``1,234.50`` / ``1.234,50`` / ``1 234,50`` as the locale writes it."""
+    neg, v = v < 0, abs(v)
+    whole, frac = f"{v:.2f}".split(".")
+    if thousands and len(whole) > 3:
+        groups: list[str] = []
+        while whole:
+            groups.insert(0, whole[-3:])
+            whole = whole[:-3]
+        whole = loc["thousands"].join(groups)
+    return ("-" if neg else "") + whole + loc["decimal"] + frac
+
+
+def with_currency(amount: str, cur: str, r: random.Random, lang: str) -> str:
+    style = r.random()
+    if style < 0.35:
+        return amount
+    if cur in ("$", "£") or (style < 0.55 and lang == "en"):
+        return f"{cur}{amount}" if r.random() < 0.7 else f"{cur} {amount}"
+    return f"{amount} {cur}"
+
+
+def date_style(r: random.Random, lang: str) -> str:
+    if lang == "en":
+        return r.choice(["mdy/", "dmy/", "iso", "long", "short", "dmy.", "dmy-"])
+    return r.choice(["dmy.", "dmy.", "dmy/", "iso", "long", "dmy-"])
+
+
+def fmt_date(r: random.Random, lang: str, y: int, m: int, d: int, style: str | None = None) -> str:
+    """A date as the locale prints it, in ``style`` (one document keeps one style)."""
+    months = LOCALES[lang]["months"]
+    style = style or date_style(r, lang)
+    if style == "mdy/":
+        return f"{m:02d}/{d:02d}/{y}" if r.random() < 0.7 else f"{m}/{d}/{y}"
+    if style == "dmy/":
+        return f"{d:02d}/{m:02d}/{y}"
+    if style == "dmy.":
+        return f"{d:02d}.{m:02d}.{y}" if r.random() < 0.85 else f"{d:02d}.{m:02d}.{y % 100:02d}"
+    if style == "dmy-":
+        return f"{d:02d}-{m:02d}-{y}"
+    if style == "iso":
+        return f"{y}-{m:02d}-{d:02d}"
+    if style == "long":
+        if lang == "en":
+            return f"{months[m - 1]} {d}, {y}" if r.random() < 0.5 else f"{d} {months[m - 1]} {y}"
+        if lang == "de":
+            return f"{d}. {months[m - 1]} {y}"
+        if lang == "es":
+            return f"{d} de {months[m - 1]} de {y}"
+        return f"{d} {months[m - 1]} {y}"
+    return f"{d} {months[m - 1][:3].title()} {y}"
+
+
+@dataclass
+class Party:
+    name: str
+    street: str
+    city: str
+    vat: str
+    phone: str
+
+    @property
+    def lines(self) -> list[str]:
+        return [self.name, self.street, self.city]
+
+
+def party(r: random.Random, lang: str, person: bool = False) -> Party:
+    if person:
+        name = f"{r.choice(s.FIRST)} {r.choice(NAMES[lang])}"
+    else:
+        style = r.random()
+        base = r.choice(NAMES[lang]) if style < 0.5 else r.choice(s.ORG_A)
+        name = f"{base} {r.choice(TRADE[lang])} {r.choice(LEGAL[lang])}"
+        if r.random() < 0.3:
+            name = name.upper()
+    number = r.randint(1, 220)
+    street = f"{r.choice(STREETS[lang])} {number}" if lang in ("de", "nl", "es", "it") else f"{number} {r.choice(STREETS[lang])}"
+    if lang == "fr":
+        street = f"{number}, {r.choice(STREETS[lang])}"
+    postcode = {"de": f"{r.randint(10000, 99999)}", "fr": f"{r.randint(10000, 95999)}", "es": f"{r.randint(10000, 52999)}",
+                "it": f"{r.randint(10000, 98999)}", "nl": f"{r.randint(1000, 9999)} {r.choice('ABCDEGHJKLMNPRST')}{r.choice('ABDEGHJKLMNPRSTZ')}",
+                "en": f"{r.randint(10000, 99999)}"}[lang]
+    city = f"{postcode} {r.choice(CITIES[lang])}"
+    if lang == "en" and r.random() < 0.5:
+        city = f"{r.choice(CITIES['en'])}, {r.choice(['NY', 'CA', 'TX', 'WA', 'MA', 'IL'])} {postcode}"
+    country = {"de": "DE", "fr": "FR", "es": "ES", "it": "IT", "nl": "NL", "en": r.choice(["GB", "US", "IE"])}[lang]
+    digits = "".join(str(r.randint(0, 9)) for _ in range(9 if country != "NL" else 9))
+    vat = {"FR": f"FR{r.randint(10, 99)}{digits}", "NL": f"NL{digits}B01", "US": f"{digits[:2]}-{digits[2:]}"}.get(country,
+                                                                                                            f"{country}{digits}")
+    tel = {"de": f"+49 {r.randint(30, 899)} {r.randint(100000, 9999999)}", "fr": f"0{r.randint(1, 5)} {r.randint(10, 99)} {r.randint(10, 99)} {r.randint(10, 99)} {r.randint(10, 99)}",
+           "en": f"({r.randint(200, 989)}) {r.randint(200, 999)}-{r.randint(1000, 9999)}"}.get(lang, f"+{r.choice([34, 39, 31])} {r.randint(100, 999)} {r.randint(100000, 999999)}")
+    return Party(name, street, city, vat, tel)
+
+
+def _ask(r: random.Random, fields: dict, what: str, value: object) -> None:
+    fields[r.choice(ASK[what])] = value
+
+
+def _label_value(c: s.Canvas, x: float, y: float, label: str, value: str, size: int, gap: float,
+                 r: random.Random) -> None:
+    colon = r.choice([":", "", ":"])
+    c.text(x, y, label + colon, size, 1 if r.random() < 0.3 else 0)
+    c.text(x + gap, y, value, size)
+
+
+def invoice(c: s.Canvas, r: random.Random) -> s.Fields:
+    """An invoice, credit note or purchase order in one of six languages."""
+    lang = r.choices(LANGS, LANG_WEIGHTS)[0]
+    loc = LOCALES[lang]
+    kind = r.choices(["invoice", "credit", "order"], [8, 1, 1])[0]
+    size = r.randint(10, 14)
+    lh = int(size * r.uniform(1.35, 1.7))
+    x0, x1 = r.randint(30, 60), c.width - r.randint(30, 60)
+    seller, buyer = party(r, lang), party(r, lang, person=r.random() < 0.2)
+    cur = r.choice(CURRENCIES[lang])
+    y0 = r.randint(2016, 2026)
+    m, d = r.randint(1, 12), r.randint(1, 28)
+    style = date_style(r, lang)  # the due and delivery dates are printed like the invoice date
+    issued = fmt_date(r, lang, y0, m, d, style)
+    dm = (m + r.choice([0, 1])) % 12 + 1
+    due = fmt_date(r, lang, y0 + (dm < m), dm, r.randint(1, 28), style)
+    delivery = fmt_date(r, lang, y0, m, max(1, d - r.randint(0, 10)), style)
+    prefix = r.choice(["", "INV-", "RE-", "F", "2024-", "R", "FA-", "A"])
+    number = f"{prefix}{r.randint(100, 99999999)}" if r.random() < 0.8 else f"{r.randint(1000, 9999)}/{r.randint(10, 99)}"
+    ref = r.choice(["PO", "B", "", "ORD-"]) + str(r.randint(1000, 999999))
+    customer_no = str(r.randint(10000, 999999))
+    title = r.choice(loc[{"invoice": "invoice", "credit": "credit", "order": "order"}[kind]])
+    fields: s.Fields = {}
+
+    y: float = r.randint(25, 55)
+    header_right = r.random() < 0.4
+    hx = x1 - c.length(seller.name, size + 4, 1) if header_right else x0
+    c.text(hx, y, seller.name, size + 4, 1)
+    y += lh * 1.4
+    seller_address = None
+    if r.random() < 0.7:
+        line = f"{seller.street} · {seller.city}" if r.random() < 0.5 else f"{seller.street}, {seller.city}"
+        c.text(hx if not header_right else x1 - c.length(line, size - 2), y, line, size - 2)
+        seller_address = line
+        y += lh
+    if r.random() < 0.5:
+        c.text(hx if not header_right else x1 - c.length(seller.phone, size - 2) - 40, y,
+               f"{r.choice(loc['phone'])} {seller.phone}", size - 2)
+        y += lh
+    y += lh
+    # The buyer's block (left) and the meta block (right).
+    by = y
+    if r.random() < 0.6:
+        c.text(x0, y, r.choice(loc["buyer"]) + r.choice([":", ""]), size, 1)
+        y += lh
+    for line in buyer.lines:
+        c.text(x0, y, line, size)
+        y += lh
+    buyer_vat_shown = r.random() < 0.3
+    if buyer_vat_shown:
+        c.text(x0, y, f"{r.choice(loc['vat'])} {buyer.vat}", size - 1)
+        y += lh
+    c.text(x0 + (x1 - x0) * 0.55 if r.random() < 0.5 else x0, max(y, by) + lh * 0.5, title, size + 6, 1)
+    meta = [("number", loc["number"], number), ("date", loc["date"], issued)]
+    if r.random() < 0.6 and kind != "order":
+        meta.append(("due", loc["due"], due))
+    if r.random() < 0.4:
+        meta.append(("delivery", loc["delivery"], delivery))
+    if r.random() < 0.5:
+        meta.append(("ref", loc["ref"] if kind != "order" else loc["po_number"], ref))
+    if r.random() < 0.4:
+        meta.append(("customer_no", loc["customer_no"], customer_no))
+    r.shuffle(meta)
+    my = by
+    mx = x0 + (x1 - x0) * r.uniform(0.45, 0.55)
+    chosen = [(what, r.choice(labels), value) for what, labels, value in meta]
+    gap = max(c.length(label + ":", size, 1) for _, label, _ in chosen) + 12
+    shown: dict[str, str] = {}
+    for what, label, value in chosen:
+        _label_value(c, mx, my, label, value, size, gap, r)
+        shown[what] = value
+        my += lh
+    y = max(y, my) + lh * 2.2
+    # Line items.
+    cols = [x0, x0 + (x1 - x0) * 0.55, x0 + (x1 - x0) * 0.68]
+    heads = loc["cols"]
+    for x, head in zip(cols, heads[:3], strict=True):
+        c.text(x, y, head, size, 1)
+    c.right(x1, y, heads[3], size, 1)
+    y += lh
+    c.rule(y, x0, x1)
+    y += lh // 3
+    net = 0.0
+    sign = -1 if kind == "credit" and r.random() < 0.5 else 1
+    for _ in range(r.randint(1, 7)):
+        q, unit = r.randint(1, 12), s.money(r, 2, 900)
+        amount = round(q * unit, 2) * sign
+        net += amount
+        c.text(cols[0], y, r.choice(ITEMS[lang]) + (f" {r.randint(1, 99)}" if r.random() < 0.3 else ""), size)
+        c.text(cols[1], y, str(q), size)
+        c.text(cols[2], y, fmt_amount(unit, loc), size)
+        c.right(x1, y, fmt_amount(amount, loc), size)
+        y += lh
+    c.rule(y, x0, x1)
+    y += lh // 2
+    net = round(net, 2)
+    rate = r.choice(TAX_RATES[lang])
+    tax = round(net * rate / 100, 2)
+    total = round(net + tax, 2)
+    paid = round(total * r.choice([0.1, 0.25, 0.5]), 2) if r.random() < 0.2 else 0.0
+    due_amt = round(total - paid, 2)
+    lx = x0 + (x1 - x0) * 0.5
+    rate_txt = (f"{rate:g}".replace(".", loc["decimal"])) + " %" * (lang in ("de", "fr")) + "%" * (lang not in ("de", "fr"))
+    rows = [("net", r.choice(loc["net"]), net)]
+    if rate or r.random() < 0.5:
+        rows.append(("tax", f"{r.choice(loc['tax'])} {rate_txt}" if r.random() < 0.8 else r.choice(loc["tax"]), tax))
+    rows.append(("total", r.choice(loc["total"]), total))
+    if paid:
+        rows += [("paid", r.choice(loc["paid"]), -paid), ("due_amt", r.choice(loc["due_amt"]), due_amt)]
+    elif r.random() < 0.3:
+        rows.append(("due_amt", r.choice(loc["due_amt"]), due_amt))
+    money_shown: dict[str, str] = {}
+    for what, label, v in rows:
+        text = with_currency(fmt_amount(v, loc), cur, r, lang)
+        bold = 1 if what in ("total", "due_amt") else 0
+        c.text(lx, y, label, size, bold)
+        c.right(x1, y, text, size, bold)
+        money_shown[what] = text
+        y += lh
+    y += lh
+    if r.random() < 0.6:
+        c.text(x0, y, r.choice(loc["thanks"]), size - 1)
+        y += lh * 1.5
+    # Footer: the seller's registration and bank details (more numbers to tell apart).
+    iban = f"{seller.vat[:2] if seller.vat[:2].isalpha() else 'GB'}{r.randint(10, 99)} {r.randint(1000, 9999)} {r.randint(1000, 9999)} {r.randint(1000, 9999)} {r.randint(10, 99)}"
+    seller_vat_shown = r.random() < 0.8
+    foot = []
+    if seller_vat_shown:
+        foot.append(f"{r.choice(loc['vat'])} {seller.vat}")
+    if r.random() < 0.6:
+        foot.append(f"IBAN {iban}")
+    if r.random() < 0.5:
+        foot.append(seller.name)
+    fy = max(y, c.height - lh * (len(foot) + 2))
+    for line in foot:
+        c.text(x0, fy, line, size - 2)
+        fy += lh
+
+    _ask(r, fields, "seller", seller.name)
+    _ask(r, fields, "buyer", buyer.name)
+    _ask(r, fields, "number", number if "number" in shown else None)
+    _ask(r, fields, "date", issued)
+    for what in ("due", "delivery", "ref", "customer_no"):
+        if what in shown or r.random() < 0.4:
+            _ask(r, fields, what, shown.get(what))
+    if r.random() < 0.7:
+        _ask(r, fields, "seller_vat", seller.vat if seller_vat_shown else None)
+    if r.random() < 0.4:
+        _ask(r, fields, "buyer_vat", buyer.vat if buyer_vat_shown else None)
+    for what in ("net", "tax", "total", "due_amt"):
+        if what in money_shown or r.random() < 0.3:
+            _ask(r, fields, what, money_shown.get(what))
+    if r.random() < 0.3:
+        _ask(r, fields, "seller_address", seller_address)
+    if r.random() < 0.3:
+        _ask(r, fields, "buyer_address", f"{buyer.street} {buyer.city}")
+    if r.random() < 0.2:
+        _ask(r, fields, "iban", iban if any("IBAN" in f for f in foot) else None)
+    return fields
+
+
+def receipt(c: s.Canvas, r: random.Random) -> s.Fields:
+    """A till receipt in one of six languages: store, address, date and time, items, totals."""
+    lang = r.choices(LANGS, LANG_WEIGHTS)[0]
+    loc = LOCALES[lang]
+    size = r.randint(12, 17)
+    lh = int(size * r.uniform(1.25, 1.6))
+    mid, x0, x1 = c.width / 2, r.randint(15, 45), c.width - r.randint(15, 45)
+    store = party(r, lang)
+    cur = r.choice(CURRENCIES[lang])
+    dt = fmt_date(r, lang, r.randint(2016, 2026), r.randint(1, 12), r.randint(1, 28))
+    tm = f"{r.randint(6, 23):02d}:{r.randint(0, 59):02d}" + (f":{r.randint(0, 59):02d}" if r.random() < 0.4 else "")
+    y: float = r.randint(15, 50)
+    for line in [store.name, store.street, store.city, f"{r.choice(loc['phone'])} {store.phone}"]:
+        if line != store.name and r.random() < 0.15:
+            continue
+        c.text(mid - c.length(line, size + 1) / 2, y, line, size + 1, 1 if line == store.name else 0)
+        y += lh
+    y += lh // 2
+    if r.random() < 0.5:
+        c.text(x0, y, dt, size)
+        c.right(x1, y, tm, size)
+    else:
+        c.text(x0, y, f"{dt} {tm}", size)
+    y += lh
+    c.rule(y, x0, x1, dashed=True)
+    y += lh // 2
+    total = 0.0
+    for _ in range(r.randint(1, 9)):
+        q, unit = r.randint(1, 4), s.money(r, 0.3, 40)
+        amount = round(q * unit, 2)
+        total += amount
+        name = r.choice(ITEMS[lang] + s.PRODUCTS)
+        c.text(x0, y, name if q == 1 else f"{q} x {name}", size)
+        c.right(x1, y, fmt_amount(amount, loc), size)
+        y += lh
+    total = round(total, 2)
+    rate = r.choice(TAX_RATES[lang])
+    tax = round(total - total / (1 + rate / 100), 2)
+    c.rule(y, x0, x1, dashed=True)
+    y += lh // 2
+    total_txt = with_currency(fmt_amount(total, loc), cur, r, lang)
+    c.text(x0, y, r.choice(loc["receipt_total"]), size + 2, 1)
+    c.right(x1, y, total_txt, size + 2, 1)
+    y += lh * 1.4
+    given = round(total + r.choice([0, 0.5, 1, 5, 10, 20]), 2)
+    c.text(x0, y, r.choice(loc["cash"]), size)
+    c.right(x1, y, fmt_amount(given, loc), size)
+    y += lh
+    tax_txt = fmt_amount(tax, loc)
+    if rate:
+        c.text(x0, y, f"{r.choice(loc['tax'])} {rate:g}%", size - 1)
+        c.right(x1, y, tax_txt, size - 1)
+        y += lh
+    number = f"{r.randint(1, 9999):04d}"
+    if r.random() < 0.5:
+        c.text(x0, y + lh, f"Bon {number}" if lang != "en" else f"Receipt #{number}", size - 1)
+    fields: s.Fields = {}
+    fields[r.choice(["store name", "supplier name", "company", "merchant", "supplier"])] = store.name
+    fields[r.choice(["date", "purchase date", "receipt date"])] = dt
+    fields[r.choice(["time", "purchase time"])] = tm
+    fields[r.choice(["total", "total amount", "amount paid", "grand total"])] = total_txt
+    if r.random() < 0.5:
+        fields[r.choice(["tax", "total tax", "VAT amount"])] = tax_txt if rate else None
+    if r.random() < 0.4:
+        fields[r.choice(["address", "store address", "supplier address"])] = f"{store.street} {store.city}"
+    if r.random() < 0.3:
+        fields[r.choice(["tips", "tip", "invoice number", "due date"])] = None
+    return fields
+
+
+TAX_BOXES = [("Rents", "amount"), ("Royalties", "amount"), ("Other income", "amount"),
+             ("Federal income tax withheld", "amount"), ("Fishing boat proceeds", "amount"),
+             ("Medical and health care payments", "amount"), ("Nonemployee compensation", "amount"),
+             ("State tax withheld", "amount"), ("State income", "amount"), ("Gross proceeds paid to an attorney", "amount"),
+             ("Account number (see instructions)", "id"), ("Payer's state no.", "id"), ("Date of birth", "date"),
+             ("Exempt payee code", "code"), ("Country of citizenship", "country"), ("Foreign tax identifying number", "id")]
+PARTY_BOXES = [("PAYER'S name, street address, city or town", "payer"), ("RECIPIENT'S name", "recipient name"),
+               ("Name (as shown on your income tax return)", "name"), ("Business name/disregarded entity name", "business name"),
+               ("Address (number, street, and apt. or suite no.)", "address"), ("City, state, and ZIP code", "city state zip"),
+               ("Requester's name and address (optional)", "requester name address"), ("PAYER'S TIN", "payer TIN"),
+               ("RECIPIENT'S TIN", "recipient TIN"), ("Signature date", "signature date")]
+
+
+def taxform(c: s.Canvas, r: random.Random) -> s.Fields:
+    """A boxed form in the manner of US tax forms: small printed captions, typed values inside
+    the boxes, asked by the caption's gist ("royalties", "payer TIN")."""
+    size = r.randint(8, 10)
+    vsize = size + r.randint(2, 4)
+    x0, x1 = 30, c.width - 30
+    y: float = 30
+    c.text(x0, y, r.choice(["Form 1099-MISC", "Form W-9", "Form W-8BEN", "Form 1042-S", "Form 1096"]), size + 8, 1)
+    c.right(x1, y, f"OMB No. 1545-{r.randint(1000, 1999):04d}", size)
+    y += 40
+    fields: s.Fields = {}
+    boxes = r.sample(PARTY_BOXES, r.randint(3, 6)) + r.sample(TAX_BOXES, r.randint(3, 8))
+    cols = r.choice([1, 2, 2, 3])
+    w = (x1 - x0) / cols
+    bh = vsize * 3
+    for i, (caption, what) in enumerate(boxes):
+        col = i % cols
+        if col == 0 and i:
+            y += bh
+        if y + bh > c.height - 20:
+            break
+        bx = x0 + col * w
+        c.draw.rectangle([bx, y, bx + w - 4, y + bh - 4], outline=c.ink)
+        number = f"{i + 1} " if r.random() < 0.6 else ""
+        c.text(bx + 3, y + 2, number + caption, size)
+        value: str | None
+        if what == "amount":
+            value = f"$ {s.money(r, 10, 90000):,.2f}" if r.random() < 0.6 else f"{s.money(r, 10, 90000):,.0f}"
+            key = caption.split("(")[0].strip().lower()
+        elif what == "date":
+            value = fmt_date(r, "en", r.randint(1940, 2025), r.randint(1, 12), r.randint(1, 28))
+            key = caption.lower()
+        elif what in ("id", "code"):
+            value = f"{r.choice(['', 'A', 'X', 'DE'])}{r.randint(10, 99999999)}"
+            key = caption.split("(")[0].strip().lower().replace("'s", "")
+        elif what == "country":
+            value = r.choice(["Germany", "France", "Canada", "Japan", "Brazil", "India", "Mexico"])
+            key = "country of citizenship"
+        elif what.endswith("TIN"):
+            value = f"{r.randint(10, 99)}-{r.randint(1000000, 9999999)}" if r.random() < 0.5 else \
+                f"{r.randint(100, 999)}-{r.randint(10, 99)}-{r.randint(1000, 9999)}"
+            key = what
+        elif what in ("address",):
+            value = f"{r.randint(1, 9999)} {r.choice(STREETS['en'])}"
+            key = what
+        elif what == "city state zip":
+            value = f"{r.choice(s.CITIES)}, {r.choice(['NY', 'CA', 'WA', 'PA', 'TX'])} {r.randint(10000, 99999)}"
+            key = what
+        elif what == "signature date":
+            value = fmt_date(r, "en", r.randint(2015, 2025), r.randint(1, 12), r.randint(1, 28))
+            key = what
+        else:
+            value = s.company(r) if what in ("payer", "business name") or r.random() < 0.3 else s.person(r)
+            key = what if what != "payer" else r.choice(["payer name", "payer"])
+        if r.random() < 0.12:
+            value = None  # an empty box
+        if value is not None:
+            c.text(bx + 8, y + size + 6, value, vsize, 2)
+        fields[key] = value
+    return fields

@@ -1,0 +1,99 @@
+"""Field confidence you can act on: calibration fitted on dev answers, ECE and risk-coverage.
+
+A field's raw confidence is the geometric mean of its chosen tokens' probabilities, which an
+over-confident model puts at 0.9 for answers that are wrong half the time. Calibration maps it
+to the probability that the answer is right, by Platt scaling on the raw confidence's logit,
+fitted apart for answers and for nulls (the two err differently):
+
+    p(right) = sigmoid(a * logit(raw) + b)
+
+The parameters live in the checkpoint's ``config.json`` (``calibration``) and `Extractor`
+applies them; ``--min-confidence`` then turns an answer below the threshold into null and keeps
+the rejected candidate beside it, so a person can look at it.
+
+``docsprint calibrate --model M`` fits them on the dev documents a training run kept out
+(``dev_ids.txt``); ``eval kie`` reports ECE and the risk-coverage curve (the share of fields
+accepted at each threshold against the accuracy of those accepted).
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+from docsprint.exits.calibrate import ece as _ece
+
+GROUPS = ("answer", "null")
+
+
+def _logit(p: torch.Tensor) -> torch.Tensor:
+    p = p.clamp(1e-6, 1 - 1e-6)
+    return torch.log(p) - torch.log1p(-p)
+
+
+def fit_platt(confidence: list[float], correct: list[bool], steps: int = 200) -> dict[str, float]:
+    """``a, b`` minimising the log-loss of sigmoid(a * logit(confidence) + b) on ``correct``."""
+    x = _logit(torch.tensor(confidence, dtype=torch.float64))
+    y = torch.tensor(correct, dtype=torch.float64)
+    ab = torch.tensor([1.0, 0.0], dtype=torch.float64, requires_grad=True)
+    opt = torch.optim.LBFGS([ab], lr=0.5, max_iter=steps, line_search_fn="strong_wolfe")
+
+    def closure() -> torch.Tensor:
+        opt.zero_grad()
+        # a small pull towards the identity keeps a tiny dev set from fitting noise
+        loss = torch.nn.functional.binary_cross_entropy_with_logits(ab[0] * x + ab[1], y) + \
+            1e-3 * ((ab[0] - 1) ** 2 + ab[1] ** 2)
+        loss.backward()
+        return loss
+
+    opt.step(closure)
+    a, b = (float(v) for v in ab.detach())
+    return {"a": round(a, 5), "b": round(b, 5), "n": len(confidence)}
+
+
+def fit(records: list[tuple[float, bool, bool]]) -> dict[str, dict[str, float]]:
+    """Calibration from (raw confidence, answered, right) triples: one Platt fit per group
+    with at least 10 records (a group with fewer keeps its raw confidence)."""
+    out = {}
+    for group in GROUPS:
+        rows = [(c, ok) for c, answered, ok in records if answered == (group == "answer")]
+        if len(rows) >= 10 and 0 < sum(ok for _, ok in rows) < len(rows):
+            out[group] = fit_platt([c for c, _ in rows], [ok for _, ok in rows])
+    return out
+
+
+def calibrated(raw: float, answered: bool, calibration: dict) -> float:
+    """The calibrated confidence of one field (raw when there is no fit for its group)."""
+    p = calibration.get("answer" if answered else "null")
+    if not p:
+        return raw
+    r = min(max(raw, 1e-6), 1 - 1e-6)
+    z = p["a"] * math.log(r / (1 - r)) + p["b"]
+    return 1 / (1 + math.exp(-z)) if z > -700 else 0.0
+
+
+def ece(confidence: list[float], correct: list[bool], bins: int = 15) -> float:
+    """Expected calibration error (equal-width bins), in [0, 1]."""
+    return _ece(torch.tensor(confidence), torch.tensor(correct), bins)
+
+
+def risk_coverage(confidence: list[float], correct: list[bool],
+                  thresholds: tuple[float, ...] = (0.0, 0.3, 0.5, 0.7, 0.8, 0.9, 0.95, 0.99)) -> list[dict]:
+    """Per threshold: the share of fields whose confidence reaches it (coverage) and the
+    accuracy of those (1 - risk). Sending the rest to a person buys that accuracy."""
+    rows = []
+    n = len(confidence)
+    for t in thresholds:
+        kept = [ok for c, ok in zip(confidence, correct, strict=True) if c >= t]
+        rows.append({"threshold": t, "coverage": 100 * len(kept) / max(n, 1),
+                     "accuracy": 100 * sum(kept) / len(kept) if kept else None})
+    return rows
+
+
+def confidence_report(records: list[tuple[float, bool]]) -> dict:
+    """ECE and the risk-coverage curve of (confidence, right) pairs."""
+    conf = [c for c, _ in records]
+    ok = [r for _, r in records]
+    return {"ece": ece(conf, ok) if conf else 0.0, "fields": len(conf),
+            "accuracy": 100 * sum(ok) / max(len(ok), 1), "risk_coverage": risk_coverage(conf, ok)}

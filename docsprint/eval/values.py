@@ -1,0 +1,167 @@
+"""Is a predicted value the true one? Compared as users compare them, not character by character.
+
+Real documents' truth files are written by whoever published them, in their own spelling:
+ISO dates for a page that prints "05.03.2018", "300" for "300,00 €", "+14015555555" for
+"(401) 555-5555". So a value is matched by what it is:
+
+- **dates** as dates: every reading of the prediction (day or month first, month names in
+  English, German, French and Spanish, two-digit years) against the true date;
+- **amounts** as numbers: "1.234,56", "1,234.56", "$ 2,189" and "-12,50 €" are numbers; the sign
+  is ignored (credit notes print it either way);
+- **times** as hours and minutes, 12- or 24-hour;
+- **phone numbers** by their digits, a country code allowed on either side;
+- **names and addresses** (keys naming a party, a place or a name) by containment, after
+  dropping punctuation: "Lieferant GmbH" is found in "Lieferant GmbH, Lieferantenstraße 20";
+- **everything else** exactly, after case folding and dropping punctuation and spaces
+  ("12- 345- 6789" is "12-345-6789").
+
+>>> value_match("05.03.2018", "2018-03-05", "invoice date")
+True
+>>> value_match("529,87 €", "529.87", "grand total")
+True
+>>> value_match("28/11/202", "2022-11-28", "date")
+False
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import re
+import unicodedata
+
+MONTHS = {
+    # English, German, French, Spanish (accents dropped before lookup); 3-letter forms too
+    "january": 1, "february": 2, "march": 3, "april": 4, "may": 5, "june": 6, "july": 7, "august": 8,
+    "september": 9, "october": 10, "november": 11, "december": 12,
+    "januar": 1, "februar": 2, "marz": 3, "mai": 5, "juni": 6, "juli": 7, "oktober": 10, "dezember": 12,
+    "janvier": 1, "fevrier": 2, "mars": 3, "avril": 4, "juin": 6, "juillet": 7, "aout": 8, "septembre": 9,
+    "octobre": 10, "novembre": 11, "decembre": 12,
+    "enero": 1, "febrero": 2, "marzo": 3, "abril": 4, "mayo": 5, "junio": 6, "julio": 7, "agosto": 8,
+    "septiembre": 9, "setiembre": 9, "octubre": 10, "noviembre": 11, "diciembre": 12,
+}
+_MONTH_PREFIX = {name[:3]: m for name, m in MONTHS.items() if len(name) >= 3}
+_MONTH_PREFIX.update({"sept": 9, "mrz": 3, "okt": 10, "dez": 12, "janv": 1, "fevr": 2, "juil": 7})
+NAME_WORDS = ("name", "seller", "buyer", "supplier", "vendor", "company", "customer", "consignee", "shipper",
+              "carrier", "payer", "recipient", "party", "store", "merchant", "address", "sold to", "bill to",
+              "ship to", "employer", "employee", "issuer", "place", "port")
+PHONE_WORDS = ("phone", "tel", "fax", "mobile")
+CHECKBOX = ("selected", "unselected")
+
+
+def fold(text: str) -> str:
+    """Case-folded, accents dropped, punctuation turned into spaces, spaces collapsed."""
+    text = unicodedata.normalize("NFKD", text)
+    text = "".join(c for c in text if not unicodedata.combining(c)).casefold()
+    return " ".join(re.sub(r"[^\w]+", " ", text).split())
+
+
+def _year(y: int) -> int:
+    return y + (2000 if y < 70 else 1900) if y < 100 else y
+
+
+def _date(y: int, m: int, d: int) -> dt.date | None:
+    try:
+        return dt.date(_year(y), m, d)
+    except ValueError:
+        return None
+
+
+def _month(word: str) -> int | None:
+    w = fold(word).replace(" ", "")
+    return MONTHS.get(w) or _MONTH_PREFIX.get(w[:4]) or _MONTH_PREFIX.get(w[:3])
+
+
+def dates(text: str) -> set[dt.date]:
+    """Every date the text can be read as (day-first and month-first both kept)."""
+    t = fold(text.replace("\u00a0", " "))
+    ymd: list[tuple[int, int | None, int]] = []
+    for y, m, d in re.findall(r"\b(\d{4}) (\d{1,2}) (\d{1,2})\b", t) + re.findall(r"\b(\d{4})(\d{2})(\d{2})\b", t):
+        ymd.append((int(y), int(m), int(d)))
+    for a, b, y in re.findall(r"\b(\d{1,2}) (\d{1,2}) (\d{4}|\d{2})\b", t):
+        ymd += [(int(y), int(b), int(a)), (int(y), int(a), int(b))]
+    for d, mon, y in re.findall(r"\b(\d{1,2})(?:st|nd|rd|th|er)? (?:day )?(?:of )?([a-z]{3,10}) (\d{4}|\d{2})\b", t):
+        ymd.append((int(y), _month(mon), int(d)))
+    for mon, d, y in re.findall(r"\b([a-z]{3,10}) (\d{1,2})(?:st|nd|rd|th)? (\d{4}|\d{2})\b", t):
+        ymd.append((int(y), _month(mon), int(d)))
+    return {day for y, m, d in ymd if m is not None and (day := _date(y, m, d)) is not None}
+
+
+_NUMBER = re.compile(r"\d[\d.,' \u00a0\u202f]*\d|\d")
+
+
+def amounts(text: str) -> set[float]:
+    """Every number the text can be read as (decimal comma or point; thousands separators)."""
+    out: set[float] = set()
+    for raw in _NUMBER.findall(text):
+        s = re.sub(r"[' \u00a0\u202f]", "", raw)
+        readings = []
+        if "," in s and "." in s:  # the last separator is the decimal one
+            dec, thou = (",", ".") if s.rfind(",") > s.rfind(".") else (".", ",")
+            readings.append(s.replace(thou, "").replace(dec, "."))
+        elif "," in s:
+            readings += [s.replace(",", "."), s.replace(",", "")]
+        elif s.count(".") > 1:
+            readings.append(s.replace(".", ""))
+        else:
+            readings += [s, s.replace(".", "")]
+        for r in readings:
+            with contextlib.suppress(ValueError):
+                out.add(abs(float(r)))
+    return out
+
+
+def times(text: str) -> set[tuple[int, int]]:
+    out: set[tuple[int, int]] = set()
+    for h, m, pm in re.findall(r"\b(\d{1,2})[:h.](\d{2})(?:[:.]\d{2})?\s*([ap]\.?m\.?)?", text.lower()):
+        hour = int(h) % 12 + (12 if pm.startswith("p") else 0) if pm else int(h)
+        out.add((hour, int(m)))
+    return out
+
+
+def _is_amount(gold: str) -> bool:
+    return bool(re.fullmatch(r"[-+]?\s*[$€£¥]?\s*-?[\d.,' ]*\d\s*[$€£¥%]?", gold.strip()))
+
+
+def kind_of(key: str, gold: str) -> str:
+    """How a key's values are compared: date, amount, time, phone, name or exact."""
+    k = key.lower()
+    if re.fullmatch(r"\d{4}-\d{2}-\d{2}", gold.strip()) or ("date" in k and dates(gold)):
+        return "date"
+    if re.fullmatch(r"\d{1,2}:\d{2}(:\d{2})?", gold.strip()):
+        return "time"
+    if any(w in k for w in PHONE_WORDS):
+        return "phone"
+    idish = re.search(r"\b(number|no|id|code|tin|ssn|ein|zip|reference|iban|account|#)\b", k) or "id" in k.split()
+    if _is_amount(gold) and not idish:
+        return "amount"
+    if any(w in k for w in NAME_WORDS):
+        return "name"
+    return "exact"
+
+
+def value_match(pred: str | list[str] | None, gold: str, key: str) -> bool:
+    """Does ``pred`` give the value ``gold`` of ``key``? (See the module's rules.)"""
+    if pred is None:
+        return False
+    p = " ".join(pred) if isinstance(pred, list) else pred
+    kind = kind_of(key, gold)
+    if kind == "date":
+        return bool(dates(gold) & dates(p))
+    if kind == "amount":
+        g = amounts(gold)
+        return any(abs(a - b) < 0.005 for a in amounts(p) for b in g) and len(re.sub(r"\D", "", p)) <= 2 * len(
+            re.sub(r"\D", "", gold)) + 2
+    if kind == "time":
+        return bool(times(gold) & times(p))
+    if kind == "phone":
+        gd, pd = re.sub(r"\D", "", gold), re.sub(r"\D", "", p)
+        return len(pd) >= 7 and (gd.endswith(pd) or pd.endswith(gd))
+    fp, fg = fold(p), fold(gold)
+    if not fp:
+        return False
+    if fp.replace(" ", "") == fg.replace(" ", ""):
+        return True
+    if kind == "name":
+        return (fg in fp and len(fp) <= 3 * len(fg) + 10) or (fp in fg and len(fp) >= 0.6 * len(fg))
+    return False

@@ -1,0 +1,196 @@
+"""Issue 15's pieces: values never cut, value matching, form fields in PDFs, folder evaluation,
+calibrated confidence with --min-confidence, and the business-document generator."""
+
+from __future__ import annotations
+
+import json
+import random
+import subprocess
+import sys
+
+import pytest
+
+from docsprint.data import business
+from docsprint.data.encode import encode, tokenize_page
+from docsprint.data.synth import MIXES, make_document
+from docsprint.decode.common import KeyValue
+from docsprint.eval import confidence
+from docsprint.eval.folder import FolderError, evaluate_folder
+from docsprint.eval.values import amounts, dates, kind_of, value_match
+from docsprint.io.document import Page, Word
+from docsprint.io.readers import read_document
+from docsprint.pipeline import Extractor
+from tests.conftest import tiny_config
+from tests.pdfs import form_pdf
+
+
+@pytest.mark.parametrize(("pred", "gold", "key", "ok"), [
+    ("05.03.2018", "2018-03-05", "invoice date", True),
+    ("5. März 2018", "2018-03-05", "invoice date", True),
+    ("12 mars 2021", "2021-03-12", "date", True),
+    ("03/05/2018", "2018-03-05", "date", True),  # month first: also a reading
+    ("28/11/202", "2022-11-28", "date", False),  # a cut year is not the date
+    ("529,87 €", "529.87", "grand total", True),
+    ("1.234,56", "1234.56", "net total", True),
+    ("$ 2,189", "2189", "state tax withheld", True),
+    ("-218,48", "218.48", "net total", True),
+    ("218,49", "218.48", "net total", False),
+    ("Lieferant GmbH, Lieferantenstraße 20", "Lieferant GmbH", "seller name", True),
+    ("GmbH", "Lieferant GmbH", "seller name", False),
+    ("Stephen W. Hawking", "Stephen W Hawking", "employee name", True),
+    ("(401) 555-5555", "+14015555555", "phone number", True),
+    ("12-345-6789", "12- 345- 6789", "recipient TIN", True),
+    ("471102", "471103", "invoice number", False),
+    ("8:20 PM", "20:20", "time", True),
+    (None, "2018-03-05", "date", False),
+])
+def test_values_are_matched_as_dates_numbers_names_and_ids(pred, gold, key, ok):
+    assert value_match(pred, gold, key) is ok
+
+
+def test_value_kinds_and_readings():
+    assert kind_of("invoice number", "471102") == "exact"  # a number that is an id, not an amount
+    assert kind_of("grand total", "300") == "amount"
+    assert kind_of("seller name", "Lieferant GmbH") == "name"
+    assert {a for a in amounts("1 234,56 EUR")} >= {1234.56}
+    assert len(dates("01/02/2020")) == 2  # day-first and month-first
+
+
+def test_pdf_form_fields_are_read_as_words(tmp_path):
+    path = form_pdf(tmp_path / "w9.pdf", "Form W-9 Name", [("name", "John Doe", (60, 200, 300, 215)),
+                                                          ("ssn", "123-45-6789", (60, 150, 300, 165))])
+    page = read_document(path).pages[0]
+    texts = [w.text for w in page.words]
+    assert texts[:3] == ["Form", "W-9", "Name"]
+    assert {"John", "Doe", "123-45-6789"} <= set(texts)
+    john = next(w for w in page.words if w.text == "John")
+    assert 80 <= john.box[1] <= 100  # pdf y 200-215 on a 300 pt page -> 85-100 px from the top
+
+
+def test_training_never_cuts_a_value_and_its_end_is_where_it_ends(tok):
+    cfg = tiny_config(slot_budgets={"date": 3}, max_slots=16)
+    page = Page(None, 600, 200, [Word("Date", (10, 10, 50, 30)), Word("28/11/2022", (60, 10, 160, 30))])
+    doc = tokenize_page(tok, page)
+    value = "28/11/2022"  # 6 word pieces: twice the key's budget
+    n = len(tok.encode(value, add_special_tokens=False).ids)
+    enc = encode(tok, cfg, doc, ["date"], "parallel", [value])
+    assert enc.budget == [n + 1]
+    assert len(enc.targets) == n + 1 and enc.targets[-1] == [cfg.end_id]
+    inference = encode(tok, cfg, doc, ["date"], "parallel")
+    assert inference.budget == [3]  # inference starts from the budget; decoding asks again
+
+
+def test_a_value_that_fills_its_slots_is_asked_again_with_more(tiny_checkpoint, monkeypatch):
+    ex = Extractor(tiny_checkpoint)
+    page = Page(None, 600, 200, [Word("Total", (10, 10, 50, 30)), Word("9.00", (60, 10, 100, 30))])
+    seen: list[list[int]] = []
+
+    def fake_once(work, mode, list_keys):
+        out = []
+        for enc, _ in work:
+            seen.append(list(enc.budget))
+            for k, key in enumerate(enc.keys):  # a value needs 13 slots: END only from there
+                out.append(KeyValue(key, "x" * enc.budget[k], 0.9, complete=enc.budget[k] >= 13))
+        return out
+
+    monkeypatch.setattr(ex, "_decode_once", fake_once)
+    from docsprint.io.document import Document
+
+    result = ex.extract(Document([page], source="p"), ["total", "date"])
+    # each unfinished key alone: total 6 -> 12 -> 16 (max_slots, complete there), date 8 -> 16
+    assert seen == [[6, 8], [12], [16], [16]]
+    assert result.fields["total"].complete and result.fields["total"].value == "x" * 16
+    assert ex.reasked == 3
+
+
+def test_calibration_fixes_overconfidence_and_min_confidence_keeps_the_candidate(tiny_checkpoint):
+    rng = random.Random(0)
+    raw, right = [], []
+    for _ in range(400):  # says 0.95, is right 60% of the time
+        raw.append(0.95 if rng.random() < 0.5 else 0.9)
+        right.append(rng.random() < 0.6)
+    table = confidence.fit([(c, True, ok) for c, ok in zip(raw, right, strict=True)])
+    after = [confidence.calibrated(c, True, table) for c in raw]
+    assert confidence.ece(raw, right) > 0.25
+    assert confidence.ece(after, right) < 0.05
+    curve = confidence.risk_coverage([0.2, 0.6, 0.95], [False, True, True], thresholds=(0.0, 0.5, 0.9))
+    assert [r["coverage"] for r in curve] == pytest.approx([100, 200 / 3, 100 / 3])
+    assert [r["accuracy"] for r in curve] == pytest.approx([200 / 3, 100, 100])
+
+    ex = Extractor(tiny_checkpoint, min_confidence=0.5)
+    ex.model.cfg.calibration = {"answer": {"a": 1.0, "b": -10.0}}  # everything becomes unsure
+    kv = ex.finish(KeyValue("total", "9.00", 0.99, [(1, 2, 3, 4)]))
+    assert kv.value is None and kv.boxes == []
+    assert kv.rejected == {"value": "9.00", "confidence": round(kv.confidence, 4)}
+    assert kv.confidence < 0.01
+    assert "rejected" in kv.to_dict()
+    with pytest.raises(ValueError, match="min_confidence"):
+        Extractor(tiny_checkpoint, min_confidence=1.5)
+
+
+def _truth_folder(root, receipt_page):
+    (root / "shop").mkdir(parents=True)
+    receipt_page.image.save(root / "shop" / "r.png")
+    (root / "shop" / "truth.jsonl").write_text(
+        json.dumps({"file": "r.png", "fields": {"total": "9.00", "paid by card?": "selected"}}) + "\n")
+    return root
+
+
+def test_folder_evaluation_scores_by_value(tmp_path, receipt_page):
+    root = _truth_folder(tmp_path / "docs", receipt_page)
+    ex = Extractor()  # the shipped model, RapidOCR on the rendered receipt
+    result = evaluate_folder(root, ex)
+    assert result["n_docs"] == 1 and result["n_fields"] == 1
+    assert result["checkbox_fields_skipped"] == 1
+    field = result["predictions"][0]["fields"]["total"]
+    assert field["match"] == value_match(field["pred"], "9.00", "total")
+    assert result["value_match"] == (100.0 if field["match"] else 0.0)
+    assert result["per_source"]["shop"]["fields"] == 1
+    assert 0 <= result["confidence"]["ece"] <= 1
+    (root / "shop" / "truth.jsonl").write_text("{not json\n")
+    with pytest.raises(FolderError, match="truth.jsonl:1"):
+        evaluate_folder(root, ex)
+    with pytest.raises(FolderError, match="no truth.jsonl"):
+        evaluate_folder(tmp_path / "empty-nothing", ex)
+
+
+def test_cli_eval_data_and_extract_min_confidence(tmp_path, receipt_page):
+    root = _truth_folder(tmp_path / "docs", receipt_page)
+    out = tmp_path / "rw.json"
+    run = subprocess.run([sys.executable, "-m", "docsprint.cli", "eval", "kie", "--data", str(root), "--json", str(out)],
+                         capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr
+    assert "value match" in run.stdout
+    assert json.loads(out.read_text())["n_fields"] == 1
+    run = subprocess.run([sys.executable, "-m", "docsprint.cli", "extract", str(root / "shop" / "r.png"),
+                          "--keys", "total", "--min-confidence", "1.0"], capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr
+    field = json.loads(run.stdout)[0]["fields"]["total"]
+    assert field["value"] is None and field["rejected"]["value"]  # kept for a person to look at
+    bad = subprocess.run([sys.executable, "-m", "docsprint.cli", "eval", "kie", "--data", str(tmp_path / "nope")],
+                         capture_output=True, text=True, timeout=300)
+    assert bad.returncode != 0 and "no truth.jsonl" in bad.stderr and "Traceback" not in bad.stderr
+
+
+@pytest.mark.parametrize("kind", ["invoice-intl", "receipt-intl", "taxform"])
+def test_business_pages_show_their_values_and_are_reproducible(kind):
+    for i in range(12):
+        img, words, fields = make_document(kind, 3, i)
+        shown = " ".join(w.text for w in words)
+        assert fields and img.size[0] > 300
+        for key, value in fields.items():
+            if value is not None:
+                assert all(t in shown for t in value.split()), (kind, i, key, value)
+        again = make_document(kind, 3, i)
+        assert again[2] == fields and [w.text for w in again[1]] == [w.text for w in words]
+    assert MIXES["business"].count("invoice-intl") >= 3
+
+
+def test_locale_formats():
+    assert business.fmt_amount(1234.5, business.LOCALES["de"]) == "1.234,50"
+    assert business.fmt_amount(1234.5, business.LOCALES["fr"]) == "1 234,50"
+    assert business.fmt_amount(-1234567.891, business.LOCALES["en"]) == "-1,234,567.89"
+    r = random.Random(0)
+    assert business.fmt_date(r, "de", 2018, 3, 5, "dmy.") == "05.03.2018"
+    assert business.fmt_date(r, "es", 2018, 3, 5, "long") == "5 de marzo de 2018"
+    assert value_match(business.fmt_date(r, "fr", 2018, 3, 5, "long"), "2018-03-05", "date")
