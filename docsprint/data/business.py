@@ -444,6 +444,7 @@ def invoice(c: s.Canvas, r: random.Random) -> s.Fields:
         _ask(r, fields, "buyer_address", f"{buyer.street} {buyer.city}")
     if r.random() < 0.2:
         _ask(r, fields, "iban", iban if any("IBAN" in f for f in foot) else None)
+    fields[r.choice(["tips", "table number", "cashier name", "shipping tracking number", "discount"])] = None
     return fields
 
 
@@ -512,8 +513,7 @@ def receipt(c: s.Canvas, r: random.Random) -> s.Fields:
         fields[r.choice(["tax", "total tax", "VAT amount"])] = tax_txt if rate else None
     if r.random() < 0.4:
         fields[r.choice(["address", "store address", "supplier address"])] = f"{store.street} {store.city}"
-    if r.random() < 0.3:
-        fields[r.choice(["tips", "tip", "invoice number", "due date"])] = None
+    fields[r.choice(["tips", "tip", "due date", "buyer name", "seller VAT ID", "table number"])] = None
     return fields
 
 
@@ -589,4 +589,7 @@ def taxform(c: s.Canvas, r: random.Random) -> s.Fields:
         if value is not None:
             c.text(bx + 8, y + size + 6, value, vsize, 2)
         fields[key] = value
+    asked = {caption for caption, _ in boxes}
+    unused = [c for c, what in TAX_BOXES if c not in asked and what == "amount"]
+    fields[r.choice(unused).lower()] = None  # a box this form does not have
     return fields
