@@ -17,7 +17,7 @@ EVAL_ARGS ?=
 BENCH_ARGS ?= --general-model runs/kie-general/final --classifier runs/classify-tobacco/final \
 	--peer runs/peer-sroie/final runs/peer-funsd/final
 
-.PHONY: install demo test system-deps clean eval-kie bench bench-quick
+.PHONY: install demo test system-deps fonts clean eval-kie bench bench-quick
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -36,6 +36,10 @@ system-deps:
 	@command -v tesseract >/dev/null || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null \
 	  && apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq tesseract-ocr >/dev/null; } \
 	  || echo "tesseract-ocr could not be installed: its test will be reported as skipped"
+
+# More typefaces for synthetic training pages (`docsprint synth`); DejaVu alone otherwise.
+fonts:
+	apt-get install -y -qq fonts-liberation fonts-freefont-ttf fonts-crosextra-carlito fonts-crosextra-caladea >/dev/null
 
 test: install system-deps
 	$(VENV)/bin/ruff check docsprint tests
