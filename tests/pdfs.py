@@ -27,6 +27,11 @@ def text_pdf(path: Path, lines_per_page: list[list[str]], width: int = 400, heig
         )
         objects.append(b"<< /Length %d >>\nstream\n" % len(stream) + stream + b"\nendstream")
     objects.append(b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>")
+    return _write(path, objects)
+
+
+def _write(path: Path, objects: list[bytes]) -> Path:
+    """Number the objects from 1 (object 1 is the catalog), add the cross-reference table."""
     out = bytearray(b"%PDF-1.4\n")
     offsets = []
     for k, obj in enumerate(objects, start=1):
@@ -70,14 +75,4 @@ def form_pdf(path: Path, label: str, fields: list[tuple[str, str, tuple[int, int
     for name, value, rect in fields:
         objects.append(f"<< /Type /Annot /Subtype /Widget /FT /Tx /T ({name}) /V ({value}) "
                        f"/Rect [{' '.join(map(str, rect))}] /P 3 0 R /DA (/F1 10 Tf 0 g) >>".encode())
-    out = bytearray(b"%PDF-1.4\n")
-    offsets = []
-    for k, obj in enumerate(objects, start=1):
-        offsets.append(len(out))
-        out += f"{k} 0 obj\n".encode() + obj + b"\nendobj\n"
-    xref = len(out)
-    out += f"xref\n0 {len(objects) + 1}\n0000000000 65535 f \n".encode()
-    out += b"".join(f"{o:010d} 00000 n \n".encode() for o in offsets)
-    out += f"trailer\n<< /Size {len(objects) + 1} /Root 1 0 R >>\nstartxref\n{xref}\n%%EOF\n".encode()
-    path.write_bytes(bytes(out))
-    return path
+    return _write(path, objects)
