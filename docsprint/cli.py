@@ -14,12 +14,54 @@ from docsprint.pipeline import LIST_KEYS, MODES, PRECISIONS, SCHEMAS
 
 
 def _keys(args: argparse.Namespace) -> list[str]:
-    if args.keys:
-        keys = [k.strip() for k in args.keys.split(",") if k.strip()]
-        if not keys:
-            raise SystemExit("docsprint: error: --keys is empty")
-        return keys
+    if args.keys is not None:  # --keys "" is an error, not the default schema
+        from docsprint.pipeline import parse_keys
+
+        return parse_keys(args.keys)
     return SCHEMAS[args.schema]
+
+
+def positive_int(text: str) -> int:
+    """argparse type: an integer of at least 1 (--threads 0 or -1 is a usage error)."""
+    try:
+        n = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {n}")
+    return n
+
+
+def positive_float(text: str) -> float:
+    try:
+        x = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not x > 0:
+        raise argparse.ArgumentTypeError(f"must be above 0, got {text}")
+    return x
+
+
+def add_limit_arguments(p: argparse.ArgumentParser) -> None:
+    """The checks before work (docsprint.io.limits), the same flags for every command that reads files."""
+    from docsprint.io.limits import DEFAULT_LIMITS as d
+
+    g = p.add_argument_group("limits per document (a document over one is an error; the others go on)")
+    g.add_argument("--max-pages", type=positive_int, help=f"pages or image frames (default {d.max_pages})")
+    g.add_argument("--max-megapixels", type=positive_float, help=f"one page image (default {d.max_megapixels:g})")
+    g.add_argument("--max-total-megapixels", type=positive_float,
+                   help=f"all pages together (default {d.max_total_megapixels:g})")
+    g.add_argument("--max-words", type=positive_int, help=f"words on one page (default {d.max_words})")
+    g.add_argument("--max-seconds", type=positive_float,
+                   help=f"reading one document, rendering and OCR (default {d.max_seconds:g})")
+    g.add_argument("--max-file-mb", type=positive_float, help=f"file size (default {d.max_file_mb:g})")
+
+
+def limits_from(args: argparse.Namespace):
+    from docsprint.io.limits import DEFAULT_LIMITS
+
+    names = ("max_pages", "max_megapixels", "max_total_megapixels", "max_words", "max_seconds", "max_file_mb")
+    return DEFAULT_LIMITS.with_options(**{n: getattr(args, n, None) for n in names})
 
 
 def _list_keys(args: argparse.Namespace, keys: list[str]) -> frozenset[str]:
@@ -40,21 +82,37 @@ def _compile_notice(args: argparse.Namespace) -> None:
         print("docsprint: compiling parallel decoding first (about a minute on 2 cores, once)", file=sys.stderr)
 
 
+def _check_out(args: argparse.Namespace) -> None:
+    """--out is checked before any work: a directory or a path under a file fails at once."""
+    if args.out:
+        from docsprint.errors import OutputError
+
+        out = Path(args.out)
+        if out.is_dir():
+            raise OutputError(f"{out}: is a directory (give a file name for the JSON)")
+        for parent in out.parents:
+            if parent.exists():
+                if not parent.is_dir():
+                    raise OutputError(f"{out}: {parent} is a file, not a folder")
+                break
+
+
 def cmd_extract(args: argparse.Namespace) -> int:
-    from docsprint.io.readers import DocumentError
+    from docsprint.errors import DocsprintError
     from docsprint.pipeline import Extractor, set_threads
 
     set_threads(args.threads)
     keys = _keys(args)
     _check_compile(args)
+    _check_out(args)
     extractor = Extractor(args.model, ocr=args.ocr, precision=args.precision, quantize=args.quantize,
-                          compile=args.compile, min_confidence=args.min_confidence)
+                          compile=args.compile, min_confidence=args.min_confidence, limits=limits_from(args))
     _compile_notice(args)
     results, failed = [], 0
     for path in args.files:
         try:
             results.append(extractor.extract(path, keys, args.mode, _list_keys(args, keys)).to_dict())
-        except DocumentError as e:
+        except DocsprintError as e:
             print(f"docsprint: error: {e}", file=sys.stderr)
             failed += 1
     text = json.dumps(results, indent=2, ensure_ascii=False)
@@ -74,16 +132,18 @@ def _policy_options(args: argparse.Namespace) -> dict:
 
 def cmd_classify(args: argparse.Namespace) -> int:
     from docsprint.classify import DocumentClassifier
-    from docsprint.io.readers import DocumentError
+    from docsprint.errors import DocsprintError
     from docsprint.pipeline import set_threads
 
     set_threads(args.threads)
-    clf = DocumentClassifier(args.model, ocr=args.ocr, policy=args.policy, **_policy_options(args))
+    _check_out(args)
+    clf = DocumentClassifier(args.model, ocr=args.ocr, policy=args.policy, limits=limits_from(args),
+                             **_policy_options(args))
     results, failed = [], 0
     for path in args.files:
         try:
             results.append(clf.classify(path))
-        except DocumentError as e:
+        except DocsprintError as e:
             print(f"docsprint: error: {e}", file=sys.stderr)
             failed += 1
     if args.out:
@@ -270,7 +330,7 @@ def cmd_explain(args: argparse.Namespace) -> int:
     if args.out and Path(args.out).suffix.lower() != ".png":
         raise ValueError(f"--out must be a .png file, got {args.out}")
     set_threads(args.threads)
-    view = explain(Extractor(args.model, ocr=args.ocr), args.file, args.key, args.layers)
+    view = explain(Extractor(args.model, ocr=args.ocr, limits=limits_from(args)), args.file, args.key, args.layers)
     result = view.to_dict()
     if args.out:
         result["picture"] = str(draw(view, args.out))
@@ -301,6 +361,22 @@ def cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_serve(args: argparse.Namespace) -> int:
+    import logging
+
+    from docsprint.pipeline import set_threads
+    from docsprint.serve.app import ServeConfig, serve
+
+    set_threads(args.threads)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s: %(message)s")
+    cfg = ServeConfig(model=args.model, classifier=args.classifier, ocr=args.ocr, max_batch=args.max_batch,
+                      max_wait_ms=args.max_wait_ms, max_queue=args.max_queue, max_upload_mb=args.max_upload_mb,
+                      max_files=args.max_files, timeout_s=args.timeout_s, ocr_workers=args.ocr_workers,
+                      limits=limits_from(args))
+    serve(cfg, args.host, args.port)
+    return 0
+
+
 COMPILE_HELP = ("--mode parallel through torch.compile (inductor), after a one-off compilation of "
                 "about a minute; 0-12%% faster on a 2-core CPU (BENCHMARKS.md)")
 
@@ -318,23 +394,46 @@ def build_parser() -> argparse.ArgumentParser:
     ex.add_argument("--mode", choices=MODES, default="parallel")
     ex.add_argument("--model", help="checkpoint folder (default: the shipped SROIE model)")
     ex.add_argument("--ocr", choices=["rapidocr", "tesseract"], default="rapidocr")
-    ex.add_argument("--threads", type=int, help="torch threads")
+    ex.add_argument("--threads", type=positive_int, help="torch threads")
     ex.add_argument("--precision", choices=PRECISIONS, default="fp32", help="bf16: weights cast to bfloat16")
     ex.add_argument("--quantize", choices=QUANTIZE, help="int8: dynamically quantised linear layers (CPU)")
     ex.add_argument("--compile", action="store_true", help=COMPILE_HELP)
     ex.add_argument("--out", help="write the JSON here (atomically) instead of stdout")
     ex.add_argument("--min-confidence", type=float, metavar="P",
                     help="answer null below this (calibrated) confidence; the candidate stays under 'rejected'")
+    add_limit_arguments(ex)
     ex.set_defaults(func=cmd_extract)
 
     cl = sub.add_parser("classify", help="document type of images or PDFs, with early exit; prints JSON")
     cl.add_argument("files", nargs="+", type=Path)
-    cl.add_argument("--model", required=True, help="classifier checkpoint folder")
+    cl.add_argument("--model", help="classifier checkpoint folder (default: the shipped document-type classifier)")
     cl.add_argument("--ocr", choices=["rapidocr", "tesseract"], default="rapidocr")
-    cl.add_argument("--threads", type=int, help="torch threads")
+    cl.add_argument("--threads", type=positive_int, help="torch threads")
     cl.add_argument("--out", help="write the JSON here (atomically) instead of stdout")
     _add_policy_arguments(cl)
+    add_limit_arguments(cl)
     cl.set_defaults(func=cmd_classify)
+
+    sv = sub.add_parser("serve", help="the HTTP service and its web page (FastAPI + uvicorn)")
+    sv.add_argument("--model", help="KIE checkpoint folder (default: the shipped model)")
+    sv.add_argument("--classifier", help="classifier checkpoint folder (default: the shipped one)")
+    sv.add_argument("--host", default="127.0.0.1")
+    sv.add_argument("--port", type=positive_int, default=8000)
+    sv.add_argument("--max-batch", type=positive_int, default=8,
+                    help="windows per forward pass, across concurrent requests (default 8)")
+    sv.add_argument("--max-wait-ms", type=float, default=5.0,
+                    help="how long a batch that is not full waits for more (default 5)")
+    sv.add_argument("--max-queue", type=positive_int, default=32,
+                    help="requests in the service at once; more are answered 503 (default 32)")
+    sv.add_argument("--max-upload-mb", type=positive_float, default=50.0, help="one request's body (default 50)")
+    sv.add_argument("--max-files", type=positive_int, default=20, help="files in one request (default 20)")
+    sv.add_argument("--timeout-s", type=positive_float, default=60.0,
+                    help="one request end to end; past it 504 (default 60)")
+    sv.add_argument("--ocr-workers", type=positive_int, default=2, help="documents read at once (default 2)")
+    sv.add_argument("--ocr", choices=["rapidocr", "tesseract"], default="rapidocr")
+    sv.add_argument("--threads", type=positive_int, help="torch threads")
+    add_limit_arguments(sv)
+    sv.set_defaults(func=cmd_serve)
 
     tr = sub.add_parser("train", help="train a model")
     tr_sub = tr.add_subparsers(dest="task", required=True)
@@ -381,7 +480,7 @@ def build_parser() -> argparse.ArgumentParser:
     ek.add_argument("--data-dir", help="folder laid out like ../shared/data/<dataset>")
     ek.add_argument("--model", help="checkpoint folder (default: the shipped model)")
     ek.add_argument("--limit", type=int, help="first N documents only")
-    ek.add_argument("--threads", type=int, help="torch threads")
+    ek.add_argument("--threads", type=positive_int, help="torch threads")
     ek.add_argument("--precision", choices=PRECISIONS, default="fp32", help="bf16: weights cast to bfloat16")
     ek.add_argument("--quantize", choices=QUANTIZE, help="int8: dynamically quantised linear layers (CPU)")
     ek.add_argument("--compile", action="store_true", help=COMPILE_HELP)
@@ -401,7 +500,7 @@ def build_parser() -> argparse.ArgumentParser:
     eq.add_argument("--split", default="test")
     eq.add_argument("--data-dir", help="folder laid out like ../shared/data/<dataset>")
     eq.add_argument("--limit", type=int, help="first N documents only")
-    eq.add_argument("--threads", type=int, help="torch threads")
+    eq.add_argument("--threads", type=positive_int, help="torch threads")
     eq.add_argument("--json", help="write the results here")
     eq.set_defaults(func=cmd_eval_peer)
     ec = ev_sub.add_parser("classify", help="accuracy, ECE and early-exit savings of a classifier")
@@ -411,7 +510,7 @@ def build_parser() -> argparse.ArgumentParser:
     ec.add_argument("--data-dir", help="folder laid out like ../shared/data/<dataset>")
     ec.add_argument("--limit", type=int, help="pages per split (per class for doctypes and folders)")
     ec.add_argument("--batch-size", type=int, default=16, help="batch for the throughput measurement")
-    ec.add_argument("--threads", type=int, help="torch threads")
+    ec.add_argument("--threads", type=positive_int, help="torch threads")
     ec.add_argument("--plot", help="write the accuracy-latency Pareto plot (PNG) here")
     ec.add_argument("--json", help="write the results here")
     _add_policy_arguments(ec)
@@ -430,7 +529,7 @@ def build_parser() -> argparse.ArgumentParser:
     bn.add_argument("--datasets", help="comma-separated KIE datasets (default: all four)")
     bn.add_argument("--data-dir", help="folder holding the datasets (default ../shared/data)")
     bn.add_argument("--limit", type=int, help="documents per dataset (default all; --quick 2)")
-    bn.add_argument("--threads", type=int, help="torch threads")
+    bn.add_argument("--threads", type=positive_int, help="torch threads")
     bn.set_defaults(func=cmd_bench)
 
     xe = sub.add_parser("explain", help="where a key's mask slots attend, drawn over the page")
@@ -439,8 +538,9 @@ def build_parser() -> argparse.ArgumentParser:
     xe.add_argument("--model", help="checkpoint folder (default: the shipped SROIE model)")
     xe.add_argument("--layers", type=int, default=2, help="average over the last N layers (default 2)")
     xe.add_argument("--ocr", choices=["rapidocr", "tesseract"], default="rapidocr")
-    xe.add_argument("--threads", type=int, help="torch threads")
+    xe.add_argument("--threads", type=positive_int, help="torch threads")
     xe.add_argument("--out", help="write the picture here (PNG)")
+    add_limit_arguments(xe)
     xe.set_defaults(func=cmd_explain)
 
     ca = sub.add_parser("calibrate", help="fit field-confidence calibration on a run's dev documents")
@@ -449,7 +549,7 @@ def build_parser() -> argparse.ArgumentParser:
     ca.add_argument("--datasets", default="sroie,wildreceipt,funsd,kleister-nda,synth")
     ca.add_argument("--data-dir", action="append", metavar="NAME=DIR", help="a dataset's folder, e.g. synth=runs/synth")
     ca.add_argument("--limit", type=int, help="at most N dev documents per dataset")
-    ca.add_argument("--threads", type=int, help="torch threads")
+    ca.add_argument("--threads", type=positive_int, help="torch threads")
     ca.set_defaults(func=cmd_calibrate)
 
     xp = sub.add_parser("export", help="re-save a checkpoint, e.g. compact (fp16 + int8 embeddings)")
@@ -466,7 +566,7 @@ def main(argv: list[str] | None = None) -> int:
     args.argv = list(argv) if argv is not None else sys.argv[1:]
     try:
         return int(args.func(args))
-    except (FileNotFoundError, ValueError) as e:
+    except (FileNotFoundError, ValueError) as e:  # DocsprintError is a ValueError
         print(f"docsprint: error: {e}", file=sys.stderr)
         return 2
 

@@ -26,6 +26,7 @@ from torch import Tensor
 from docsprint.data.encode import Batch, collate
 from docsprint.decode.common import KeyValue, value_logits
 from docsprint.decode.parallel import decode_parallel
+from docsprint.errors import DocsprintError
 from docsprint.io.document import Document, Page
 from docsprint.models.model import Block, DocsprintModel, SelfAttention
 from docsprint.pipeline import Extractor
@@ -87,7 +88,9 @@ def attention_and_logits(model: DocsprintModel, batch: Batch, layers: int = 2) -
 
 def explain(extractor: Extractor, document: Document | str | Path, key: str, layers: int = 2) -> AttentionView:
     """The attention view of ``key`` on the window (of any page) that answers it most surely."""
-    _, work = extractor.prepare(document, [key], "parallel")
+    out, work = extractor.prepare(document, [key], "parallel")
+    if not any(page.words for _, page in work):
+        raise DocsprintError(f"{out.source}: no words on the page, nothing to explain")
     model, cfg = extractor.model, extractor.model.cfg
     best = max(((decode_parallel(model, extractor.tok, [enc], [page])[0][0], enc, page) for enc, page in work),
                key=lambda t: (t[0].value is not None, t[0].confidence))

@@ -8,7 +8,7 @@
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
@@ -19,9 +19,12 @@ from docsprint.data.encode import Encoded, encode, key_chunks, page_pixels, toke
 from docsprint.decode.autoregressive import decode_autoregressive
 from docsprint.decode.common import KeyValue, value_choices
 from docsprint.decode.parallel import compiled_choices, decode_parallel
+from docsprint.errors import DocsprintError
 from docsprint.eval.confidence import calibrated
 from docsprint.eval.metrics import normalize
 from docsprint.io.document import Document, Page
+from docsprint.io.limits import DEFAULT_LIMITS, Limits
+from docsprint.io.readers import read_document
 from docsprint.models.checkpoint import from_pretrained
 from docsprint.models.model import DocsprintModel
 from docsprint.models.quantize import QUANTIZE, quantize_int8
@@ -53,12 +56,16 @@ class Extraction:
     windows: int = 1
     input_tokens: int = 0  # image patches + document + key names, summed over windows
     slot_tokens: int = 0  # [MASK] value slots added to the input (parallel mode)
+    keys: list[str] = field(default_factory=list)  # as asked
+    pages: int = 0
+    page_numbers: dict[int, int] = field(default_factory=dict, repr=False)  # id(Page) -> 0-based page
 
     def to_dict(self) -> dict:
         return {
             "file": self.source,
             "mode": self.mode,
             "fields": {k: v.to_dict() for k, v in self.fields.items()},
+            "pages": self.pages,
             "ocr_seconds": round(self.ocr_seconds, 4),
             "model_seconds": round(self.model_seconds, 4),
         }
@@ -85,7 +92,7 @@ def merge(candidates: list[KeyValue], is_list: bool = False, min_confidence: flo
                 seen.add(normalize(item))
                 items.append(item)
         boxes += c.boxes
-    return KeyValue(best.key, items, best.confidence, boxes, all(c.complete for c in found))
+    return KeyValue(best.key, items, best.confidence, boxes, all(c.complete for c in found), page=best.page)
 
 
 class Extractor:
@@ -95,7 +102,7 @@ class Extractor:
                  max_doc_tokens: int = 500, stride: int = 400, precision: str = "fp32", batch_size: int = 8,
                  quantize: str | None = None, compile: bool = False,
                  loaded: tuple[DocsprintModel, Tokenizer] | None = None, min_confidence: float | None = None,
-                 calibrate: bool = True):
+                 calibrate: bool = True, limits: Limits = DEFAULT_LIMITS):
         if precision not in PRECISIONS:
             raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
         if min_confidence is not None and not 0 <= min_confidence <= 1:
@@ -115,6 +122,7 @@ class Extractor:
             self.model = self.model.to(torch.bfloat16)
         self.precision = quantize or precision
         self.ocr = ocr
+        self.limits = limits  # pages, pixels, words and reading time per document (docsprint.io.limits)
         self.max_doc_tokens, self.stride = max_doc_tokens, stride
         self.batch_size = batch_size  # windows (and key chunks) per parallel forward pass
         # compile: parallel decoding runs through torch.compile; autoregressive stays eager.
@@ -133,23 +141,28 @@ class Extractor:
         eager, nothing loaded or converted."""
         return cls(loaded=(model, tok), max_doc_tokens=max_doc_tokens, stride=stride)
 
-    def prepare(self, document: Document | str | Path, keys: list[str],
+    def read(self, document: Document | str | Path) -> tuple[Document, float]:
+        """The document read from its file (PDF text layer, or OCR), and the seconds it took."""
+        if isinstance(document, Document):
+            return document, 0.0
+        t0 = time.perf_counter()
+        doc = read_document(document, ocr=self.ocr, limits=self.limits)
+        return doc, time.perf_counter() - t0
+
+    def prepare(self, document: Document | str | Path, keys: list[str] | str,
                 mode: str = "parallel") -> tuple[Extraction, list[tuple[Encoded, Page]]]:
         """Read the document (OCR if needed) and encode every window of every page, each with
         every chunk of keys that fits one prompt: the model's work, not yet done."""
         if mode not in MODES:
-            raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
-        if not keys:
-            raise ValueError("no keys asked for")
-        ocr_seconds = 0.0
-        if not isinstance(document, Document):
-            t0 = time.perf_counter()
-            document = Document.from_path(document, ocr=self.ocr)
-            ocr_seconds = time.perf_counter() - t0
+            raise DocsprintError(f"mode must be one of {MODES}, got {mode!r}")
+        keys = parse_keys(keys)
+        document, ocr_seconds = self.read(document)
         cfg = self.model.cfg
-        out = Extraction(document.source, {}, ocr_seconds, mode=mode, windows=0)
+        out = Extraction(document.source, {}, ocr_seconds, mode=mode, windows=0, keys=keys)
         work: list[tuple[Encoded, Page]] = []
-        for page in document.pages:
+        for number, page in enumerate(document.pages):
+            out.page_numbers[id(page)] = number
+            out.pages += 1
             pixels = page_pixels(page.get_image(), cfg)
             for window in windows(tokenize_page(self.tok, page), self.max_doc_tokens, self.stride):
                 out.windows += 1
@@ -213,29 +226,59 @@ class Extractor:
                 decode_parallel(self.model, self.tok, [enc] * n, [page] * n, choose=self.choose)
         self._graphs_ready = True
 
-    def extract(self, document: Document | str | Path, keys: list[str], mode: str = "parallel",
+    def extract(self, document: Document | str | Path, keys: list[str] | str, mode: str = "parallel",
                 list_keys: frozenset[str] = frozenset()) -> Extraction:
+        """``keys``: a list of keys, or one string of comma-separated keys (``"company, total"``)."""
         out, work = self.prepare(document, keys, mode)
         t0 = time.perf_counter()
         answers = self.decode(work, mode, list_keys)
         out.model_seconds = time.perf_counter() - t0
-        per_key: dict[str, list[KeyValue]] = {k: [] for k in keys}
-        for a in answers:
+        return self.gather(out, work, answers, list_keys)
+
+    def gather(self, out: Extraction, work: list[tuple[Encoded, Page]], answers: list[KeyValue],
+               list_keys: frozenset[str] = frozenset(), min_confidence: float | None = None) -> Extraction:
+        """One document's answers (window by window, key by key, as `decode` returns them)
+        merged per key, calibrated and thresholded into ``out.fields``. Each answer's page is
+        noted (``KeyValue.page``) before merging, so boxes can be drawn on the right page."""
+        pages = [page for enc, page in work for _ in enc.keys]
+        per_key: dict[str, list[KeyValue]] = {k: [] for k in out.keys}
+        for a, page in zip(answers, pages, strict=True):
+            a.page = out.page_numbers.get(id(page))
             per_key[a.key].append(a)
-        out.fields = {k: self.finish(merge(v, k in list_keys)) for k, v in per_key.items()}
+        out.fields = {k: self.finish(merge(v, k in list_keys), min_confidence) for k, v in per_key.items()}
         return out
 
-    def finish(self, kv: KeyValue) -> KeyValue:
-        """Calibrate a merged answer's confidence, then apply ``min_confidence``."""
+    def finish(self, kv: KeyValue, min_confidence: float | None = None) -> KeyValue:
+        """Calibrate a merged answer's confidence, then apply ``min_confidence`` (this call's,
+        else the Extractor's)."""
         table = self.model.cfg.calibration
         if self.calibrate and table:
             kv.confidence = calibrated(kv.confidence, kv.value is not None, table)
-        if self.min_confidence is not None and kv.value is not None and kv.confidence < self.min_confidence:
+        floor = self.min_confidence if min_confidence is None else min_confidence
+        if floor is not None and kv.value is not None and kv.confidence < floor:
             kv.rejected = {"value": kv.value, "confidence": round(kv.confidence, 4)}
             kv.value, kv.boxes = None, []
         return kv
 
 
+def parse_keys(keys: list[str] | str) -> list[str]:
+    """Keys as asked: a list, or one comma-separated string; blanks dropped, order and
+    first occurrence kept. No keys at all is an error, never a silent default.
+
+    >>> parse_keys("company, total,,total")
+    ['company', 'total']
+    """
+    items = keys.split(",") if isinstance(keys, str) else list(keys)
+    if not all(isinstance(k, str) for k in items):
+        raise DocsprintError(f"keys must be strings, got {keys!r}")
+    out = list(dict.fromkeys(k.strip() for k in items if k.strip()))
+    if not out:
+        raise DocsprintError("no keys asked for (give at least one key, e.g. total)")
+    return out
+
+
 def set_threads(n: int | None) -> None:
-    if n:
+    if n is not None:
+        if n < 1:
+            raise DocsprintError(f"threads must be at least 1, got {n}")
         torch.set_num_threads(n)

@@ -8,6 +8,7 @@ from docsprint.data.encode import collate, encode, page_pixels, tokenize_page
 from docsprint.decode.autoregressive import decode_autoregressive
 from docsprint.decode.common import value_choices, value_logits
 from docsprint.decode.parallel import decode_parallel
+from docsprint.errors import CheckpointError
 from docsprint.io.document import Page
 from docsprint.models.checkpoint import from_pretrained, init_from_minilm, minilm_dir
 from docsprint.models.config import ModelConfig
@@ -140,7 +141,7 @@ def test_checkpoint_round_trip(tmp_path, tok, tiny_model, receipt_page, compact)
 
 
 def test_from_pretrained_rejects_a_folder_that_is_not_a_checkpoint(tmp_path):
-    with pytest.raises(FileNotFoundError, match="not a docsprint checkpoint"):
+    with pytest.raises(CheckpointError, match="not a docsprint checkpoint"):
         from_pretrained(tmp_path)
 
 

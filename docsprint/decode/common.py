@@ -51,6 +51,8 @@ class KeyValue:
     complete: bool = True
     # Set by --min-confidence: the answer that was turned into null, and its confidence.
     rejected: dict | None = None
+    page: int | None = None  # 0-based page of the document the answer (and its boxes) is on
+
 
     def to_dict(self) -> dict:
         out: dict[str, object] = {
@@ -58,6 +60,8 @@ class KeyValue:
             "confidence": round(self.confidence, 4),
             "boxes": [[round(c, 1) for c in b] for b in self.boxes],
         }
+        if self.page is not None:
+            out["page"] = self.page
         if self.rejected is not None:
             out["rejected"] = self.rejected
         return out

@@ -12,6 +12,7 @@ from tqdm import tqdm
 from docsprint.data import datasets
 from docsprint.data.encode import value_ids
 from docsprint.data.kleister import pair_counts, task_pairs
+from docsprint.errors import OutputError
 from docsprint.eval.confidence import confidence_report
 from docsprint.eval.metrics import anls, f1_from_counts, match_counts
 from docsprint.pipeline import Extractor
@@ -177,9 +178,21 @@ def format_table(results: list[dict]) -> str:
 
 
 def write_json(result: dict | list, path: str | Path) -> None:
-    """Write atomically: a reader never sees half a file."""
+    """Write atomically: a reader never sees half a file, and a path that cannot be a file (a
+    directory, or under a file) is an `OutputError` before anything is written."""
     path = Path(path)
+    if path.is_dir():
+        raise OutputError(f"{path}: is a directory (give a file name for the JSON)")
+    for parent in path.parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise OutputError(f"{path}: {parent} is a file, not a folder")
+            break
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(result, indent=2, ensure_ascii=False) + "\n")
-    tmp.replace(path)
+    try:
+        tmp.write_text(json.dumps(result, indent=2, ensure_ascii=False) + "\n")
+        tmp.replace(path)
+    except OSError as e:
+        tmp.unlink(missing_ok=True)
+        raise OutputError(f"{path}: cannot write ({e.strerror or e})") from None

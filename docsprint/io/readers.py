@@ -10,17 +10,20 @@ import ctypes
 import logging
 from pathlib import Path
 
+import numpy as np
 from PIL import Image, ImageSequence, UnidentifiedImageError
 
+from docsprint.errors import DocsprintError
 from docsprint.io.document import Document, Page, Word, split_line
+from docsprint.io.limits import DEFAULT_LIMITS, Limits
 from docsprint.io.ocr import get_engine, reading_order
 
-MAX_PIXELS = 50_000_000
 PDF_SCALE = 2.0  # render scanned PDF pages at 144 dpi for OCR
 THUMB_SCALE = 1.0  # born-digital pages: 72 dpi is plenty for the model's 128 px thumbnail
+THUMB_PIXELS = 4e6  # ... and at most 4 megapixels, whatever the page's size in points
 
 
-class DocumentError(ValueError):
+class DocumentError(DocsprintError):
     """A file that cannot be read as a document; ``str(e)`` is one line naming the file."""
 
     def __init__(self, path: str | Path, reason: str):
@@ -28,7 +31,7 @@ class DocumentError(ValueError):
         self.path, self.reason = str(path), reason
 
 
-def read_document(path: str | Path, ocr: str = "rapidocr") -> Document:
+def read_document(path: str | Path, ocr: str = "rapidocr", limits: Limits = DEFAULT_LIMITS) -> Document:
     """``read_document("scan.pdf")`` -> Document with one Page per page (or TIFF frame)."""
     path = Path(path)
     if not path.exists():
@@ -38,37 +41,98 @@ def read_document(path: str | Path, ocr: str = "rapidocr") -> Document:
     size = path.stat().st_size
     if size == 0:
         raise DocumentError(path, "empty file")
+    if size > limits.max_file_mb * 1e6:
+        raise DocumentError(path, f"file of {size / 1e6:.0f} MB is above the {limits.max_file_mb:g} MB limit")
     with open(path, "rb") as f:
         head = f.read(8)
     if head.startswith(b"%PDF"):
-        return read_pdf(path, ocr)
-    return read_image(path, ocr)
+        return read_pdf(path, ocr, limits)
+    return read_image(path, ocr, limits)
 
 
-def _check_pixels(path: Path, w: int, h: int) -> None:
-    if w * h > MAX_PIXELS:
-        raise DocumentError(path, f"image of {w}x{h} = {w * h / 1e6:.0f} megapixels is above the 50 megapixel limit")
+class _Budget:
+    """Pixels, pages and time spent on one document so far, against the limits."""
+
+    def __init__(self, path: Path, limits: Limits):
+        self.path, self.limits = path, limits
+        self.pixels = 0.0
+        self.deadline = limits.deadline()
+
+    def pages(self, n: int, what: str = "pages") -> None:
+        if n > self.limits.max_pages:
+            raise DocumentError(self.path, f"{n} {what} is above the {self.limits.max_pages} page limit")
+
+    def page(self, w: float, h: float, i: int = 0) -> None:
+        """Check one page of ``w`` x ``h`` pixels before it is decoded or rendered."""
+        lim = self.limits
+        w, h = max(round(w), 1), max(round(h), 1)
+        mp = w * h / 1e6
+        where = f"page {i + 1}: " if i else ""
+        if mp > lim.max_megapixels:
+            raise DocumentError(self.path, f"{where}image of {w}x{h} = {mp:.0f} megapixels is above the "
+                                           f"{lim.max_megapixels:g} megapixel limit")
+        if max(w, h) / min(w, h) > lim.max_aspect:
+            raise DocumentError(self.path, f"{where}image of {w}x{h} pixels is too narrow to be a page "
+                                           f"(sides more than {lim.max_aspect:g}:1)")
+        self.pixels += mp
+        if self.pixels > lim.max_total_megapixels:
+            raise DocumentError(self.path, f"pages of more than {lim.max_total_megapixels:g} megapixels in all "
+                                           f"(the limit), at page {i + 1}")
+
+    def words(self, words: list[Word], i: int) -> list[Word]:
+        if len(words) > self.limits.max_words:
+            raise DocumentError(self.path, f"page {i + 1} has {len(words)} words, above the "
+                                           f"{self.limits.max_words} word limit")
+        return words
+
+    def tick(self, i: int) -> None:
+        """Between pages: stop when reading this document has taken longer than allowed."""
+        if self.deadline.expired():
+            raise DocumentError(self.path, f"reading took longer than the {self.limits.max_seconds:g} s limit "
+                                           f"(stopped before page {i + 1})")
 
 
-def read_image(path: Path, ocr: str = "rapidocr") -> Document:
+def _ocr(path: Path, engine, img: Image.Image) -> list[Word]:
+    """The engine's words; an engine failure is this file's error, not a traceback."""
+    try:
+        return engine(img)
+    except Exception as e:  # noqa: BLE001 - any OCR crash on odd pixels: this file fails, not the call
+        raise DocumentError(path, f"OCR failed on a {img.width}x{img.height} image ({type(e).__name__}: "
+                                  f"{str(e).splitlines()[0] if str(e) else 'no message'})") from None
+
+
+def to_rgb(frame: Image.Image) -> Image.Image:
+    """RGB pixels of any frame. 16- and 32-bit grayscale (medical and archival scans) are
+    scaled down to 8 bits, not clipped: PIL's own conversion turns them all white."""
+    if frame.mode in ("I;16", "I;16L", "I;16B", "I;16N", "I", "F"):
+        a = np.asarray(frame, dtype=np.float64)
+        top = a.max() if a.size else 0.0
+        scale = 1.0 if top <= 255 else 257.0 if top <= 65535 else top / 255.0
+        return Image.fromarray(np.clip(a / scale, 0, 255).astype(np.uint8), "L").convert("RGB")
+    return frame.convert("RGB")
+
+
+def read_image(path: Path, ocr: str = "rapidocr", limits: Limits = DEFAULT_LIMITS) -> Document:
+    budget = _Budget(path, limits)
+    engine = get_engine(ocr)
+    pages = []
     try:
         with Image.open(path) as im:
-            _check_pixels(path, *im.size)
-            frames = []
-            for frame in ImageSequence.Iterator(im):
-                _check_pixels(path, *frame.size)
+            budget.pages(getattr(im, "n_frames", 1), "frames")
+            for i, frame in enumerate(ImageSequence.Iterator(im)):
+                budget.tick(i)
+                budget.page(*frame.size, i)
                 frame.load()
-                frames.append(frame.convert("RGB"))
+                img = to_rgb(frame)
+                pages.append(Page(img, img.width, img.height, budget.words(_ocr(path, engine, img), i)))
     except DocumentError:
         raise
     except UnidentifiedImageError:
         raise DocumentError(path, "not an image or PDF (unrecognised file format)") from None
     except Image.DecompressionBombError:
-        raise DocumentError(path, "image is above the 50 megapixel limit") from None
-    except (OSError, SyntaxError, ValueError) as e:
+        raise DocumentError(path, f"image is above the {limits.max_megapixels:g} megapixel limit") from None
+    except (OSError, SyntaxError, ValueError, EOFError) as e:
         raise DocumentError(path, f"corrupt or truncated image ({e})") from None
-    engine = get_engine(ocr)
-    pages = [Page(img, img.width, img.height, engine(img)) for img in frames]
     return Document(pages, source=str(path))
 
 
@@ -153,9 +217,10 @@ def _form_words(pdf, page, page_height: float, scale: float) -> list[Word]:
     return words
 
 
-def read_pdf(path: Path, ocr: str = "rapidocr") -> Document:
+def read_pdf(path: Path, ocr: str = "rapidocr", limits: Limits = DEFAULT_LIMITS) -> Document:
     import pypdfium2 as pdfium
 
+    budget = _Budget(path, limits)
     try:
         pdf = pdfium.PdfDocument(str(path))
     except pdfium.PdfiumError as e:
@@ -166,6 +231,7 @@ def read_pdf(path: Path, ocr: str = "rapidocr") -> Document:
     try:
         if len(pdf) == 0:
             raise DocumentError(path, "PDF has no pages")
+        budget.pages(len(pdf))
         # pdfium logs "XFA pdf, but no XFA support" for some forms: their AcroForm widgets still read.
         pdf_log = logging.getLogger("pypdfium2")
         level = pdf_log.level
@@ -176,16 +242,19 @@ def read_pdf(path: Path, ocr: str = "rapidocr") -> Document:
             pdf_log.setLevel(level)
         pages = []
         for i in range(len(pdf)):
+            budget.tick(i)
             page = pdf[i]
             w, h = page.get_size()
-            words = _pdf_words(page.get_textpage(), h, THUMB_SCALE) + _form_words(pdf, page, h, THUMB_SCALE)
-            if words:  # born-digital: the text layer, a small rendering for the image side
-                img = page.render(scale=THUMB_SCALE, may_draw_forms=True).to_pil().convert("RGB")
-                pages.append(Page(img, img.width, img.height, reading_order(words)))
-            else:  # scanned: render and OCR
-                img = page.render(scale=PDF_SCALE, may_draw_forms=True).to_pil().convert("RGB")
-                _check_pixels(path, img.width, img.height)
-                pages.append(Page(img, img.width, img.height, get_engine(ocr)(img)))
+            # Born-digital: the text layer, and a small rendering for the image side (at most
+            # THUMB_PIXELS, so an oversized drawing still reads); scanned: render and OCR.
+            scale = min(THUMB_SCALE, (THUMB_PIXELS / max(w * h, 1.0)) ** 0.5)
+            words = _pdf_words(page.get_textpage(), h, scale) + _form_words(pdf, page, h, scale)
+            if not words:
+                scale = PDF_SCALE
+            budget.page(w * scale, h * scale, i)  # before anything is rendered
+            img = page.render(scale=scale, may_draw_forms=True).to_pil().convert("RGB")
+            words = budget.words(words if words else _ocr(path, get_engine(ocr), img), i)
+            pages.append(Page(img, img.width, img.height, reading_order(words) if scale != PDF_SCALE else words))
     except pdfium.PdfiumError as e:
         raise DocumentError(path, f"corrupt PDF ({e})") from None
     finally:

@@ -16,6 +16,7 @@ import torch
 from safetensors.torch import load_file, save_file
 from tokenizers import Tokenizer
 
+from docsprint.errors import CheckpointError
 from docsprint.models.classifier import ClassifierConfig, ExitClassifier
 from docsprint.models.config import ModelConfig
 from docsprint.models.model import DocsprintModel
@@ -202,29 +203,62 @@ def checkpoint_folder(path: str | Path) -> Path:
     path = Path(path)
     for name in (CONFIG_FILE, WEIGHTS_FILE, TOKENIZER_FILE):
         if not (path / name).is_file() and not (name == WEIGHTS_FILE and (path / INDEX_FILE).is_file()):
-            raise FileNotFoundError(f"{path}: not a docsprint checkpoint (missing {name})")
+            raise CheckpointError(path, f"missing {name}")
     return path
+
+
+def _load(path: Path, make: Callable[[Path], DocsprintModel | ExitClassifier],
+          fill: Callable[[dict[str, torch.Tensor]], None] = lambda state: None,
+          ) -> tuple[DocsprintModel | ExitClassifier, Tokenizer]:
+    """Build a model from ``path``'s config, load its weights and tokenizer; whatever is wrong
+    with the folder (truncated or pickled weights, tensors of the wrong shape, a config or
+    tokenizer that does not parse) is one `CheckpointError`, not a traceback."""
+    try:
+        model = make(path / CONFIG_FILE)
+    except (json.JSONDecodeError, UnicodeDecodeError, TypeError, ValueError, KeyError) as e:
+        raise CheckpointError(path, f"{CONFIG_FILE} does not parse: {_first_line(e)}") from None
+    try:
+        state = load_weights(path / WEIGHTS_FILE)
+    except Exception as e:  # noqa: BLE001 - safetensors raises its own types for bad headers
+        raise CheckpointError(path, f"the weights do not load as safetensors: {_first_line(e)}") from None
+    fill(state)
+    try:
+        result = model.load_state_dict(state, strict=False)
+    except RuntimeError as e:
+        raise CheckpointError(path, f"the weights do not fit its config: {_first_line(e)}") from None
+    if result.missing_keys:
+        raise CheckpointError(path, f"the weights lack {sorted(result.missing_keys)[:3]}")
+    try:
+        tok = load_tokenizer(path / TOKENIZER_FILE)
+    except Exception as e:  # noqa: BLE001 - tokenizers raises a bare Exception for bad JSON
+        raise CheckpointError(path, f"{TOKENIZER_FILE} does not load: {_first_line(e)}") from None
+    return model, tok
+
+
+def _first_line(e: BaseException) -> str:
+    text = str(e).strip()
+    return (text.splitlines()[0] if text else type(e).__name__)[:200]
 
 
 def from_pretrained(path: str | Path, device: str | torch.device = "cpu") -> tuple[DocsprintModel, Tokenizer]:
     """Load a checkpoint folder: ``model, tokenizer = from_pretrained("checkpoints/x")``."""
     path = checkpoint_folder(path)
-    model = DocsprintModel(ModelConfig.load(path / CONFIG_FILE))
-    state = load_weights(path / WEIGHTS_FILE)
-    state.setdefault("head.word.weight", state[WORD])
-    model.load_state_dict(state, strict=False)
-    missing = set(model.state_dict()) - set(state)
-    if missing:
-        raise ValueError(f"{path}: checkpoint lacks {sorted(missing)[:5]}")
-    return model.to(device).eval(), load_tokenizer(path / TOKENIZER_FILE)
+
+    def tie(state: dict[str, torch.Tensor]) -> None:
+        if WORD in state:
+            state.setdefault("head.word.weight", state[WORD])
+
+    model, tok = _load(path, lambda f: DocsprintModel(ModelConfig.load(f)), tie)
+    assert isinstance(model, DocsprintModel)
+    return model.to(device).eval(), tok
 
 
 def load_classifier(path: str | Path, device: str | torch.device = "cpu") -> tuple[ExitClassifier, Tokenizer]:
     """Load an early-exit classifier folder: ``model, tokenizer = load_classifier("runs/x")``."""
     path = checkpoint_folder(path)
-    model = ExitClassifier(ClassifierConfig.load(path / CONFIG_FILE))
-    model.load_state_dict(load_weights(path / WEIGHTS_FILE))
-    return model.to(device).eval(), load_tokenizer(path / TOKENIZER_FILE)
+    model, tok = _load(path, lambda f: ExitClassifier(ClassifierConfig.load(f)))
+    assert isinstance(model, ExitClassifier)
+    return model.to(device).eval(), tok
 
 
 def init_encoder_from(model: ExitClassifier, checkpoint: str | Path) -> list[str]:
