@@ -32,10 +32,14 @@ demo: install
 	$(VENV)/bin/docsprint extract $(SAMPLE) --schema receipt
 
 # Tesseract is the optional second OCR engine; its test needs Debian's tesseract-ocr.
+# The web page's test drives Debian's chromium through Playwright (its own download does not work here).
 system-deps:
 	@command -v tesseract >/dev/null || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null \
 	  && apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq tesseract-ocr >/dev/null; } \
 	  || echo "tesseract-ocr could not be installed: its test will be reported as skipped"
+	@test -x /usr/bin/chromium || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null \
+	  && apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; } \
+	  || echo "chromium could not be installed: the web page's test will fail"
 
 # More typefaces for synthetic training pages (`docsprint synth`); DejaVu alone otherwise.
 fonts:

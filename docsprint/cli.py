@@ -351,11 +351,19 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    from docsprint.models.checkpoint import TOKENIZER_FILE, from_pretrained, save_pretrained
+    from docsprint.models.checkpoint import (
+        CONFIG_FILE,
+        TOKENIZER_FILE,
+        from_pretrained,
+        load_classifier,
+        save_pretrained,
+    )
 
-    model, _ = from_pretrained(args.model)
+    config = Path(args.model) / CONFIG_FILE
+    is_classifier = config.is_file() and '"labels"' in config.read_text()  # an early-exit classifier's config
+    model = load_classifier(args.model)[0] if is_classifier else from_pretrained(args.model)[0]
     save_pretrained(model, args.out, Path(args.model) / TOKENIZER_FILE, compact=args.compact,
-                    max_shard_mb=args.max_shard_mb)
+                    max_shard_mb=args.max_shard_mb, int8=args.int8)
     size = sum(p.stat().st_size for p in Path(args.out).iterdir()) / 1e6
     print(f"wrote {args.out} ({size:.1f} MB)")
     return 0
@@ -556,6 +564,7 @@ def build_parser() -> argparse.ArgumentParser:
     xp.add_argument("model", help="checkpoint folder")
     xp.add_argument("out", help="new checkpoint folder")
     xp.add_argument("--compact", action="store_true", help="fp16 weights, int8 word embeddings")
+    xp.add_argument("--int8", action="store_true", help="every weight matrix int8 (per-row scales), the rest fp16")
     xp.add_argument("--max-shard-mb", type=float, help="write safetensors shards of at most this size, with an index")
     xp.set_defaults(func=cmd_export)
     return p

@@ -96,6 +96,7 @@ def save_pretrained(
     compact: bool = False,
     write_extra: Callable[[Path], None] | None = None,
     max_shard_mb: float | None = None,
+    int8: bool = False,
 ) -> None:
     """Write config.json, model.safetensors and tokenizer.json into ``path`` atomically.
 
@@ -109,12 +110,16 @@ def save_pretrained(
     tmp.mkdir(parents=True)
     state = {k: v.detach().float().cpu().clone() for k, v in model.state_dict().items()}
     state.pop("head.word.weight", None)  # tied to the word embeddings
-    if compact:
-        word = state.pop(WORD)
-        scale = word.abs().amax(1, keepdim=True).clamp(min=1e-8) / 127.0
+    if compact or int8:
+        # int8 with one fp16 scale per row: the word embeddings (compact), or every weight
+        # matrix (int8: about half the size again; the loader turns them back into fp32)
+        chosen = [k for k, v in state.items() if k == WORD or (int8 and v.ndim == 2 and v.shape[0] > 1)]
+        matrices = {k: state.pop(k) for k in chosen}
         state = {k: v.half() for k, v in state.items()}
-        state[WORD + ".int8"] = torch.round(word / scale).to(torch.int8)
-        state[WORD + ".scale"] = scale.half()
+        for name, w in matrices.items():
+            scale = w.abs().amax(1, keepdim=True).clamp(min=1e-8) / 127.0
+            state[name + ".int8"] = torch.round(w / scale).to(torch.int8)
+            state[name + ".scale"] = scale.half()
     if max_shard_mb:
         save_shards(state, tmp, int(max_shard_mb * 1e6))
     else:
@@ -192,9 +197,9 @@ def load_weights(path: Path) -> dict[str, torch.Tensor]:
             state[name] = torch.cat([state.pop(p) for p in parts])
     else:
         state = load_file(str(path))
-    if WORD + ".int8" in state:
-        q, scale = state.pop(WORD + ".int8"), state.pop(WORD + ".scale")
-        state[WORD] = q.float() * scale.float()
+    for name in [k[: -len(".int8")] for k in state if k.endswith(".int8")]:
+        q, scale = state.pop(name + ".int8"), state.pop(name + ".scale")
+        state[name] = q.float() * scale.float()
     return {k: v.float() for k, v in state.items()}
 
 

@@ -431,7 +431,12 @@ def create_app(cfg: ServeConfig | None = None) -> FastAPI:
 def serve(cfg: ServeConfig, host: str = "127.0.0.1", port: int = 8000, log_level: str = "info") -> None:
     """Run the service until SIGINT/SIGTERM: then it stops accepting, finishes the requests
     in flight (up to ``timeout_s``) and returns."""
+    import signal
+
     import uvicorn
 
+    # uvicorn catches SIGTERM, drains, then raises it again with the handler it found in place:
+    # a no-op one, so a drained shutdown exits 0 (what process managers read as a clean stop).
+    signal.signal(signal.SIGTERM, lambda *_: None)
     uvicorn.run(create_app(cfg), host=host, port=port, log_level=log_level, timeout_graceful_shutdown=cfg.timeout_s,
                 access_log=False)
