@@ -144,7 +144,7 @@ class Service:
                 # OCR engine built once, before the first request
                 from docsprint.io.ocr import get_engine
 
-                get_engine(self.cfg.ocr)(doc.pages[0].image)
+                get_engine(self.cfg.ocr)(doc.pages[0].image)  # type: ignore[arg-type]
             log.info("docsprint serve: models ready in %.1f s", time.perf_counter() - t0)
         except Exception as e:  # noqa: BLE001 - reported by /readyz and every request
             self.failed = f"{type(e).__name__}: {e}"
@@ -192,7 +192,7 @@ def _field(form, name: str) -> str | None:
 
 
 def _page_pictures(doc_pages: list[Page]) -> list[dict]:
-    out = []
+    out: list[dict] = []
     for page in doc_pages:
         img = page.get_image()
         if img is None:
@@ -355,7 +355,7 @@ def create_app(cfg: ServeConfig | None = None) -> FastAPI:
                 floor = None
                 if floor_text not in (None, ""):
                     try:
-                        floor = float(floor_text)  # type: ignore[arg-type]
+                        floor = float(floor_text)
                     except ValueError:
                         raise DocsprintError(f"min_confidence must be a number, got {floor_text!r}") from None
                     if not 0 <= floor <= 1:
@@ -438,5 +438,5 @@ def serve(cfg: ServeConfig, host: str = "127.0.0.1", port: int = 8000, log_level
     # uvicorn catches SIGTERM, drains, then raises it again with the handler it found in place:
     # a no-op one, so a drained shutdown exits 0 (what process managers read as a clean stop).
     signal.signal(signal.SIGTERM, lambda *_: None)
-    uvicorn.run(create_app(cfg), host=host, port=port, log_level=log_level, timeout_graceful_shutdown=cfg.timeout_s,
+    uvicorn.run(create_app(cfg), host=host, port=port, log_level=log_level, timeout_graceful_shutdown=max(1, round(cfg.timeout_s)),
                 access_log=False)
