@@ -310,6 +310,14 @@ def cmd_report(args: argparse.Namespace) -> int:
 def cmd_bench(args: argparse.Namespace) -> int:
     from docsprint.eval.bench import KIE_DATASETS, BenchConfig, run_bench
 
+    if args.what == "serve":
+        from docsprint.eval.bench_serve import run_bench_serve
+
+        r = run_bench_serve(Path(args.out), args.limit or 40, args.seconds, args.model, ["docsprint", *args.argv])
+        print(f"wrote {Path(args.out) / 'serve.json'} and its section of {Path(args.out) / 'BENCHMARKS.md'}; "
+              f"service / CLI throughput {r['service_over_cli']:.2f}x")
+        return 0
+
     datasets = tuple(d.strip() for d in args.datasets.split(",")) if args.datasets else KIE_DATASETS
     unknown = [d for d in datasets if d not in KIE_DATASETS]
     if unknown:
@@ -527,6 +535,9 @@ def build_parser() -> argparse.ArgumentParser:
     er.add_argument("files", nargs="+", type=Path)
     er.set_defaults(func=cmd_report)
     bn = sub.add_parser("bench", help="every benchmark; writes OUT/BENCHMARKS.md, results.json, figures/")
+    bn.add_argument("what", nargs="?", choices=["all", "serve"], default="all",
+                    help="serve: the service under load (its own section of BENCHMARKS.md, serve.json)")
+    bn.add_argument("--seconds", type=positive_float, default=20.0, help="bench serve: seconds per load run")
     bn.add_argument("--out", default="out/bench", help="folder for the report (default out/bench)")
     bn.add_argument("--quick", action="store_true", help="a few documents per dataset (minutes; CI)")
     bn.add_argument("--model", help="KIE checkpoint for SROIE, the peer and the floor (default: the shipped one)")

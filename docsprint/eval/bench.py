@@ -512,11 +512,13 @@ def run_bench(cfg: BenchConfig) -> dict:
     against_roof(results["extraction"] + results["floor"], rates)
     results["seconds"] = time.perf_counter() - t0
     from docsprint.eval.bench_report import render
+    from docsprint.eval.bench_serve import kept_section
 
     write_json(results, cfg.out / "results.json")
     report = cfg.out / "BENCHMARKS.md"
     tmp = report.with_name(report.name + ".tmp")
-    tmp.write_text(render(results))
+    serve = kept_section(report)  # `docsprint bench serve`'s section, measured on its own
+    tmp.write_text(render(results) + ("\n" + serve if serve else ""))
     tmp.replace(report)
     return results
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ctypes
 import logging
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -217,46 +218,67 @@ def _form_words(pdf, page, page_height: float, scale: float) -> list[Word]:
     return words
 
 
+# pdfium is not thread-safe: two threads in it at once corrupt its heap (the service reads
+# documents in a thread pool). Every pdfium call holds this lock; OCR runs outside it.
+PDFIUM_LOCK = threading.RLock()
+
+
 def read_pdf(path: Path, ocr: str = "rapidocr", limits: Limits = DEFAULT_LIMITS) -> Document:
     import pypdfium2 as pdfium
 
     budget = _Budget(path, limits)
-    try:
-        pdf = pdfium.PdfDocument(str(path))
-    except pdfium.PdfiumError as e:
-        msg = str(e).lower()
-        if "password" in msg:
-            raise DocumentError(path, "PDF is password-protected") from None
-        raise DocumentError(path, f"corrupt or truncated PDF ({e})") from None
-    try:
-        if len(pdf) == 0:
-            raise DocumentError(path, "PDF has no pages")
-        budget.pages(len(pdf))
-        # pdfium logs "XFA pdf, but no XFA support" for some forms: their AcroForm widgets still read.
-        pdf_log = logging.getLogger("pypdfium2")
-        level = pdf_log.level
-        pdf_log.setLevel(logging.ERROR)
+    with PDFIUM_LOCK:
         try:
-            pdf.init_forms()
-        finally:
-            pdf_log.setLevel(level)
+            pdf = pdfium.PdfDocument(str(path))
+        except pdfium.PdfiumError as e:
+            msg = str(e).lower()
+            if "password" in msg:
+                raise DocumentError(path, "PDF is password-protected") from None
+            raise DocumentError(path, f"corrupt or truncated PDF ({e})") from None
+    try:
+        with PDFIUM_LOCK:
+            n_pages = len(pdf)
+            if n_pages == 0:
+                raise DocumentError(path, "PDF has no pages")
+            budget.pages(n_pages)
+            # pdfium logs "XFA pdf, but no XFA support" for some forms: their AcroForm widgets still read.
+            pdf_log = logging.getLogger("pypdfium2")
+            level = pdf_log.level
+            pdf_log.setLevel(logging.ERROR)
+            try:
+                pdf.init_forms()
+            finally:
+                pdf_log.setLevel(level)
         pages = []
-        for i in range(len(pdf)):
+        for i in range(n_pages):
             budget.tick(i)
-            page = pdf[i]
-            w, h = page.get_size()
-            # Born-digital: the text layer, and a small rendering for the image side (at most
-            # THUMB_PIXELS, so an oversized drawing still reads); scanned: render and OCR.
-            scale = min(THUMB_SCALE, (THUMB_PIXELS / max(w * h, 1.0)) ** 0.5)
-            words = _pdf_words(page.get_textpage(), h, scale) + _form_words(pdf, page, h, scale)
-            if not words:
-                scale = PDF_SCALE
-            budget.page(w * scale, h * scale, i)  # before anything is rendered
-            img = page.render(scale=scale, may_draw_forms=True).to_pil().convert("RGB")
+            with PDFIUM_LOCK:  # every pdfium object is closed inside the lock, none left to a finaliser
+                page = pdf[i]
+                try:
+                    w, h = page.get_size()
+                    # Born-digital: the text layer, and a small rendering for the image side (at
+                    # most THUMB_PIXELS, so an oversized drawing still reads); scanned: render and OCR.
+                    scale = min(THUMB_SCALE, (THUMB_PIXELS / max(w * h, 1.0)) ** 0.5)
+                    textpage = page.get_textpage()
+                    try:
+                        words = _pdf_words(textpage, h, scale) + _form_words(pdf, page, h, scale)
+                    finally:
+                        textpage.close()
+                    if not words:
+                        scale = PDF_SCALE
+                    budget.page(w * scale, h * scale, i)  # before anything is rendered
+                    bitmap = page.render(scale=scale, may_draw_forms=True)
+                    try:
+                        img = bitmap.to_pil().convert("RGB")
+                    finally:
+                        bitmap.close()
+                finally:
+                    page.close()
             words = budget.words(words if words else _ocr(path, get_engine(ocr), img), i)
             pages.append(Page(img, img.width, img.height, reading_order(words) if scale != PDF_SCALE else words))
     except pdfium.PdfiumError as e:
         raise DocumentError(path, f"corrupt PDF ({e})") from None
     finally:
-        pdf.close()
+        with PDFIUM_LOCK:
+            pdf.close()
     return Document(pages, source=str(path))
