@@ -24,7 +24,7 @@ class Limits:
     max_total_megapixels: float = 200.0  # all page images of a document (~600 MB as RGB)
     max_aspect: float = 50.0  # longest side over shortest: a 10x100000 strip is not a page
     max_words: int = 10_000  # words on one page (a dense contract page has ~1,500)
-    max_seconds: float = 120.0  # reading one document (rendering and OCR), checked page by page
+    max_seconds: float = 60.0  # reading one document (rendering and OCR), checked page by page
 
     def with_options(self, **options: float | int | None) -> Limits:
         """These limits with the options that are not None replaced (the CLI's flags)."""

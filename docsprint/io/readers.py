@@ -119,10 +119,13 @@ def read_image(path: Path, ocr: str = "rapidocr", limits: Limits = DEFAULT_LIMIT
     pages = []
     try:
         with Image.open(path) as im:
-            budget.pages(getattr(im, "n_frames", 1), "frames")
+            n = getattr(im, "n_frames", 1)
+            budget.pages(n, "frames")
+            for i in range(n):  # every frame's size from its header: all checked before any is decoded
+                im.seek(i)
+                budget.page(*im.size, i)
             for i, frame in enumerate(ImageSequence.Iterator(im)):
                 budget.tick(i)
-                budget.page(*frame.size, i)
                 frame.load()
                 img = to_rgb(frame)
                 pages.append(Page(img, img.width, img.height, budget.words(_ocr(path, engine, img), i)))
