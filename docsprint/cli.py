@@ -313,7 +313,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
     if args.what == "serve":
         from docsprint.eval.bench_serve import run_bench_serve
 
-        r = run_bench_serve(Path(args.out), args.limit or 40, args.seconds, args.model, ["docsprint", *args.argv])
+        r = run_bench_serve(Path(args.out), args.limit or 40, args.seconds, args.model, ["docsprint", *args.argv],
+                            args.repeats)
         print(f"wrote {Path(args.out) / 'serve.json'} and its section of {Path(args.out) / 'BENCHMARKS.md'}; "
               f"service / CLI throughput {r['service_over_cli']:.2f}x")
         return 0
@@ -538,6 +539,7 @@ def build_parser() -> argparse.ArgumentParser:
     bn.add_argument("what", nargs="?", choices=["all", "serve"], default="all",
                     help="serve: the service under load (its own section of BENCHMARKS.md, serve.json)")
     bn.add_argument("--seconds", type=positive_float, default=20.0, help="bench serve: seconds per load run")
+    bn.add_argument("--repeats", type=positive_int, default=3, help="bench serve: runs per setting (the median is kept)")
     bn.add_argument("--out", default="out/bench", help="folder for the report (default out/bench)")
     bn.add_argument("--quick", action="store_true", help="a few documents per dataset (minutes; CI)")
     bn.add_argument("--model", help="KIE checkpoint for SROIE, the peer and the floor (default: the shipped one)")
