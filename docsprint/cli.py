@@ -436,8 +436,8 @@ def build_parser() -> argparse.ArgumentParser:
     sv.add_argument("--classifier", help="classifier checkpoint folder (default: the shipped one)")
     sv.add_argument("--host", default="127.0.0.1")
     sv.add_argument("--port", type=positive_int, default=8000)
-    sv.add_argument("--max-batch", type=positive_int, default=8,
-                    help="windows per forward pass, across concurrent requests (default 8)")
+    sv.add_argument("--max-batch", type=positive_int, default=4,
+                    help="windows per forward pass, across concurrent requests (default 4: BENCHMARKS.md)")
     sv.add_argument("--max-wait-ms", type=float, default=5.0,
                     help="how long a batch that is not full waits for more (default 5)")
     sv.add_argument("--max-queue", type=positive_int, default=32,

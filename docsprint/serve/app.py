@@ -58,7 +58,7 @@ class ServeConfig:
     model: str | None = None  # KIE checkpoint (default: the shipped one)
     classifier: str | None = None  # classifier checkpoint (default: the shipped one)
     ocr: str = "rapidocr"
-    max_batch: int = 8  # windows per forward pass, across requests
+    max_batch: int = 4  # windows per forward pass, across requests (BENCHMARKS.md: best on 2 cores)
     max_wait_ms: float = 5.0  # how long a batch that is not full waits for more windows
     max_queue: int = 32  # requests in the service at once (reading or waiting); more get 503
     max_upload_mb: float = 50.0  # one request's body
