@@ -223,3 +223,26 @@ def test_sigterm_finishes_the_requests_in_flight(pages):
         assert all(fields(r.json()[0])["total"] == "21.80" for r in results)
         with pytest.raises(httpx.TransportError):
             httpx.get(srv.url + "/healthz", timeout=2)
+
+
+def test_bench_serve_pieces(server, receipt_page, tmp_path):
+    """`docsprint bench serve`'s inputs, load loops and report section, on a short run."""
+    import asyncio
+
+    from docsprint.eval.bench_serve import closed_loop, open_loop, update_benchmarks
+    from docsprint.eval.bench_serve import text_layer_pdf as write_pdf
+    from docsprint.io.readers import read_document
+
+    pdf = write_pdf(receipt_page, tmp_path / "r.pdf")
+    words = [w.text for w in read_document(pdf).pages[0].words]
+    assert words == [w.text for w in receipt_page.words]  # the same words, now from a text layer
+    run = asyncio.run(closed_loop(server.url, [pdf], 2, 2.0, "t")).summary()
+    assert run["statuses"] == {"200": run["ok"]} and run["throughput"] > 0 and run["p50"] <= run["p99"]
+    run = asyncio.run(open_loop(server.url, [pdf], 2.0, 1.5, "o")).summary()
+    assert run["sent"] >= 1 and run["statuses"] == {"200": run["sent"]}
+    report = tmp_path / "BENCHMARKS.md"
+    report.write_text("# bench\n\nbody\n")
+    update_benchmarks(report, "## serve v1\n")
+    update_benchmarks(report, "## serve v2\n")
+    text = report.read_text()
+    assert text.startswith("# bench\n\nbody\n") and "serve v2" in text and "serve v1" not in text
