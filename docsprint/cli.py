@@ -378,6 +378,21 @@ def cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_batch(args: argparse.Namespace) -> int:
+    from docsprint.batch.job import BatchConfig, run_batch
+
+    keys = _keys(args)
+    cfg = BatchConfig(inputs=args.inputs, out=Path(args.out), keys=keys, mode=args.mode,
+                      list_keys=sorted(_list_keys(args, keys)), model=args.model, address=args.address, ocr=args.ocr,
+                      ocr_workers=args.ocr_workers, model_workers=args.model_workers,
+                      model_threads=args.model_threads, write_batch=args.rows_per_file, limits=limits_from(args))
+    r = run_batch(cfg, progress=not args.no_progress)
+    rate = f", {r['docs_per_second']:.2f} docs/s" if r.get("docs_per_second") else ""
+    print(f"docsprint batch: {r['done_now']} documents written to {args.out} in {r['seconds']:.1f} s{rate} "
+          f"({r['already_done']} done before, {r['crashed']} crashed every retry)")
+    return 0
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     import logging
 
@@ -430,6 +445,26 @@ def build_parser() -> argparse.ArgumentParser:
     _add_policy_arguments(cl)
     add_limit_arguments(cl)
     cl.set_defaults(func=cmd_classify)
+
+    ba = sub.add_parser("batch", help="many documents on Ray Data, written as Parquet; resumable after a crash")
+    ba.add_argument("inputs", nargs="+", help="files, folders (recursive), globs, or @list.txt of paths")
+    ba.add_argument("--out", required=True, help="folder for the Parquet results (the job's state in OUT/_job)")
+    bgroup = ba.add_mutually_exclusive_group()
+    bgroup.add_argument("--keys", help="comma-separated keys, e.g. company,total")
+    bgroup.add_argument("--schema", choices=sorted(SCHEMAS), default="receipt")
+    ba.add_argument("--lists", help="comma-separated keys whose values are lists")
+    ba.add_argument("--mode", choices=MODES, default="parallel")
+    ba.add_argument("--model", help="checkpoint folder (default: the shipped model)")
+    ba.add_argument("--address", help="join this Ray cluster (default: an embedded local Ray)")
+    ba.add_argument("--ocr", choices=["rapidocr", "tesseract"], default="rapidocr")
+    ba.add_argument("--ocr-workers", type=positive_int, help="concurrent OCR tasks (default: the CPUs the model leaves)")
+    ba.add_argument("--model-workers", type=positive_int, default=1, help="model actors (default 1)")
+    ba.add_argument("--model-threads", type=positive_int, default=1, help="CPUs (torch threads) per model actor")
+    ba.add_argument("--rows-per-file", type=positive_int, default=8,
+                    help="documents per output Parquet file, each written atomically (default 8)")
+    ba.add_argument("--no-progress", action="store_true", help="no progress lines")
+    add_limit_arguments(ba)
+    ba.set_defaults(func=cmd_batch)
 
     sv = sub.add_parser("serve", help="the HTTP service and its web page (FastAPI + uvicorn)")
     sv.add_argument("--model", help="KIE checkpoint folder (default: the shipped model)")

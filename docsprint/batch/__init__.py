@@ -1,0 +1,1 @@
+"""`docsprint batch`: many documents on Ray Data, resumable after a crash (see job.py)."""
