@@ -68,11 +68,24 @@ def _ray_processes() -> list[int]:
     return [int(x) for x in out.split()]
 
 
+def _workers(driver: int) -> list[int]:
+    """The driver's Ray workers running an OCR task or the model actor."""
+    found = []
+    for pid in descendants(driver):
+        try:
+            title = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        if title.startswith(("ray::MapBatches(read_documents)", "ray::MapWorker(MapBatches(ExtractStage))")):
+            found.append(pid)
+    return found
+
+
 def _rows(out: Path) -> list[dict]:
     return pq.read_table(out).to_pylist() if any(out.glob("*.parquet")) else []
 
 
-def test_a_job_killed_part_way_then_resumed_has_every_input_once(tmp_path):
+def test_workers_and_driver_killed_part_way_then_resumed_has_every_input_once(tmp_path):
     import shutil
 
     files = _inputs(tmp_path / "in", 4)
@@ -88,6 +101,16 @@ def test_a_job_killed_part_way_then_resumed_has_every_input_once(tmp_path):
         deadline = time.monotonic() + 240
         while time.monotonic() < deadline and proc.poll() is None and len(list(out.glob("part-*.parquet"))) <= n0:
             time.sleep(0.2)
+        # a worker killed mid-job: an OCR task's worker and the model actor; Ray retries the
+        # task and restarts the actor, and the job goes on writing
+        workers = _workers(proc.pid)
+        assert workers, "no OCR or model worker found under the driver"
+        for pid in workers:
+            os.kill(pid, signal.SIGKILL)
+        n1 = len(list(out.glob("part-*.parquet")))
+        while time.monotonic() < deadline and proc.poll() is None and len(list(out.glob("part-*.parquet"))) <= n1:
+            time.sleep(0.2)
+        assert len(list(out.glob("part-*.parquet"))) > n1, "the job wrote nothing after its workers were killed"
         tree = descendants(proc.pid)
         proc.send_signal(signal.SIGKILL)
         proc.wait()
