@@ -85,16 +85,9 @@ def _compile_notice(args: argparse.Namespace) -> None:
 def _check_out(args: argparse.Namespace) -> None:
     """--out is checked before any work: a directory or a path under a file fails at once."""
     if args.out:
-        from docsprint.errors import OutputError
+        from docsprint.eval.kie import check_output_path
 
-        out = Path(args.out)
-        if out.is_dir():
-            raise OutputError(f"{out}: is a directory (give a file name for the JSON)")
-        for parent in out.parents:
-            if parent.exists():
-                if not parent.is_dir():
-                    raise OutputError(f"{out}: {parent} is a file, not a folder")
-                break
+        check_output_path(args.out)
 
 
 def cmd_extract(args: argparse.Namespace) -> int:

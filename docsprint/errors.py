@@ -11,6 +11,12 @@ from __future__ import annotations
 from pathlib import Path
 
 
+def one_line(e: BaseException, limit: int = 500) -> str:
+    """The first line of an exception's message (its type's name if it has none), cut at ``limit``."""
+    text = str(e).strip()
+    return (text.splitlines()[0] if text else type(e).__name__)[:limit]
+
+
 class DocsprintError(ValueError):
     """Bad input: ``str(e)`` is one line that names the file (or option) and what is wrong."""
 

@@ -57,8 +57,11 @@ class Extraction:
     input_tokens: int = 0  # image patches + document + key names, summed over windows
     slot_tokens: int = 0  # [MASK] value slots added to the input (parallel mode)
     keys: list[str] = field(default_factory=list)  # as asked
-    pages: int = 0
     page_numbers: dict[int, int] = field(default_factory=dict, repr=False)  # id(Page) -> 0-based page
+
+    @property
+    def pages(self) -> int:
+        return len(self.page_numbers)
 
     def to_dict(self) -> dict:
         return {
@@ -162,7 +165,6 @@ class Extractor:
         work: list[tuple[Encoded, Page]] = []
         for number, page in enumerate(document.pages):
             out.page_numbers[id(page)] = number
-            out.pages += 1
             pixels = page_pixels(page.get_image(), cfg)
             for window in windows(tokenize_page(self.tok, page), self.max_doc_tokens, self.stride):
                 out.windows += 1

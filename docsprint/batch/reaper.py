@@ -47,9 +47,9 @@ def descendants(root: int) -> dict[int, int]:
 
 
 def watch(driver: int, every: float = 0.5) -> int:
-    start = _stat(driver)
+    first = _stat(driver)
     seen: dict[int, int] = {}
-    while start is not None and _stat(driver) is not None and _stat(driver)[1] == start[1]:  # type: ignore[index]
+    while first is not None and (now := _stat(driver)) is not None and now[1] == first[1]:  # same process
         seen.update(descendants(driver))
         time.sleep(every)
     seen.pop(os.getpid(), None)  # the reaper is the driver's child too

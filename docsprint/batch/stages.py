@@ -20,6 +20,8 @@ import numpy as np
 import pyarrow as pa
 from PIL import Image
 
+from docsprint.data.encode import thumbnail
+from docsprint.errors import one_line
 from docsprint.io.document import Document, Page, Word
 
 Batch = dict[str, Any]
@@ -50,7 +52,7 @@ def pack(doc: Document, image_size: int) -> str:
         thumb = None
         if image is not None:
             buf = io.BytesIO()
-            image.convert("RGB").resize((image_size, image_size), Image.Resampling.BILINEAR).save(buf, "PNG")
+            Image.fromarray(thumbnail(image, image_size)).save(buf, "PNG")  # type: ignore[arg-type]
             thumb = base64.b64encode(buf.getvalue()).decode()
         pages.append({"width": page.width, "height": page.height, "thumb": thumb,
                       "words": [[w.text, *w.box] for w in page.words]})
@@ -64,11 +66,6 @@ def unpack(text: str) -> Document:
         image = Image.open(io.BytesIO(base64.b64decode(p["thumb"]))).convert("RGB") if p["thumb"] else None
         pages.append(Page(image, p["width"], p["height"], [Word(t, (x0, y0, x1, y1)) for t, x0, y0, x1, y1 in p["words"]]))
     return Document(pages, source=data["source"])
-
-
-def one_line(e: BaseException) -> str:
-    text = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-    return text[:500]
 
 
 def read_documents(batch: Batch | pa.Table, ocr: str, limits: dict, image_size: int) -> pa.Table:

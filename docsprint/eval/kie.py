@@ -177,9 +177,9 @@ def format_table(results: list[dict]) -> str:
     return "\n".join(lines)
 
 
-def write_json(result: dict | list, path: str | Path) -> None:
-    """Write atomically: a reader never sees half a file, and a path that cannot be a file (a
-    directory, or under a file) is an `OutputError` before anything is written."""
+def check_output_path(path: str | Path) -> Path:
+    """``path`` as a Path, or an `OutputError` if no file can be written there: a directory,
+    or a path under a file. Nothing is created."""
     path = Path(path)
     if path.is_dir():
         raise OutputError(f"{path}: is a directory (give a file name for the JSON)")
@@ -188,6 +188,13 @@ def write_json(result: dict | list, path: str | Path) -> None:
             if not parent.is_dir():
                 raise OutputError(f"{path}: {parent} is a file, not a folder")
             break
+    return path
+
+
+def write_json(result: dict | list, path: str | Path) -> None:
+    """Write atomically: a reader never sees half a file, and a path that cannot be a file (a
+    directory, or under a file) is an `OutputError` before anything is written."""
+    path = check_output_path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
     try:

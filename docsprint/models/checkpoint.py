@@ -16,7 +16,7 @@ import torch
 from safetensors.torch import load_file, save_file
 from tokenizers import Tokenizer
 
-from docsprint.errors import CheckpointError
+from docsprint.errors import CheckpointError, one_line
 from docsprint.models.classifier import ClassifierConfig, ExitClassifier
 from docsprint.models.config import ModelConfig
 from docsprint.models.model import DocsprintModel
@@ -221,28 +221,23 @@ def _load(path: Path, make: Callable[[Path], DocsprintModel | ExitClassifier],
     try:
         model = make(path / CONFIG_FILE)
     except (json.JSONDecodeError, UnicodeDecodeError, TypeError, ValueError, KeyError) as e:
-        raise CheckpointError(path, f"{CONFIG_FILE} does not parse: {_first_line(e)}") from None
+        raise CheckpointError(path, f"{CONFIG_FILE} does not parse: {one_line(e, 200)}") from None
     try:
         state = load_weights(path / WEIGHTS_FILE)
     except Exception as e:  # noqa: BLE001 - safetensors raises its own types for bad headers
-        raise CheckpointError(path, f"the weights do not load as safetensors: {_first_line(e)}") from None
+        raise CheckpointError(path, f"the weights do not load as safetensors: {one_line(e, 200)}") from None
     fill(state)
     try:
         result = model.load_state_dict(state, strict=False)
     except RuntimeError as e:
-        raise CheckpointError(path, f"the weights do not fit its config: {_first_line(e)}") from None
+        raise CheckpointError(path, f"the weights do not fit its config: {one_line(e, 200)}") from None
     if result.missing_keys:
         raise CheckpointError(path, f"the weights lack {sorted(result.missing_keys)[:3]}")
     try:
         tok = load_tokenizer(path / TOKENIZER_FILE)
     except Exception as e:  # noqa: BLE001 - tokenizers raises a bare Exception for bad JSON
-        raise CheckpointError(path, f"{TOKENIZER_FILE} does not load: {_first_line(e)}") from None
+        raise CheckpointError(path, f"{TOKENIZER_FILE} does not load: {one_line(e, 200)}") from None
     return model, tok
-
-
-def _first_line(e: BaseException) -> str:
-    text = str(e).strip()
-    return (text.splitlines()[0] if text else type(e).__name__)[:200]
 
 
 def from_pretrained(path: str | Path, device: str | torch.device = "cpu") -> tuple[DocsprintModel, Tokenizer]:

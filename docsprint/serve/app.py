@@ -332,8 +332,26 @@ def create_app(cfg: ServeConfig | None = None) -> FastAPI:
             files.append((name, path))
         return files
 
-    def named(e: Exception, path: Path, name: str) -> str:
-        return str(e).replace(str(path), name)
+    async def each_file(files: list[tuple[str, Path]], answer) -> Response:
+        """Read every file (OCR pool), then ``await answer(document, ocr_seconds)``; a file
+        that fails is ``{"file", "error"}`` in its place (its temporary path replaced by the
+        uploaded name), and all failing is 422."""
+        assert svc.extractor is not None
+        ex, loop = svc.extractor, asyncio.get_running_loop()
+
+        async def one(name: str, path: Path) -> dict:
+            try:
+                doc, ocr_seconds = await loop.run_in_executor(svc.ocr_pool, ex.read, path)
+                doc.source = name
+                svc.metrics.ocr.observe(ocr_seconds)
+                return await answer(doc, ocr_seconds)
+            except DocsprintError as e:
+                return {"file": name, "error": str(e).replace(str(path), name)}
+
+        results = await asyncio.gather(*(one(n, p) for n, p in files))
+        if all("error" in r for r in results):
+            return error(422, "no file could be read: " + "; ".join(r["error"] for r in results), results=results)
+        return JSONResponse(results)
 
     @app.post("/v1/extract", openapi_extra=EXTRACT_FORM)
     async def extract(request: Request) -> Response:
@@ -369,26 +387,16 @@ def create_app(cfg: ServeConfig | None = None) -> FastAPI:
             assert svc.extractor is not None and svc.batcher is not None
             ex, batcher, loop = svc.extractor, svc.batcher, asyncio.get_running_loop()
 
-            async def one(name: str, path: Path) -> dict:
-                try:
-                    doc, ocr_seconds = await loop.run_in_executor(svc.ocr_pool, ex.read, path)
-                    doc.source = name
-                    svc.metrics.ocr.observe(ocr_seconds)
-                    out, work = await loop.run_in_executor(svc.ocr_pool, ex.prepare, doc, keys, mode)
-                    out.ocr_seconds = ocr_seconds
-                    answers, seconds = await batcher.submit(work, mode, list_keys)
-                    out.model_seconds = seconds
-                    result = ex.gather(out, work, answers, list_keys, floor).to_dict()
-                    if pictures:
-                        result["page_images"] = _page_pictures(doc.pages)
-                    return result
-                except DocsprintError as e:
-                    return {"file": name, "error": named(e, path, name)}
+            async def extract_one(doc: Document, ocr_seconds: float) -> dict:
+                out, work = await loop.run_in_executor(svc.ocr_pool, ex.prepare, doc, keys, mode)
+                out.ocr_seconds = ocr_seconds
+                answers, out.model_seconds = await batcher.submit(work, mode, list_keys)
+                result = ex.gather(out, work, answers, list_keys, floor).to_dict()
+                if pictures:
+                    result["page_images"] = _page_pictures(doc.pages)
+                return result
 
-            results = await asyncio.gather(*(one(n, p) for n, p in files))
-            if all("error" in r for r in results):
-                return error(422, "no file could be read: " + "; ".join(r["error"] for r in results), results=results)
-            return JSONResponse(results)
+            return await each_file(files, extract_one)
 
         return await admitted(request, handle)
 
@@ -398,25 +406,14 @@ def create_app(cfg: ServeConfig | None = None) -> FastAPI:
             files = await saved_files(form, tmp)
             if isinstance(files, JSONResponse):
                 return files
-            loop = asyncio.get_running_loop()
-            assert svc.extractor is not None and svc.batcher is not None
-            ex, batcher = svc.extractor, svc.batcher
+            assert svc.batcher is not None
+            model_thread, loop = svc.batcher.model_thread, asyncio.get_running_loop()
 
-            async def one(name: str, path: Path) -> dict:
-                try:
-                    doc, ocr_seconds = await loop.run_in_executor(svc.ocr_pool, ex.read, path)
-                    doc.source = name
-                    svc.metrics.ocr.observe(ocr_seconds)
-                    # the classifier is small: it runs on the model thread, between batches
-                    return await loop.run_in_executor(batcher.model_thread, svc.classifier.classify_read, doc,
-                                                      ocr_seconds)
-                except DocsprintError as e:
-                    return {"file": name, "error": named(e, path, name)}
+            async def classify_one(doc: Document, ocr_seconds: float) -> dict:
+                # the classifier is small: it runs on the model thread, between batches
+                return await loop.run_in_executor(model_thread, svc.classifier.classify_read, doc, ocr_seconds)
 
-            results = await asyncio.gather(*(one(n, p) for n, p in files))
-            if all("error" in r for r in results):
-                return error(422, "no file could be read: " + "; ".join(r["error"] for r in results), results=results)
-            return JSONResponse(results)
+            return await each_file(files, classify_one)
 
         return await admitted(request, handle)
 
