@@ -3,6 +3,7 @@ cache, dev evaluation, status, and runs that survive SIGKILL with the same final
 
 import json
 import random
+import shutil
 import signal
 import subprocess
 import sys
@@ -203,8 +204,6 @@ def test_sharded_checkpoint_round_trip(tmp_path, tiny_model):
 
 
 def test_pack_trains_without_the_data_folder_and_writes_shards(tmp_path):
-    import shutil
-
     from docsprint.cli import main
     from docsprint.models.checkpoint import from_pretrained
 
@@ -214,10 +213,48 @@ def test_pack_trains_without_the_data_folder_and_writes_shards(tmp_path):
     cfg.write_text(yaml.safe_dump(asdict(tc)))
     assert main(["train", "pack", "--config", str(cfg), "--out", str(tmp_path / "pack")]) == 0
     (cache,) = (tmp_path / "pack" / "cache").iterdir()
-    assert (cache / "images.npz").is_file() and not (cache / "images.npy").exists()
+    assert {p.name for p in cache.iterdir()} == {"pieces.T.npy.xz", "images.jpeg.npz", "meta.json.xz", "windows.npy"}
     shutil.rmtree(folder)  # as on the GPU machine: ../shared does not travel
     assert main(["train", "kie", "--config", str(tmp_path / "pack" / "config.yaml")]) == 0
     final = tmp_path / "gpu-run" / "final"
     assert (final / "model.safetensors.index.json").is_file()
     model, _ = from_pretrained(final)
     assert model.cfg.hidden_size == 48
+
+
+def test_a_packed_cache_unpacks_to_the_same_pieces_and_nearly_the_same_thumbnails(tmp_path, tok):
+    import numpy as np
+
+    from docsprint.data.cache import pack_store
+    from docsprint.models.checkpoint import TOKENIZER_FILE, minilm_dir
+
+    folder = make_sroie_folder(tmp_path / "sroie", n=3, short=True)
+    tc = _config(tmp_path, folder)
+    tok_file = minilm_dir() / TOKENIZER_FILE
+    cfg = DocsprintModel(tiny_config()).cfg
+    load_prepared(tok, tok_file, cfg, tc, "sroie")
+    (cache,) = Path(tc.cache_dir).iterdir()
+    pieces, images = np.load(cache / "pieces.npy"), np.load(cache / "images.npy")
+    meta = (cache / "meta.json").read_text()
+    pack_store(cache)
+    assert not (cache / "pieces.npy").exists() and not (cache / "meta.json").exists()
+    shutil.rmtree(folder)
+    again = load_prepared(tok, tok_file, cfg, tc, "sroie")  # unpacked on first use
+    assert len(again) == 3 and (cache / "meta.json").read_text() == meta
+    assert np.array_equal(np.load(cache / "pieces.npy"), pieces)
+    unpacked = np.load(cache / "images.npy").astype(int)
+    assert unpacked.shape == images.shape and np.abs(unpacked - images).mean() < 6  # JPEG: close, not equal
+
+
+def test_loader_processes_train_the_same_weights_and_a_time_budget_stops_the_run(tmp_path, capsys):
+    folder = make_sroie_folder(tmp_path / "sroie", n=6, short=True)
+    common = dict(max_steps=8, ar_fraction=0.5, absent_prob=0.2)
+    train_kie(_config(tmp_path, folder, out=str(tmp_path / "thread"), **common))
+    train_kie(_config(tmp_path, folder, out=str(tmp_path / "procs"), loader_workers=2, **common))
+    a = load_weights(tmp_path / "thread" / "final" / "model.safetensors")
+    b = load_weights(tmp_path / "procs" / "final" / "model.safetensors")
+    assert all(torch.equal(a[k], b[k]) for k in a)  # a batch depends on its step only
+    train_kie(_config(tmp_path, folder, out=str(tmp_path / "budget"), max_minutes=1e-9, **common))
+    steps = (tmp_path / "budget" / "log.jsonl").read_text().splitlines()
+    assert len(steps) == 1 and "stopping at step 1 of 8" in capsys.readouterr().out
+    assert (tmp_path / "budget" / "final" / "model.safetensors").is_file()

@@ -6,9 +6,12 @@ window size and thumbnail size (together: KEY)::
 
     pieces.npy   (N, 8) int32, memory-mapped: id, x0, y0, x1, y1, word, char start, char end
     windows.npy  (W, 3) int64: first piece, end piece, thumbnail row (-1: a page without image)
-    images.npy   (P, S, S, 3) uint8, memory-mapped (or images.npz, compressed, in a pack)
+    images.npy   (P, S, S, 3) uint8, memory-mapped
     meta.json    per document: id, window rows, each window's fields, the windows showing a value;
                  and the fingerprint of the data folder it was built from
+
+`pack_store` shrinks a folder for a trip (about 8x: pieces column by column through xz, exact;
+thumbnails as JPEG, lossy; meta through xz); `cached` unpacks it on first use.
 
 The folder is written under a temporary name and renamed into place. A cache whose data
 folder has changed since (files added, removed, resized or touched) is rebuilt; one whose data
@@ -21,7 +24,9 @@ folder is not on this machine (a packed cache sent to a GPU machine) is used as 
 from __future__ import annotations
 
 import hashlib
+import io
 import json
+import lzma
 import os
 import shutil
 from collections.abc import Callable, Iterable
@@ -59,11 +64,7 @@ class WindowStore:
         self.folder = folder
         self.pieces = np.load(folder / "pieces.npy", mmap_mode="r")
         self.table = np.load(folder / "windows.npy")
-        if (folder / "images.npy").is_file():
-            self.images = np.load(folder / "images.npy", mmap_mode="r")
-        else:
-            with np.load(folder / "images.npz") as z:
-                self.images = z["images"]
+        self.images = np.load(folder / "images.npy", mmap_mode="r")
         meta = json.loads((folder / "meta.json").read_text())
         self.docs = [CachedDoc(**d) for d in meta["docs"]]
         self.fingerprint = meta.get("fingerprint")
@@ -136,6 +137,62 @@ def fingerprint(root: Path) -> str:
     return h.hexdigest()[:16]
 
 
+PACKED = {"pieces.npy": "pieces.T.npy.xz", "images.npy": "images.jpeg.npz", "meta.json": "meta.json.xz"}
+
+
+def pack_store(folder: Path, jpeg_quality: int = 80) -> None:
+    """Replace a cache folder's pieces, thumbnails and meta by their packed forms (`PACKED`).
+
+    Pieces are stored transposed (one column after another: ids, then x0s, ...), which xz
+    compresses about 10x; thumbnails become one JPEG each, concatenated, with their offsets.
+    """
+    from PIL import Image
+
+    pieces = np.load(folder / "pieces.npy")
+    buf = io.BytesIO()
+    np.save(buf, np.ascontiguousarray(pieces.T))
+    (folder / PACKED["pieces.npy"]).write_bytes(lzma.compress(buf.getvalue()))
+    images = np.load(folder / "images.npy")
+    blobs = []
+    for im in images:
+        b = io.BytesIO()
+        Image.fromarray(im).save(b, "JPEG", quality=jpeg_quality)
+        blobs.append(np.frombuffer(b.getvalue(), np.uint8))
+    offsets = np.cumsum([0] + [len(b) for b in blobs]).astype(np.int64)
+    data = np.concatenate(blobs) if blobs else np.zeros(0, np.uint8)
+    np.savez(folder / PACKED["images.npy"], data=data, offsets=offsets, shape=np.asarray(images.shape, np.int64))
+    (folder / PACKED["meta.json"]).write_bytes(lzma.compress((folder / "meta.json").read_bytes()))
+    for plain in PACKED:
+        (folder / plain).unlink()
+
+
+def unpack_store(folder: Path) -> None:
+    """Undo `pack_store` in place. meta.json is written last: a folder killed half-way still
+    has its packed files, and is unpacked again next time."""
+    from PIL import Image
+
+    def write(name: str, data: bytes) -> None:
+        tmp = folder / f"{name}.tmp{os.getpid()}"
+        tmp.write_bytes(data)
+        tmp.replace(folder / name)
+
+    buf = io.BytesIO()
+    np.save(buf, np.ascontiguousarray(np.load(io.BytesIO(lzma.decompress((folder / PACKED["pieces.npy"]).read_bytes()))).T))
+    write("pieces.npy", buf.getvalue())
+    with np.load(folder / PACKED["images.npy"]) as z:
+        data, offsets, shape = z["data"], z["offsets"], tuple(int(n) for n in z["shape"])
+    images = np.zeros(shape, np.uint8)
+    for i in range(shape[0]):
+        with Image.open(io.BytesIO(data[offsets[i] : offsets[i + 1]].tobytes())) as im:
+            images[i] = np.asarray(im.convert("RGB"))
+    buf = io.BytesIO()
+    np.save(buf, images)
+    write("images.npy", buf.getvalue())
+    write("meta.json", lzma.decompress((folder / PACKED["meta.json"]).read_bytes()))
+    for packed in PACKED.values():
+        (folder / packed).unlink()
+
+
 def cache_key(settings: dict) -> str:
     return hashlib.sha256(json.dumps({"version": CACHE_VERSION, **settings}, sort_keys=True).encode()).hexdigest()[:12]
 
@@ -146,6 +203,8 @@ def cached(cache_dir: Path, name: str, settings: dict, root: Path | None,
     """The cache of ``name`` with ``settings``: opened if it is there and up to date with the data
     folder ``root``, else built by ``build()`` and written first."""
     folder = cache_dir / f"{name}-{cache_key(settings)}"
+    if (folder / PACKED["meta.json"]).is_file():
+        unpack_store(folder)
     have_data = root is not None and root.is_dir()
     stamp = fingerprint(root) if have_data and root is not None else None
     if (folder / "meta.json").is_file():

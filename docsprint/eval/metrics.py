@@ -8,8 +8,6 @@ from __future__ import annotations
 
 from collections import Counter
 
-from rapidfuzz.distance import Levenshtein
-
 Value = str | list[str] | None
 
 
@@ -29,6 +27,8 @@ def anls(pred: Value, gold: Value, threshold: float = 0.5) -> float:
 
     A null prediction counts as the empty string; two empty strings score 1.
     """
+    from rapidfuzz.distance import Levenshtein  # here: training and extraction do not need it
+
     p, g = normalize(_as_text(pred)), normalize(_as_text(gold))
     if not p and not g:
         return 1.0

@@ -20,7 +20,7 @@ import math
 import os
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -63,6 +63,10 @@ class TrainConfig:
     max_steps: int | None = None  # stop early (tests, smoke runs)
     group_by_length: bool = True  # batches of similar length: little compute spent on padding
     prefetch: bool = True  # build the next batch in a thread while this one trains
+    # processes building batches ahead (0: the prefetch thread only). A GPU step is far faster
+    # than building its batch in Python: one process cannot keep a GPU busy.
+    loader_workers: int = 0
+    max_minutes: float | None = None  # stop (and save out/final) after this long training (this process)
     fused_optimizer: bool = True  # AdamW's fused kernel (one pass over the parameters)
     eval_every: int = 0  # steps between dev evaluations (0: none); the best is kept in out/best
     eval_docs: int = 50  # documents per dataset in the fixed dev sample
@@ -321,17 +325,14 @@ def fit(
         idx = orders[epoch][start : start + batch_size]
         return idx, make_batch(idx, random.Random(_seed_of(tc.seed, s, env.rank)))
 
-    pool = ThreadPoolExecutor(1) if tc.prefetch else None
-    pending = pool.submit(batch_for, step) if pool and step < total else None
+    batches = _batches(batch_for, step, total, tc)
     bar = tqdm(total=total, initial=step, desc=name, dynamic_ncols=True, mininterval=5, disable=not env.main)
     t0 = last_save = time.time()
     losses: list[float] = []
     seen = hashlib.sha256()  # which items this rank trained on (ranks must differ)
     try:
         while step < total:
-            idx, batch = pending.result() if pending else batch_for(step)
-            if pool and step + 1 < total:
-                pending = pool.submit(batch_for, step + 1)  # built while this step trains
+            idx, batch = next(batches)
             seen.update(str(idx).encode())
             torch.manual_seed(_seed_of(tc.seed, "torch", step, env.rank) % 2**63)
             with autocast:
@@ -359,12 +360,13 @@ def fit(
                     else:
                         stale += 1
                     stop = bool(tc.early_stop) and stale >= tc.early_stop
-                if env.world > 1:
-                    flag = torch.tensor([int(stop)])
-                    dist.broadcast(flag, 0)
-                    stop = bool(flag.item())
+                stop = _agree(env, stop)
                 if stop and env.main:
                     print(f"early stop at step {step}: no better dev score in {stale} evaluations")
+            if tc.max_minutes and step < total and _agree(env, time.time() - t0 >= 60 * tc.max_minutes):
+                stop = True
+                if env.main:
+                    print(f"time budget of {tc.max_minutes} minutes spent: stopping at step {step} of {total}")
             due = step % tc.checkpoint_every == 0 or time.time() - last_save >= 60 * tc.checkpoint_minutes
             if env.main and (due or step == total or stop):
                 save_last(model, tok_file, opt, sched, step, last)
@@ -372,8 +374,7 @@ def fit(
             if stop:
                 break
     finally:
-        if pool:
-            pool.shutdown(wait=True, cancel_futures=True)
+        batches.close()
     bar.close()
     final = out / "final"
     if env.world > 1:
@@ -391,6 +392,47 @@ def fit(
     if env.world > 1:
         dist.barrier()
     return final
+
+
+def _batches(batch_for: Callable[[int], tuple[list[int], Movable]], start: int, total: int,
+             tc: TrainConfig) -> Iterator[tuple[list[int], Movable]]:
+    """(indices, batch) of steps start..total-1, in order: built in this thread, one step ahead
+    in a thread (``prefetch``), or ``loader_workers`` steps ahead in that many processes (a
+    DataLoader over step numbers; a batch depends on its step only, so nothing changes but speed)."""
+    if tc.loader_workers > 0 and start < total:
+        loader = torch.utils.data.DataLoader(
+            _StepBatches(batch_for), sampler=range(start, total), batch_size=None,
+            num_workers=tc.loader_workers, prefetch_factor=4, multiprocessing_context="fork")
+        yield from loader
+        return
+    pool = ThreadPoolExecutor(1) if tc.prefetch else None
+    try:
+        pending = pool.submit(batch_for, start) if pool and start < total else None
+        for s in range(start, total):
+            item = pending.result() if pending else batch_for(s)
+            if pool and s + 1 < total:
+                pending = pool.submit(batch_for, s + 1)  # built while this step trains
+            yield item
+    finally:
+        if pool:
+            pool.shutdown(wait=True, cancel_futures=True)
+
+
+class _StepBatches(torch.utils.data.Dataset):
+    def __init__(self, batch_for: Callable[[int], tuple[list[int], Movable]]):
+        self.batch_for = batch_for
+
+    def __getitem__(self, step: int) -> tuple[list[int], Movable]:
+        return self.batch_for(step)
+
+
+def _agree(env: Dist, flag: bool) -> bool:
+    """Rank 0's ``flag`` on every rank (each rank's clock differs)."""
+    if env.world > 1:
+        t = torch.tensor([int(flag)])
+        dist.broadcast(t, 0)
+        return bool(t.item())
+    return flag
 
 
 def _dev_eval(model: nn.Module, evaluate: Callable[[], dict], step: int) -> dict:
