@@ -17,7 +17,7 @@ from tokenizers import Tokenizer
 from docsprint.data.datasets import KLEISTER_LISTS, WILDRECEIPT_LISTS
 from docsprint.data.encode import Encoded, encode, key_chunks, page_pixels, tokenize_page, windows
 from docsprint.decode.autoregressive import decode_autoregressive
-from docsprint.decode.common import KeyValue, value_choices
+from docsprint.decode.common import KeyValue, value_scores
 from docsprint.decode.parallel import compiled_choices, decode_parallel
 from docsprint.errors import DocsprintError
 from docsprint.eval.confidence import calibrated
@@ -130,7 +130,7 @@ class Extractor:
         self.batch_size = batch_size  # windows (and key chunks) per parallel forward pass
         # compile: parallel decoding runs through torch.compile; autoregressive stays eager.
         self.compiled = compile
-        self.choose = compiled_choices() if compile else value_choices
+        self.choose = compiled_choices() if compile else value_scores
         self._graphs_ready = not compile
         self.reasked = 0  # keys asked again with more slots (their value had not ended)
         # Confidence: calibrated when the checkpoint carries a calibration (and calibrate=True);

@@ -1,7 +1,10 @@
 """Copy decoding: a value copied from the document comes back exactly as the document writes it."""
 
+import pytest
+import torch
+
 from docsprint.data.encode import encode, tokenize_page
-from docsprint.decode.common import assemble
+from docsprint.decode.common import assemble, contiguous
 from docsprint.io.document import Page, Word
 from tests.conftest import tiny_config
 
@@ -47,3 +50,27 @@ def test_vocabulary_tokens_and_null(tok):
     null = assemble("x", [cfg.end_id, 5, 6], [-0.5, 0, 0], enc, page, cfg, tok)
     assert null.value is None
     assert abs(null.confidence - 0.6065) < 1e-3  # exp(-0.5): only the END counts
+
+
+def test_a_stitched_copy_becomes_the_best_contiguous_run():
+    V, END = 100, 7
+    lp = torch.full((4, 10), -20.0)  # 4 slots over 10 document positions
+    end = torch.full((4,), -20.0)
+    lp[0, 3], lp[1, 4], lp[1, 8] = -0.1, -0.9, -0.5  # slot 1 prefers 8, but 3-4 is a run
+    end[2] = -0.2
+    chosen = [V + 3, V + 8, END, END]  # argmax per slot: stitched "3 8"
+    ids, lps = contiguous(chosen, [-0.1, -0.5, -0.2, -0.3], lp, end, V, END)
+    assert ids == [V + 3, V + 4, END, END]
+    assert lps == pytest.approx([-0.1, -0.9, -0.2, -0.3])  # the run's own log-probabilities
+    # one token beats a run of two when the second slot's copies are all unlikely
+    lp[1, 4] = -15.0
+    end[1] = -0.3
+    ids, _ = contiguous(chosen, [-0.1, -0.5, -0.2, -0.3], lp, end, V, END)
+    assert ids[:2] == [V + 3, END]
+
+
+def test_runs_vocabulary_values_and_nulls_are_kept():
+    V, END = 100, 7
+    lp, end = torch.zeros(3, 5), torch.zeros(3)
+    for chosen in ([V + 1, V + 2, END], [12, V + 4, END], [END, V + 1, V + 3], [V + 2, 2, V + 4]):
+        assert contiguous(chosen, [-1.0] * 3, lp, end, V, END) == (chosen, [-1.0] * 3)

@@ -39,6 +39,40 @@ def value_choices(model: DocsprintModel, batch: Batch) -> tuple[Tensor, Tensor]:
     return model.head.best(*head_inputs(model, batch))
 
 
+def value_scores(model: DocsprintModel, batch: Batch) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    """`value_choices`, plus every value token's copy log-probabilities (B, Q, Ld) and end
+    log-probability (B, Q), for `contiguous`; the same one forward pass."""
+    return model.head.scores(*head_inputs(model, batch), end_id=model.cfg.end_id)
+
+
+def contiguous(chosen: list[int], logprobs: list[float], copy_lp: Tensor, end_lp: Tensor,
+               vocab_size: int, end_id: int) -> tuple[list[int], list[float]]:
+    """One key's value as one contiguous run of the document, when its tokens copy pieces
+    from scattered places.
+
+    Each slot takes its own argmax, so a value can come out stitched: "471102 452 9" from
+    "Nr. 471102 vom ..." and a number two lines down. Values are almost always one run of
+    the page, so such a value is replaced by the run (start s, length L) that maximises
+    ``sum(copy_lp[i, s + i] for i < L) + end_lp[L]`` under the same slots' log-probabilities.
+    Values that write vocabulary tokens, nulls and runs already contiguous are kept.
+    copy_lp: (m, Ld) the key's m slots' copy log-probabilities; end_lp: (m,).
+    """
+    n = chosen.index(end_id) if end_id in chosen else len(chosen)
+    pos = [c - vocab_size for c in chosen[:n]]
+    m, ld = copy_lp.shape
+    if not pos or min(pos) < 0 or all(b == a + 1 for a, b in zip(pos, pos[1:], strict=False)) or m < 2:
+        return chosen, logprobs
+    i = torch.arange(m - 1)[:, None]
+    j = torch.arange(ld)[None, :] + i  # slot i of a run starting at s copies s + i
+    diag = torch.gather(copy_lp[: m - 1], 1, j.clamp(max=ld - 1)).masked_fill(j >= ld, -1e9)
+    total = diag.cumsum(0) + end_lp[1:, None]  # (L - 1, s): a run of L tokens, then END in slot L
+    flat = int(total.argmax())
+    length, start = flat // ld + 1, flat % ld
+    run = [vocab_size + start + k for k in range(length)]
+    lps = [float(copy_lp[k, start + k]) for k in range(length)] + [float(end_lp[length])]
+    return run + [end_id] + chosen[length + 1 :], lps + logprobs[length + 1 :]
+
+
 @dataclass
 class KeyValue:
     """One key's answer: its value (None when the key is absent), confidence and word boxes.

@@ -1,5 +1,6 @@
 """PIP decoding: every value token of every key is a [MASK] slot, all filled in one forward
-pass with bidirectional attention, each slot by its own argmax."""
+pass with bidirectional attention, each slot by its own argmax; a copied value stitched from
+scattered places is then replaced by the best contiguous run of the page (`contiguous`)."""
 
 from __future__ import annotations
 
@@ -10,21 +11,21 @@ from tokenizers import Tokenizer
 from torch import Tensor
 
 from docsprint.data.encode import Batch, Encoded, collate
-from docsprint.decode.common import KeyValue, assemble, value_choices
+from docsprint.decode.common import KeyValue, assemble, contiguous, value_scores
 from docsprint.io.document import Page
 from docsprint.models.model import DocsprintModel
 
-Choose = Callable[[DocsprintModel, Batch], tuple[Tensor, Tensor]]
+Choose = Callable[[DocsprintModel, Batch], tuple[Tensor, Tensor, Tensor, Tensor]]
 
 
 def compiled_choices() -> Choose:
-    """``value_choices`` through torch.compile (inductor): the forward pass and the slots'
+    """``value_scores`` through torch.compile (inductor): the forward pass and the slots'
     argmax as generated kernels, with the element-wise work between the matrix products fused
     (0-12% less time than eager in paired runs on a 2-core CPU). Shapes are symbolic
     (``dynamic=True``), so one graph serves every sequence length; a batch of one window and a
     batch of several are two graphs. Each is compiled at its first call: about half a minute
     on 2 cores."""
-    return torch.compile(value_choices, dynamic=True)
+    return torch.compile(value_scores, dynamic=True)
 
 
 @torch.inference_mode()
@@ -34,10 +35,10 @@ def decode_parallel(
     encs: list[Encoded],
     pages: list[Page],
     list_keys: frozenset[str] = frozenset(),
-    choose: Choose = value_choices,
+    choose: Choose = value_scores,
 ) -> list[list[KeyValue]]:
     """Answers for a batch of windows encoded in parallel mode (one model forward in all);
-    each window may ask its own keys. ``choose`` runs the forward pass (``value_choices``, or
+    each window may ask its own keys. ``choose`` runs the forward pass (``value_scores``, or
     `compiled_choices`).
 
     >>> enc = encode(tok, model.cfg, tokenize_page(tok, page), ["total"])  # doctest: +SKIP
@@ -45,16 +46,17 @@ def decode_parallel(
     '9.00'
     """
     batch = collate(encs).to(next(model.parameters()).device)
-    best, idx = choose(model, batch)  # (B, Q) each: log-probability and choice
+    best, idx, copy_lp, end_lp = choose(model, batch)  # (B, Q) log-probability and choice, ...
+    best, idx, copy_lp, end_lp = best.cpu(), idx.cpu(), copy_lp.cpu(), end_lp.cpu()
+    V, end = model.cfg.vocab_size, model.cfg.end_id
     out = []
     for b, (enc, page) in enumerate(zip(encs, pages, strict=True)):
         chosen = [int(i) for i in idx[b]]  # padding sits after each document: positions hold
         answers = []
         for k, key in enumerate(enc.keys):
             qs = [q for q, kk in enumerate(enc.value_key) if kk == k]
-            answers.append(
-                assemble(key, [chosen[q] for q in qs], [float(best[b, q]) for q in qs], enc, page,
-                         model.cfg, tok, key in list_keys)
-            )
+            ids, lps = contiguous([chosen[q] for q in qs], [float(best[b, q]) for q in qs],
+                                  copy_lp[b, qs], end_lp[b, qs], V, end)
+            answers.append(assemble(key, ids, lps, enc, page, model.cfg, tok, key in list_keys))
         out.append(answers)
     return out
