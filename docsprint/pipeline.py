@@ -29,7 +29,7 @@ from docsprint.models.checkpoint import from_pretrained
 from docsprint.models.model import DocsprintModel
 from docsprint.models.quantize import QUANTIZE, quantize_int8
 
-DEFAULT_MODEL = Path(__file__).resolve().parent / "weights" / "kie-sroie"
+DEFAULT_MODEL = Path(__file__).resolve().parent / "weights" / "kie-general"
 # Named sets of keys for `docsprint extract --schema`; any other keys can be asked with --keys.
 SCHEMAS = {
     "receipt": ["company", "date", "address", "total"],

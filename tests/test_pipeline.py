@@ -27,7 +27,7 @@ def test_long_pages_are_read_in_windows_and_merged(tiny_checkpoint, receipt_page
 
 
 def test_shipped_checkpoint_reads_the_bundled_sample_in_both_modes():
-    """The default model (docsprint/weights/kie-sroie) on samples/receipt.jpg, OCR included."""
+    """The default model (docsprint/weights/kie-general) on samples/receipt.jpg, OCR included."""
     from pathlib import Path
 
     from docsprint.data.render import SAMPLE_FIELDS

@@ -15,7 +15,7 @@ def _table(head: list[str], rows: list[list[str]]) -> str:
 
 def _checkpoint(path: str | None) -> str:
     if not path or path == "default":
-        return "shipped (`kie-sroie`)"
+        return "shipped (`kie-general`)"
     parts = path.rstrip("/").split("/")
     return f"`{parts[-2] if parts[-1] == 'final' and len(parts) > 1 else parts[-1]}`"
 
