@@ -119,3 +119,12 @@ def test_tesseract_engine_reads_the_same_page(tmp_path, receipt_page):
     doc = read_document(path, ocr="tesseract")
     words = _words(doc)
     assert "TOTAL" in words and "21.80" in words
+
+
+def test_ocr_caches_are_keyed_by_the_engines_settings():
+    from docsprint.io.ocr import RapidOCREngine
+
+    tuned, library = RapidOCREngine(), RapidOCREngine(settings={})
+    assert tuned.settings == RapidOCREngine.SETTINGS and library.settings == {}
+    assert tuned.cache_name != library.cache_name and tuned.cache_name.startswith("rapidocr-")
+    assert RapidOCREngine().cache_name == tuned.cache_name

@@ -144,13 +144,14 @@ def format_folder(result: dict) -> str:
 
 def reocr(examples: list[Example], dataset: str, split: str, engine: str) -> list[Example]:
     """The same examples with each page's words re-read from its image by ``engine`` (RapidOCR
-    or Tesseract) instead of the dataset's OCR; cached per dataset, split and engine."""
+    or Tesseract) instead of the dataset's OCR; cached per dataset, split, engine and settings."""
     from docsprint.data.corpus import cache_dir
 
     folder = cache_dir() / "ocr" / f"{dataset}-{split}"
+    name = getattr(get_engine(engine), "cache_name", engine)  # RapidOCR: its settings too
     done: dict[str, list[Page]] = {}
-    if (folder / f"{engine}.jsonl").is_file():
-        done = {doc_id: doc.pages for doc_id, doc, _ in read_jsonl(folder, engine)}
+    if (folder / f"{name}.jsonl").is_file():
+        done = {doc_id: doc.pages for doc_id, doc, _ in read_jsonl(folder, name)}
     todo = [e for e in examples if e.id not in done]
     for e in tqdm(todo, desc=f"OCR {dataset} {split} ({engine}, cached once)", mininterval=5):
         pages = []
@@ -162,5 +163,5 @@ def reocr(examples: list[Example], dataset: str, split: str, engine: str) -> lis
             pages.append(Page(None, image.width, image.height, words, image_path=page.image_path))
         done[e.id] = pages
     if todo:
-        write_jsonl(((k, Document(p, source=k), {}) for k, p in done.items()), folder, engine)
+        write_jsonl(((k, Document(p, source=k), {}) for k, p in done.items()), folder, name)
     return [Example(Document(done[e.id], source=e.id), e.fields) for e in examples]
