@@ -450,7 +450,7 @@ def build_parser() -> argparse.ArgumentParser:
     ba.add_argument("--model", help="checkpoint folder (default: the shipped model)")
     ba.add_argument("--address", help="join this Ray cluster (default: an embedded local Ray)")
     ba.add_argument("--ocr", choices=["rapidocr", "tesseract"], default="rapidocr")
-    ba.add_argument("--ocr-workers", type=positive_int, help="concurrent OCR tasks (default: the CPUs the model leaves)")
+    ba.add_argument("--ocr-workers", type=positive_int, help="concurrent OCR tasks, one thread each (default: one per core)")
     ba.add_argument("--model-workers", type=positive_int, default=1, help="model actors (default 1)")
     ba.add_argument("--model-threads", type=positive_int, default=1, help="CPUs (torch threads) per model actor")
     ba.add_argument("--rows-per-file", type=positive_int, default=8,

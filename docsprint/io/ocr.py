@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from functools import lru_cache
 from typing import Any, Protocol
 
@@ -52,6 +53,11 @@ class RapidOCREngine:
         from rapidocr import RapidOCR
 
         self.settings = dict(self.SETTINGS if settings is None else settings)
+        # ONNX Runtime takes every core by default; a batch job runs one OCR task per core
+        # instead, each with one thread (DOCSPRINT_OCR_THREADS=1): no thread fights another.
+        threads = os.environ.get("DOCSPRINT_OCR_THREADS")
+        if threads:
+            self.settings["EngineConfig.onnxruntime.intra_op_num_threads"] = int(threads)
         # Its own config sets its logger's level at start-up: quiet it there (a blank page's
         # "detection result is empty" is not an error of ours).
         self.engine = RapidOCR(params={"Global.log_level": "error", **self.settings})
