@@ -20,7 +20,7 @@ import math
 import os
 import random
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -395,7 +395,7 @@ def fit(
 
 
 def _batches(batch_for: Callable[[int], tuple[list[int], Movable]], start: int, total: int,
-             tc: TrainConfig) -> Iterator[tuple[list[int], Movable]]:
+             tc: TrainConfig) -> Generator[tuple[list[int], Movable], None, None]:
     """(indices, batch) of steps start..total-1, in order: built in this thread, one step ahead
     in a thread (``prefetch``), or ``loader_workers`` steps ahead in that many processes (a
     DataLoader over step numbers; a batch depends on its step only, so nothing changes but speed)."""
