@@ -406,18 +406,23 @@ COMPILE_HELP = ("--mode parallel through torch.compile (inductor), after a one-o
                 "about a minute; 0-12%% faster on a 2-core CPU (BENCHMARKS.md)")
 
 
+def add_key_arguments(p: argparse.ArgumentParser) -> None:
+    """What to extract and with which model: --keys | --schema, --lists, --mode, --model."""
+    group = p.add_mutually_exclusive_group()
+    group.add_argument("--keys", help="comma-separated keys, e.g. company,total")
+    group.add_argument("--schema", choices=sorted(SCHEMAS), default="receipt")
+    p.add_argument("--lists", help="comma-separated keys whose values are lists, e.g. item,party")
+    p.add_argument("--mode", choices=MODES, default="parallel")
+    p.add_argument("--model", help="checkpoint folder (default: the shipped model)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="docsprint", description="Fast document understanding.")
     sub = p.add_subparsers(dest="command", required=True)
 
     ex = sub.add_parser("extract", help="extract key fields from images or PDFs; prints JSON")
     ex.add_argument("files", nargs="+", type=Path)
-    group = ex.add_mutually_exclusive_group()
-    group.add_argument("--keys", help="comma-separated keys, e.g. company,total")
-    group.add_argument("--schema", choices=sorted(SCHEMAS), default="receipt")
-    ex.add_argument("--lists", help="comma-separated keys whose values are lists, e.g. item,party")
-    ex.add_argument("--mode", choices=MODES, default="parallel")
-    ex.add_argument("--model", help="checkpoint folder (default: the shipped SROIE model)")
+    add_key_arguments(ex)
     ex.add_argument("--ocr", choices=["rapidocr", "tesseract"], default="rapidocr")
     ex.add_argument("--threads", type=positive_int, help="torch threads")
     ex.add_argument("--precision", choices=PRECISIONS, default="fp32", help="bf16: weights cast to bfloat16")
@@ -441,13 +446,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     ba = sub.add_parser("batch", help="many documents on Ray Data, written as Parquet; resumable after a crash")
     ba.add_argument("inputs", nargs="+", help="files, folders (recursive), globs, or @list.txt of paths")
-    ba.add_argument("--out", required=True, help="folder for the Parquet results (the job's state in OUT/_job)")
-    bgroup = ba.add_mutually_exclusive_group()
-    bgroup.add_argument("--keys", help="comma-separated keys, e.g. company,total")
-    bgroup.add_argument("--schema", choices=sorted(SCHEMAS), default="receipt")
-    ba.add_argument("--lists", help="comma-separated keys whose values are lists")
-    ba.add_argument("--mode", choices=MODES, default="parallel")
-    ba.add_argument("--model", help="checkpoint folder (default: the shipped model)")
+    ba.add_argument("--out", required=True,
+                    help="folder for the Parquet results (also the record of finished documents)")
+    add_key_arguments(ba)
     ba.add_argument("--address", help="join this Ray cluster (default: an embedded local Ray)")
     ba.add_argument("--ocr", choices=["rapidocr", "tesseract"], default="rapidocr")
     ba.add_argument("--ocr-workers", type=positive_int, help="concurrent OCR tasks, one thread each (default: one per core)")

@@ -264,12 +264,19 @@ class ValueHead(nn.Module):
         receipt's 110 on CPU). The vocabulary is normalised on its own by the fused
         log-softmax kernel, then both halves are put over the joint normaliser. Ties go to
         the vocabulary, as ``max`` over the concatenation would."""
-        return self.scores(query, ptr, start_ptr, slot, end_id=0)[:2]  # (the end column unused)
+        best, idx, *_ = self._choose(query, ptr, start_ptr, slot)
+        return best, idx
 
     def scores(self, query: Tensor, ptr: Tensor, start_ptr: Tensor, slot: Tensor,
                end_id: int) -> tuple[Tensor, Tensor, Tensor, Tensor]:
         """`best`'s (log-probability, choice), plus what a span search needs: every document
         token's copy log-probability (B, Q, Ld) and the end token's (B, Q)."""
+        best, idx, vocab, copy, log_z = self._choose(query, ptr, start_ptr, slot)
+        return best, idx, copy - log_z[..., None], vocab[..., end_id] - log_z
+
+    def _choose(self, query: Tensor, ptr: Tensor, start_ptr: Tensor,
+                slot: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
+        """`best`'s work: (log-probability, choice) and the logits and normaliser behind them."""
         vocab = self.vocab_logits(query).float()  # (B, Q, V)
         copy = self.copy_logits(ptr, start_ptr, slot)  # (B, Q, Ld)
         v_lp, v_idx = torch.log_softmax(vocab, -1).max(-1)  # within the vocabulary
@@ -278,8 +285,7 @@ class ValueHead(nn.Module):
         log_z = torch.logaddexp(v_best - v_lp, torch.logsumexp(copy, -1))  # log Z_vocab, log Z_copy
         take_copy = c_best > v_best
         idx = torch.where(take_copy, c_idx + vocab.shape[-1], v_idx)
-        best = torch.where(take_copy, c_best, v_best) - log_z
-        return best, idx, copy - log_z[..., None], vocab[..., end_id] - log_z
+        return torch.where(take_copy, c_best, v_best) - log_z, idx, vocab, copy, log_z
 
 
 class DocsprintModel(nn.Module):
