@@ -85,41 +85,59 @@ def _rows(out: Path) -> list[dict]:
     return pq.read_table(out).to_pylist() if any(out.glob("*.parquet")) else []
 
 
+def _kill_tree(proc: subprocess.Popen, before: set[int]) -> None:
+    """SIGKILL the driver; the reaper must then stop every Ray process it started."""
+    tree = descendants(proc.pid)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    for _ in range(60):
+        left = [pid for pid in tree if pid in set(_ray_processes()) - before]
+        if not left:
+            break
+        time.sleep(0.5)
+    assert not left, f"Ray processes left after the driver was killed: {left}"
+
+
 def test_workers_and_driver_killed_part_way_then_resumed_has_every_input_once(tmp_path):
+    """Five SIGKILLs of the driver at different moments (one after its workers were killed too),
+    then the same command to the end: every input once, nothing lost, nothing twice."""
     import shutil
 
     files = _inputs(tmp_path / "in", 4)
-    for i in range(8):  # photos: OCR makes the job long enough to be killed part-way
+    for i in range(10):  # photos: OCR makes the job long enough to be killed part-way
         files.append(Path(shutil.copy(ROOT / "samples" / "receipt.jpg", tmp_path / "in" / f"photo{i:02d}.jpg")))
     out = tmp_path / "out"
     command = [sys.executable, "-m", "docsprint.cli", "batch", str(tmp_path / "in"), "--out", str(out),
-               "--keys", "total", "--rows-per-file", "2"]
+               "--keys", "total", "--rows-per-file", "1"]
     before = set(_ray_processes())
-    for _ in range(1):  # SIGKILL as soon as the first output file lands
+    # when each trial's driver dies: after its first output file, or a fixed time after its start
+    # (while Ray is starting or the first documents are in OCR)
+    trials = ["file", 3.0, 25.0, 8.0, "file"]
+    for trial, when in enumerate(trials):
         n0 = len(list(out.glob("part-*.parquet")))
         proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=ROOT)
-        deadline = time.monotonic() + 240
-        while time.monotonic() < deadline and proc.poll() is None and len(list(out.glob("part-*.parquet"))) <= n0:
-            time.sleep(0.2)
-        # a worker killed mid-job: an OCR task's worker and the model actor; Ray retries the
-        # task and restarts the actor, and the job goes on writing
-        workers = _workers(proc.pid)
-        assert workers, "no OCR or model worker found under the driver"
-        for pid in workers:
-            os.kill(pid, signal.SIGKILL)
-        n1 = len(list(out.glob("part-*.parquet")))
-        while time.monotonic() < deadline and proc.poll() is None and len(list(out.glob("part-*.parquet"))) <= n1:
-            time.sleep(0.2)
-        assert len(list(out.glob("part-*.parquet"))) > n1, "the job wrote nothing after its workers were killed"
-        tree = descendants(proc.pid)
-        proc.send_signal(signal.SIGKILL)
-        proc.wait()
-        for _ in range(60):  # the reaper stops what Ray left
-            left = [pid for pid in tree if pid in set(_ray_processes()) - before]
-            if not left:
-                break
-            time.sleep(0.5)
-        assert not left, f"Ray processes left after the driver was killed: {left}"
+        t0 = time.monotonic()
+        deadline = t0 + 240
+        if when == "file":
+            while time.monotonic() < deadline and proc.poll() is None and len(list(out.glob("part-*.parquet"))) <= n0:
+                time.sleep(0.1)
+        else:
+            time.sleep(float(when))
+        assert proc.poll() is None, f"trial {trial}: the job ended before it could be killed"
+        if trial == 0:
+            # a worker killed mid-job: an OCR task's worker and the model actor; Ray retries the
+            # task and restarts the actor, and the job goes on writing
+            workers = _workers(proc.pid)
+            assert workers, "no OCR or model worker found under the driver"
+            for pid in workers:
+                os.kill(pid, signal.SIGKILL)
+            n1 = len(list(out.glob("part-*.parquet")))
+            while time.monotonic() < deadline and proc.poll() is None and len(list(out.glob("part-*.parquet"))) <= n1:
+                time.sleep(0.1)
+            assert len(list(out.glob("part-*.parquet"))) > n1, "the job wrote nothing after its workers were killed"
+        _kill_tree(proc, before)
+        ids = [r["id"] for r in _rows(out)]
+        assert len(ids) == len(set(ids)), f"trial {trial}: a document written twice"
     ids = [r["id"] for r in _rows(out)]
     assert len(ids) == len(set(ids)) and len(ids) < len(files)  # killed part-way, nothing twice
     done = subprocess.run(command, capture_output=True, text=True, cwd=ROOT, timeout=600)
@@ -137,4 +155,5 @@ def test_workers_and_driver_killed_part_way_then_resumed_has_every_input_once(tm
     assert {r["model"] for r in rows.values()} == {f"{DEFAULT_MODEL.name}@" + rows[str(files[0])]["model"].split("@")[1]}
     again = subprocess.run(command, capture_output=True, text=True, cwd=ROOT, timeout=300)
     assert f"{len(files)} already done, 0 to do" in again.stderr and len(_rows(out)) == len(files)
+    assert not list(out.glob(".*.tmp")), "a killed run's half-written file was left behind"
     assert os.environ.get("RAY_ADDRESS") is None

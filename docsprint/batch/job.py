@@ -151,6 +151,8 @@ def run_batch(cfg: BatchConfig, progress: bool = True) -> dict:
         raise DocsprintError(f"{out}: is a file, not a folder for the results")
     out.mkdir(parents=True, exist_ok=True)
     paths = expand_inputs(cfg.inputs)
+    for stale in out.glob(".*.parquet.tmp"):  # a file a killed run was writing: its rows are redone
+        stale.unlink(missing_ok=True)
     done = _done_ids(out)
     todo = [p for p in paths if str(p) not in done]
     print(f"docsprint batch: {len(paths)} documents, {len(paths) - len(todo)} already done, {len(todo)} to do",
@@ -192,10 +194,11 @@ def run_batch(cfg: BatchConfig, progress: bool = True) -> dict:
         ds: ray.data.Dataset = ray.data.from_items([{"id": str(p), "path": str(p)} for p in todo],
                                                    override_num_blocks=len(todo))
         ds = ds.map_batches(read_documents, batch_size=1, num_cpus=1, batch_format="pyarrow",  # type: ignore[arg-type]
-                            concurrency=ocr_workers, max_retries=cfg.max_task_retries,
+                            compute=ray.data.TaskPoolStrategy(size=ocr_workers), max_retries=cfg.max_task_retries,
                             fn_kwargs={"ocr": cfg.ocr, "limits": limits, "image_size": image_size})
         ds = ds.map_batches(ExtractStage, batch_size=cfg.model_batch, num_cpus=cfg.model_threads, batch_format="pyarrow",
-                            concurrency=cfg.model_workers, max_restarts=-1, max_task_retries=cfg.max_task_retries,
+                            compute=ray.data.ActorPoolStrategy(size=cfg.model_workers),
+                            max_restarts=-1, max_task_retries=cfg.max_task_retries,
                             fn_constructor_kwargs={"model": str(folder), "keys": cfg.keys, "mode": cfg.mode,
                                                    "list_keys": cfg.list_keys, "threads": cfg.model_threads,
                                                    "model_id": model_id(cfg.model)})
