@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 from docsprint.data.datasets import DATASETS
+from docsprint.data.labels import FORMATS
 from docsprint.data.synth import KINDS, MIXES
 from docsprint.models.quantize import QUANTIZE
 from docsprint.pipeline import LIST_KEYS, MODES, PRECISIONS, SCHEMAS
@@ -196,10 +197,36 @@ def cmd_train(args: argparse.Namespace) -> int:
         from docsprint.train.classify import ClassifyTrainConfig, train_classify
 
         train_classify(ClassifyTrainConfig.from_yaml(args.config))
+    elif args.data:
+        from docsprint.train.finetune import FinetuneConfig, finetune
+
+        summary = finetune(FinetuneConfig(data=args.data, out=args.out or "", init=args.init, minutes=args.minutes,
+                                          epochs=args.epochs))
+        best = summary["best_dev_value_match"]
+        print(f"wrote {summary['model']} after {summary['minutes']:.1f} minutes on {summary['train']} documents"
+              + (f"; best dev value match {best:.1f}% on {summary['dev']}" if best is not None else "")
+              + f"\nuse it with: docsprint extract FILE --keys ... --model {summary['model']}")
     else:
         from docsprint.train.kie import KIETrainConfig, train_kie
 
         train_kie(KIETrainConfig.from_yaml(args.config))
+    return 0
+
+
+def cmd_data_import(args: argparse.Namespace) -> int:
+    from docsprint.data.labels import import_labels
+
+    lists = frozenset(k.strip() for k in (args.lists or "").split(",") if k.strip())
+    report = import_labels(args.format, args.src, args.out, ocr=args.ocr, images=args.images, list_keys=lists,
+                           limits=limits_from(args))
+    print(f"imported {report['documents']} documents to {args.out}/train.jsonl: {report['placed']} of "
+          f"{report['values']} values placed on the page ({100 * report['placed_share']:.0f}%)")
+    for m in report["not_placed"][:20]:
+        print(f"  not on the page: {m['file']}  {m['key']} = {m['value']!r}")
+    if len(report["not_placed"]) > 20:
+        print(f"  ... and {len(report['not_placed']) - 20} more (see {args.out}/import-report.json)")
+    for u in report["unreadable"]:
+        print(f"  unreadable: {u['error']}")
     return 0
 
 
@@ -394,10 +421,19 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     set_threads(args.threads)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s: %(message)s")
+    review = None
+    if args.review:
+        from docsprint.pipeline import parse_keys
+        from docsprint.serve.review import ReviewConfig
+
+        if not args.review_keys:
+            raise ValueError("--review needs --review-keys (the keys to check, e.g. \"invoice number,total\")")
+        review = ReviewConfig(Path(args.review), parse_keys(args.review_keys),
+                              Path(args.review_labels) if args.review_labels else None, limits_from(args))
     cfg = ServeConfig(model=args.model, classifier=args.classifier, ocr=args.ocr, max_batch=args.max_batch,
                       max_wait_ms=args.max_wait_ms, max_queue=args.max_queue, max_upload_mb=args.max_upload_mb,
                       max_files=args.max_files, timeout_s=args.timeout_s, ocr_workers=args.ocr_workers,
-                      limits=limits_from(args))
+                      limits=limits_from(args), review=review)
     serve(cfg, args.host, args.port)
     return 0
 
@@ -477,14 +513,23 @@ def build_parser() -> argparse.ArgumentParser:
                     help="one request end to end; past it 504 (default 60)")
     sv.add_argument("--ocr-workers", type=positive_int, default=2, help="documents read at once (default 2)")
     sv.add_argument("--ocr", choices=["rapidocr", "tesseract"], default="rapidocr")
+    sv.add_argument("--review", help="a folder of documents to review in the web page (corrections saved as labels)")
+    sv.add_argument("--review-keys", help="with --review: the keys to check, comma-separated")
+    sv.add_argument("--review-labels", help="with --review: the labels folder to write (default DIR/labels)")
     sv.add_argument("--threads", type=positive_int, help="torch threads")
     add_limit_arguments(sv)
     sv.set_defaults(func=cmd_serve)
 
     tr = sub.add_parser("train", help="train a model")
     tr_sub = tr.add_subparsers(dest="task", required=True)
-    tk = tr_sub.add_parser("kie", help="key-value fine-tuning, both decoding modes")
-    tk.add_argument("--config", required=True, help="YAML file (see configs/)")
+    tk = tr_sub.add_parser("kie", help="key-value fine-tuning, both decoding modes: a config, or your own labels")
+    src = tk.add_mutually_exclusive_group(required=True)
+    src.add_argument("--config", help="YAML file (see configs/)")
+    src.add_argument("--data", help="a labels folder (`docsprint data import` writes one): fine-tune on it")
+    tk.add_argument("--init", default="default", help="with --data: the model to start from (default: the shipped one)")
+    tk.add_argument("--minutes", type=positive_float, default=20.0, help="with --data: time budget (default 20)")
+    tk.add_argument("--epochs", type=positive_int, default=30, help="with --data: at most this many (default 30)")
+    tk.add_argument("--out", help="with --data: the run folder (default runs/finetune-<data folder>)")
     tk.set_defaults(func=cmd_train)
     tp = tr_sub.add_parser("pretrain", help="stage 1: mask pre-training on unlabelled pages")
     tp.add_argument("--config", required=True, help="YAML file (see configs/)")
@@ -503,6 +548,20 @@ def build_parser() -> argparse.ArgumentParser:
     tq = tr_sub.add_parser("peer", help="the LayoutLMv3 BIO-tagging peer, for the benchmark")
     tq.add_argument("--config", required=True, help="YAML file (see configs/peer-sroie.yaml)")
     tq.set_defaults(func=cmd_train)
+
+    da = sub.add_parser("data", help="bring your own labelled documents")
+    da_sub = da.add_subparsers(dest="action", required=True)
+    di = da_sub.add_parser("import", help="labels in a common format -> a folder `train kie --data` takes")
+    di.add_argument("format", choices=FORMATS, help="truth (truth.jsonl), donut (metadata.jsonl), labelstudio "
+                    "(OCR template JSON export), funsd (annotations folder), ppocrlabel (Label.txt)")
+    di.add_argument("src", help="the label file, or the folder holding it")
+    di.add_argument("--out", required=True, help="the labels folder to write")
+    di.add_argument("--images", help="where the documents are, if not beside the labels")
+    di.add_argument("--ocr", default="rapidocr", choices=["rapidocr", "tesseract"],
+                    help="for pages without a text layer (default rapidocr)")
+    di.add_argument("--lists", help="labels whose regions are items of a list (e.g. item,price); others are joined")
+    add_limit_arguments(di)
+    di.set_defaults(func=cmd_data_import)
 
     sy = sub.add_parser("synth", help="render synthetic documents with exact boxes and fields")
     sy.add_argument("--kind", choices=[*KINDS, *MIXES], default="mixed")

@@ -17,7 +17,7 @@ from PIL import Image
 from docsprint.data.kleister import LIST_KEYS as KLEISTER_LISTS
 from docsprint.io.document import Document, Page, Word, quad_to_box, split_line
 
-DATASETS = ("sroie", "funsd", "wildreceipt", "kleister-nda", "synth")
+DATASETS = ("sroie", "funsd", "wildreceipt", "kleister-nda", "synth", "labels")
 SROIE_KEYS = ["company", "date", "address", "total"]
 # WildReceipt's 12 value classes (``CLASS_value``) and the free-text key each is asked as.
 WILDRECEIPT_KEYS = {
@@ -170,14 +170,27 @@ def load_synth(root: Path, split: str) -> Iterator[Example]:
         yield Example(doc, fields)
 
 
+def load_labels(root: Path, split: str) -> Iterator[Example]:
+    """A folder of a user's own labels (`docsprint data import` writes one): ``root/train.jsonl``
+    in docsprint's format; the dev documents are held out of it by the training run."""
+    from docsprint.data.store import read_jsonl
+
+    if not (root / f"{split}.jsonl").is_file():
+        raise DatasetError(f"labels: {root / split}.jsonl not found (make it with `docsprint data import`)")
+    for doc_id, doc, fields in read_jsonl(root, split):
+        doc.source = f"{root.name}/{doc_id}"
+        yield Example(doc, fields)
+
+
 LOADERS = {"sroie": load_sroie, "funsd": load_funsd, "wildreceipt": load_wildreceipt,
-           "kleister-nda": load_kleister_nda, "synth": load_synth}
+           "kleister-nda": load_kleister_nda, "synth": load_synth,
+           "labels": load_labels}
 LIST_KEYS = {"wildreceipt": WILDRECEIPT_LISTS, "kleister-nda": KLEISTER_LISTS}
 
 
 def list_keys(dataset: str, example: Example | None = None) -> frozenset[str]:
     """The keys of a dataset whose values are lists (a synthetic example says so itself)."""
-    if example is not None and dataset == "synth":
+    if example is not None and dataset in ("synth", "labels"):
         return frozenset(k for k, v in example.fields.items() if isinstance(v, list))
     return LIST_KEYS.get(dataset, frozenset())
 

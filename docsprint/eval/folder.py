@@ -125,6 +125,31 @@ def evaluate_folder(root: str | Path, ex: Extractor, mode: str = "parallel", lim
     }
 
 
+def score_labelled(examples: list[Example], ex: Extractor, mode: str = "parallel") -> dict:
+    """Value match on documents already read (a labels folder's dev documents): each key's
+    prediction against its label (list values: every item), `value_match`'s rules."""
+    right = total = 0
+    per_key: dict[str, list[int]] = {}
+    for e in examples:
+        keys = [k for k, v in e.fields.items() if v is not None]
+        if not keys:
+            continue
+        lists = frozenset(k for k in keys if isinstance(e.fields[k], list))
+        out = ex.extract(e.doc, keys, mode, lists)
+        for k in keys:
+            gold = e.fields[k]
+            golds = gold if isinstance(gold, list) else [gold]
+            pred = out.fields[k].value
+            for g in golds:
+                ok = value_match(pred, str(g), k)
+                right, total = right + ok, total + 1
+                per_key.setdefault(k, [0, 0])
+                per_key[k][0] += ok
+                per_key[k][1] += 1
+    return {"value_match": 100 * right / max(total, 1), "fields": total,
+            "per_key": {k: round(100 * a / b, 1) for k, (a, b) in sorted(per_key.items())}}
+
+
 def format_folder(result: dict) -> str:
     lines = [f"{result['data']}  {result['mode']}: {result['n_docs']} documents, {result['n_fields']} fields, "
              f"value match {result['value_match']:.1f}%  (answered {result['answered']:.0f}%, "

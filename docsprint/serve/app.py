@@ -4,6 +4,8 @@
     POST /v1/classify  multipart: file (one or more)
     GET  /healthz      alive          GET /readyz   model loaded and warmed up
     GET  /metrics      Prometheus     GET /docs     OpenAPI       GET /   the web page
+    GET, POST /v1/review...  with --review DIR: correct the model's answers, saved as labels
+                       (docsprint/serve/review.py)
 
 Answers are the command line's JSON: a list with one object per file, a file that cannot be
 read being ``{"file": name, "error": message}``. Errors are ``{"error": message}`` with a
@@ -67,6 +69,7 @@ class ServeConfig:
     ocr_workers: int = 2  # documents read (rendering + OCR) at once
     limits: Limits = field(default_factory=lambda: DEFAULT_LIMITS)
     warmup: bool = True
+    review: Any = None  # a docsprint.serve.review.ReviewConfig: the review panel over a folder
 
 
 class UploadTooLarge(Exception):
@@ -417,12 +420,74 @@ def create_app(cfg: ServeConfig | None = None) -> FastAPI:
 
         return await admitted(request, handle)
 
+    add_review_routes(app, svc)
+
     @app.get("/", include_in_schema=False)
     def index() -> FileResponse:
         return FileResponse(STATIC / "index.html")
 
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     return app
+
+
+def add_review_routes(app: FastAPI, svc: Service) -> None:
+    """The review panel's endpoints (404 when the service runs without --review)."""
+    from docsprint.serve.review import Review, ReviewError
+
+    review = Review(svc.cfg.review, svc.cfg.ocr) if svc.cfg.review is not None else None
+
+    def off() -> JSONResponse:
+        return error(404, "review mode is off (start the service with --review DIR --review-keys ...)")
+
+    @app.get("/v1/review")
+    def review_list() -> Response:
+        return JSONResponse(review.listing()) if review else off()
+
+    @app.get("/v1/review/{i}")
+    async def review_doc(i: int) -> Response:
+        if review is None:
+            return off()
+        problem = svc.not_ready()
+        if problem is not None:
+            return problem
+        assert svc.extractor is not None and svc.batcher is not None
+        ex, batcher, loop = svc.extractor, svc.batcher, asyncio.get_running_loop()
+        try:
+            review.check(i)
+            doc = await loop.run_in_executor(svc.ocr_pool, review.document, i)
+            out, work = await loop.run_in_executor(svc.ocr_pool, ex.prepare, doc, review.cfg.keys, "parallel")
+            answers, out.model_seconds = await batcher.submit(work, "parallel", frozenset())
+            fields = ex.gather(out, work, answers, frozenset(), None).to_dict()["fields"]
+            return JSONResponse(review.view(i, fields))
+        except DocsprintError as e:
+            return error(404 if isinstance(e, ReviewError) else 422, str(e))
+
+    @app.get("/v1/review/{i}/page/{p}")
+    def review_page(i: int, p: int) -> Response:
+        if review is None:
+            return off()
+        try:
+            return FileResponse(review.page_image(i, p), media_type="image/jpeg")
+        except DocsprintError as e:
+            return error(404, str(e))
+
+    @app.post("/v1/review/{i}")
+    async def review_save(i: int, request: Request) -> Response:
+        if review is None:
+            return off()
+        try:
+            body = await request.json()
+        except ValueError:
+            return error(422, "expected a JSON body {\"fields\": {key: {value, page, words}}}")
+        try:
+            review.check(i)
+            fields = body.get("fields") if isinstance(body, dict) else None
+            saved = await asyncio.get_running_loop().run_in_executor(svc.ocr_pool, review.save, i, fields)
+            return JSONResponse(saved)
+        except ReviewError as e:
+            return error(404 if "no document" in str(e) else 422, str(e))
+        except DocsprintError as e:
+            return error(422, str(e))
 
 
 def serve(cfg: ServeConfig, host: str = "127.0.0.1", port: int = 8000, log_level: str = "info") -> None:

@@ -226,8 +226,10 @@ def build_model(tc: TrainConfig, budgets: dict[str, int], default_slots: int) ->
     """A new model (MiniLM or random init, or from a checkpoint) and its tokenizer file."""
     if tc.init not in ("minilm", "random"):
         model, _ = from_pretrained(tc.init)
-        model.cfg.slot_budgets = dict(budgets)
-        model.cfg.default_slots = min(default_slots, model.cfg.max_slots)
+        # the checkpoint's budgets stay for keys this data does not measure (a fine-tune on
+        # a few documents must not shrink what the model learnt on many)
+        model.cfg.slot_budgets = {**model.cfg.slot_budgets, **budgets}
+        model.cfg.default_slots = min(max(default_slots, model.cfg.default_slots), model.cfg.max_slots)
         return model.train(), Path(tc.init) / TOKENIZER_FILE
     overrides = dict(tc.model or {})
     max_slots = overrides.get("max_slots", ModelConfig.max_slots)
@@ -247,7 +249,9 @@ def train_kie(tc: KIETrainConfig) -> Path:
     env = setup_distributed()
     tok_file = tokenizer_file(tc)
     tok = load_tokenizer(tok_file)
-    base_cfg = ModelConfig(**(tc.model or {}))
+    # the pages are encoded for the model that trains: a checkpoint's own image size
+    base_cfg = (ModelConfig(**(tc.model or {})) if tc.init in ("minilm", "random")
+                else ModelConfig.load(Path(tc.init) / "config.json"))
     train_set: list[Prepared] = []
     dev: dict[str, list[str]] = {}
     if env.world > 1 and not env.main:
@@ -298,7 +302,11 @@ def dev_evaluator(model: DocsprintModel, tok, tc: KIETrainConfig, dev: dict[str,
     def evaluate() -> dict:
         ex = Extractor.of(model, tok, max_doc_tokens=tc.max_doc_tokens, stride=tc.stride)
         result = {name: round(score_examples(name, docs, "parallel", ex, warmup=0)["anls"], 3)
-                  for name, docs in samples.items() if docs}
+                  for name, docs in samples.items() if docs and name != "labels"}
+        if samples.get("labels"):  # a user's own documents: the share of values right, as they count it
+            from docsprint.eval.folder import score_labelled
+
+            result["labels"] = round(score_labelled(samples["labels"], ex)["value_match"], 2)
         return {"score": float(np.mean(list(result.values()))) if result else 0.0, "anls": result}
 
     return evaluate
