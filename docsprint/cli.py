@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 from docsprint.data.datasets import DATASETS
-from docsprint.data.labels import FORMATS
+from docsprint.data.labels import EXPORTS, FORMATS
 from docsprint.data.synth import KINDS, MIXES
 from docsprint.models.quantize import QUANTIZE
 from docsprint.pipeline import LIST_KEYS, MODES, PRECISIONS, SCHEMAS
@@ -210,6 +210,13 @@ def cmd_train(args: argparse.Namespace) -> int:
         from docsprint.train.kie import KIETrainConfig, train_kie
 
         train_kie(KIETrainConfig.from_yaml(args.config))
+    return 0
+
+
+def cmd_data_export(args: argparse.Namespace) -> int:
+    from docsprint.data.labels import export_labels
+
+    print(f"wrote {export_labels(args.labels, args.format, args.out)}")
     return 0
 
 
@@ -562,6 +569,11 @@ def build_parser() -> argparse.ArgumentParser:
     di.add_argument("--lists", help="labels whose regions are items of a list (e.g. item,price); others are joined")
     add_limit_arguments(di)
     di.set_defaults(func=cmd_data_import)
+    de = da_sub.add_parser("export", help="a labels folder back to truth.jsonl or a Label Studio export")
+    de.add_argument("format", choices=EXPORTS)
+    de.add_argument("labels", help="the labels folder (imported, or saved by the review page)")
+    de.add_argument("--out", required=True, help="the file to write")
+    de.set_defaults(func=cmd_data_export)
 
     sy = sub.add_parser("synth", help="render synthetic documents with exact boxes and fields")
     sy.add_argument("--kind", choices=[*KINDS, *MIXES], default="mixed")

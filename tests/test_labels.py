@@ -9,7 +9,7 @@ import pytest
 
 from docsprint.cli import main
 from docsprint.data.datasets import load
-from docsprint.data.labels import LabelError, find_value, import_labels, read_records
+from docsprint.data.labels import LabelError, export_labels, find_value, import_labels, read_records
 from docsprint.data.render import render_lines
 from docsprint.io.document import Word
 from tests.pdfs import text_pdf
@@ -87,6 +87,10 @@ def test_import_truth_jsonl_from_a_pdf_text_layer(tmp_path):
     cached = list((out / ".pages").iterdir())
     assert main(["data", "import", "truth", str(tmp_path / "truth.jsonl"), "--out", str(out)]) == 0
     assert list((out / ".pages").iterdir()) == cached and read_records(out) == [rec]
+    # round trip: exported as truth.jsonl and imported again, the same labels
+    assert main(["data", "export", "truth", str(out), "--out", str(tmp_path / "back" / "truth.jsonl")]) == 0
+    import_labels("truth", tmp_path / "back", tmp_path / "again", progress=False)
+    assert read_records(tmp_path / "again") == [rec]
 
 
 def test_import_donut_metadata_from_an_image_through_ocr(tmp_path):
@@ -118,7 +122,12 @@ def test_import_labelstudio_ocr_export_places_by_region(tmp_path):
     (tmp_path / "export.json").write_text(json.dumps(export))
     out = tmp_path / "labels"
     import_labels("labelstudio", tmp_path / "export.json", out, progress=False)
-    _check(out, ON_PAGE)
+    rec = _check(out, ON_PAGE)
+    # round trip: our labels as a Label Studio export, imported again: the same values and words
+    export_labels(out, "labelstudio", tmp_path / "back.json")
+    import_labels("labelstudio", tmp_path / "back.json", tmp_path / "again", progress=False)
+    (again,) = read_records(tmp_path / "again")
+    assert again["labels"] == rec["labels"] and again["fields"] == rec["fields"]
 
 
 def test_import_funsd_links_questions_to_answers(tmp_path):

@@ -564,3 +564,56 @@ def read_records(folder: str | Path) -> list[dict]:
     if not path.is_file():
         raise LabelError(f"{path}: no labels here (make them with `docsprint data import`)")
     return [rec for _, rec in _jsonl(path)]
+
+
+# ---------------------------------------------------------------- the way back out
+
+
+EXPORTS = ("truth", "labelstudio")
+
+
+def export_labels(folder: str | Path, fmt: str, out: str | Path) -> Path:
+    """A labels folder (imported or reviewed) written back as ``truth.jsonl`` (values only) or a
+    Label Studio OCR export (a rectangle, label and transcription per placed value), so the
+    labels go back to the tools they came from. Importing the export gives the same labels."""
+    if fmt not in EXPORTS:
+        raise LabelError(f"cannot export to {fmt!r} (exports: {', '.join(EXPORTS)})")
+    records = read_records(folder)
+    out = Path(out)
+    if out.is_dir():
+        raise LabelError(f"{out}: is a folder; give the file to write")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    if fmt == "truth":
+        lines = []
+        for rec in records:
+            fields = {k: ([p["value"] for p in v] if isinstance(rec["fields"].get(k), list) else
+                          (v[0]["value"] if v else None)) for k, v in rec["labels"].items()}
+            lines.append(json.dumps({"file": rec["file"], "fields": fields}, ensure_ascii=False))
+        text = "".join(line + "\n" for line in lines)
+    else:
+        tasks = []
+        for n, rec in enumerate(records, 1):
+            results = []
+            for key, placed in rec["labels"].items():
+                for j, p in enumerate(placed):
+                    if p.get("page") is None:
+                        continue  # Label Studio's OCR template has no value without a region
+                    page = rec["pages"][p["page"]]
+                    words = [page["words"][i] for i in p["words"]]
+                    x0, y0 = min(w[1] for w in words), min(w[2] for w in words)
+                    x1, y1 = max(w[3] for w in words), max(w[4] for w in words)
+                    geom = {"x": 100 * x0 / page["width"], "y": 100 * y0 / page["height"],
+                            "width": 100 * (x1 - x0) / page["width"], "height": 100 * (y1 - y0) / page["height"],
+                            "rotation": 0}
+                    common = {"id": f"{n}-{len(results) // 3}", "to_name": "image",
+                              "original_width": page["width"], "original_height": page["height"]}
+                    results += [{**common, "from_name": "bbox", "type": "rectangle", "value": geom},
+                                {**common, "from_name": "label", "type": "labels", "value": {**geom, "labels": [key]}},
+                                {**common, "from_name": "transcription", "type": "textarea",
+                                 "value": {**geom, "text": [p["value"]]}}]
+            tasks.append({"id": n, "data": {"ocr": rec["file"]}, "annotations": [{"result": results}]})
+        text = json.dumps(tasks, ensure_ascii=False, indent=1)
+    tmp = out.with_name(out.name + ".tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, out)
+    return out
