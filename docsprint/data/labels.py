@@ -593,9 +593,9 @@ def export_labels(folder: str | Path, fmt: str, out: str | Path) -> Path:
     else:
         tasks = []
         for n, rec in enumerate(records, 1):
-            results = []
+            results: list[dict] = []
             for key, placed in rec["labels"].items():
-                for j, p in enumerate(placed):
+                for p in placed:
                     if p.get("page") is None:
                         continue  # Label Studio's OCR template has no value without a region
                     page = rec["pages"][p["page"]]
