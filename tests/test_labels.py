@@ -73,6 +73,13 @@ def test_find_value_reads_dates_and_amounts_as_values():
     assert find_value(ws, "18310.63", "grand total") == ([4], 0.97)
     assert find_value(ws, "R-77/2", "invoice number")[0] == [7, 8, 9]  # split across words
     assert find_value(ws, "Lieferant GmbH", "seller") is None
+    # two columns of two lines each, read across: each value's words are not one run
+    grid = [("Yale", 0, 0), ("150", 300, 0), ("University", 0, 20), ("Murray", 300, 20), ("Avenue", 380, 20)]
+    ws = [Word(t, (x, y, x + 60, y + 12)) for t, x, y in grid]
+    assert find_value(ws, "Yale University", "payer name") == ([0, 2], 0.9)
+    assert find_value(ws, "150 Murray Avenue", "recipient address") == ([1, 3, 4], 0.9)
+    ws = [Word(t, (0, 0, 1, 1)) for t in "SSN 1 2 3 - 4 5 - 6 7 8 9".split()]  # OCR split the digits
+    assert find_value(ws, "123456789", "SSN") == (list(range(1, 12)), 0.92)
 
 
 def test_import_truth_jsonl_from_a_pdf_text_layer(tmp_path):

@@ -45,7 +45,7 @@ from pathlib import Path
 from PIL import Image
 
 from docsprint.errors import DocsprintError
-from docsprint.eval.values import fold, kind_of, value_match
+from docsprint.eval.values import CHECKBOX, fold, kind_of, value_match
 from docsprint.io.document import Box, Document, Page, Word, split_line
 
 FORMATS = ("truth", "donut", "labelstudio", "funsd", "ppocrlabel")
@@ -129,7 +129,53 @@ def find_value(words: list[Word], value: str, key: str) -> tuple[list[int], floa
                     score = max(score, 0.97 - 0.02 * (length - 1))
             if score >= MIN_SCORE and (best is None or score > best[1]):
                 best = (list(range(i, i + length)), round(score, 3))
-    return best or _find_unspaced(folded, target)
+    if best is None or best[1] < 0.95:  # a value not written as one run: other readings
+        for other in (_find_unspaced(folded, target), _find_scattered(words, folded, target)):
+            if other is not None and (best is None or other[1] > best[1]):
+                best = other
+    return best
+
+
+def _find_scattered(words: list[Word], folded: list[str], target: str) -> tuple[list[int], float] | None:
+    """Every token of the value on the page, close together but not in reading order: a
+    multi-line address in a form field, whose lines the reading order interleaves with the
+    next column. Anchored on the value's rarest token, each other token is its nearest copy;
+    the words found must fit in a box a few lines high."""
+    tokens = target.split()
+    if len(tokens) < 2:
+        return None
+    where: dict[str, list[int]] = {}
+    for i, f in enumerate(folded):
+        for t in f.split():
+            where.setdefault(t, []).append(i)
+    if any(t not in where for t in tokens):
+        return None
+
+    def centre(i: int) -> tuple[float, float]:
+        b = words[i].box
+        return (b[0] + b[2]) / 2, (b[1] + b[3]) / 2
+
+    height = sorted(w.box[3] - w.box[1] for w in words)[len(words) // 2] or 1.0
+    rarest = min(tokens, key=lambda t: len(where[t]))
+    best: tuple[float, list[int]] | None = None
+    for a in where[rarest]:
+        ax, ay = centre(a)
+        chosen: list[int] = []  # in the value's order: the target reads as the value does
+        cost = 0.0
+        for t in tokens:
+            d, i = (0.0, a) if t == rarest else min(
+                (abs(centre(i)[0] - ax) / 4 + abs(centre(i)[1] - ay), i) for i in where[t])
+            if i not in chosen:
+                chosen.append(i)
+            cost += d
+        boxes = [words[i].box for i in chosen]
+        # a few lines high (a form field's words may each carry the whole field's box)
+        line = max(height, max(b[3] - b[1] for b in boxes))
+        if max(b[3] for b in boxes) - min(b[1] for b in boxes) > 4 * line:
+            continue
+        if best is None or cost < best[0]:
+            best = (cost, chosen)
+    return (best[1], 0.9) if best else None
 
 
 def _find_unspaced(folded: list[str], target: str) -> tuple[list[int], float] | None:
@@ -144,7 +190,7 @@ def _find_unspaced(folded: list[str], target: str) -> tuple[list[int], float] | 
     start = "".join(f.replace(" ", "") for f in folded).find(t)
     if start < 0:
         return None
-    return list(range(owner[start], owner[start + len(t) - 1] + 1)), 0.9
+    return list(range(owner[start], owner[start + len(t) - 1] + 1)), 0.92
 
 
 def words_in(page: Page, box: Box) -> list[int]:
@@ -507,9 +553,13 @@ def import_labels(fmt: str, src: str | Path, out: str | Path, ocr: str = "rapido
         raise LabelError(f"{out}: is a file, not a folder for the labels")
     out.mkdir(parents=True, exist_ok=True)
     records, unreadable, missing = [], [], []
-    n_values = n_placed = 0
+    n_values = n_placed = n_checkbox = 0
     ids: set[str] = set()
     for item in tqdm(items, desc=f"import {fmt}", disable=not progress, mininterval=5):
+        # ticks ("selected" / "unselected") are not words on the page: the model reads text
+        ticks = [k for k, v in item.fields.items() if isinstance(v, str) and v in CHECKBOX]
+        n_checkbox += len(ticks)
+        item.fields = {k: v for k, v in item.fields.items() if k not in ticks}
         if not item.fields:
             continue
         try:
@@ -540,7 +590,7 @@ def import_labels(fmt: str, src: str | Path, out: str | Path, ocr: str = "rapido
     write_labels(out, records)
     report = {"format": fmt, "source": str(src), "documents": len(records), "values": n_values,
               "placed": n_placed, "placed_share": round(n_placed / n_values, 4) if n_values else 0.0,
-              "not_placed": missing, "unreadable": unreadable}
+              "checkbox_values_skipped": n_checkbox, "not_placed": missing, "unreadable": unreadable}
     tmp = out / (REPORT_FILE + ".tmp")
     tmp.write_text(json.dumps(report, indent=2, ensure_ascii=False), encoding="utf-8")
     os.replace(tmp, out / REPORT_FILE)
