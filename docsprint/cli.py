@@ -261,7 +261,9 @@ def cmd_synth(args: argparse.Namespace) -> int:
     from docsprint.data.synth import generate
 
     t0 = time.perf_counter()
-    path = generate(args.kind, args.n, args.seed, args.out, args.split)
+    if not 0 <= args.ocr_share <= 1:
+        raise ValueError(f"--ocr-share must be between 0 and 1, got {args.ocr_share}")
+    path = generate(args.kind, args.n, args.seed, args.out, args.split, ocr_share=args.ocr_share)
     dt = time.perf_counter() - t0
     print(f"wrote {args.n} {args.kind} pages to {path} ({args.n / dt:.0f} pages/s)")
     return 0
@@ -581,6 +583,8 @@ def build_parser() -> argparse.ArgumentParser:
     sy.add_argument("--seed", type=int, default=0)
     sy.add_argument("--out", required=True, help="folder: images/ and SPLIT.jsonl")
     sy.add_argument("--split", default="train", help="name of the .jsonl file (default: train)")
+    sy.add_argument("--ocr-share", type=float, default=0.0,
+                    help="share of pages whose words are RapidOCR's reading of the image, not the exact ones")
     sy.set_defaults(func=cmd_synth)
 
     ev = sub.add_parser("eval", help="evaluate a model")

@@ -77,3 +77,28 @@ def test_bad_synth_arguments_are_clear_errors(tmp_path, capsys):
     assert "at least 1" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         main(["synth", "--kind", "passport", "--n", "1", "--out", str(tmp_path / "x")])
+
+
+def test_a_share_of_pages_read_by_ocr_keeps_values_in_the_ocr_spelling(tmp_path):
+    """--ocr-share: those pages carry RapidOCR's words, and each value is what OCR read where
+    it is found (the model copies it), else the value itself."""
+    from docsprint.data.labels import find_value
+
+    generate("invoice-intl", 2, 3, tmp_path, progress=False, ocr_share=1.0)
+    exact = [make_document("invoice-intl", 3, i) for i in range(2)]
+    for (_, words, fields), ex in zip(exact, datasets.load("synth", "train", tmp_path), strict=True):
+        assert ex.id.endswith("-ocr")
+        ocr_words = ex.doc.pages[0].words
+        assert [w.text for w in ocr_words] != [w.text for w in words]  # OCR splits lines its own way
+        assert set(ex.fields) == set(fields)
+        read = {w.text for w in ocr_words}
+        placed = 0
+        for key, value in ex.fields.items():
+            if value is None or isinstance(value, list):
+                continue
+            if find_value(ocr_words, fields[key], key):
+                assert all(t in read for t in value.split())  # the OCR's words for it
+                placed += 1
+            else:
+                assert value == fields[key]
+        assert placed >= len([v for v in fields.values() if isinstance(v, str)]) * 0.7

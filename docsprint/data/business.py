@@ -311,6 +311,14 @@ def invoice(c: s.Canvas, r: random.Random) -> s.Fields:
     fields: s.Fields = {}
 
     y: float = r.randint(25, 55)
+    # Real invoices do not always start with the seller: a banner, a page number, a website or
+    # the title may come first (the seller is not "the first words on the page")
+    if r.random() < 0.35:
+        above = r.choice([f"{r.choice(BANNERS)}", f"{loc['page']} 1 / {r.randint(1, 3)}", title,
+                          f"www.{seller.name.split()[0].lower()}.{r.choice(['com', 'de', 'fr', 'eu'])}",
+                          f"{buyer.name} · {buyer.street}"])
+        c.text(x0 if r.random() < 0.6 else x1 - c.length(above, size - 1), y, above, size - 1)
+        y += lh * 1.3
     header_right = r.random() < 0.4
     hx = x1 - c.length(seller.name, size + 4, 1) if header_right else x0
     c.text(hx, y, seller.name, size + 4, 1)
@@ -517,6 +525,20 @@ def receipt(c: s.Canvas, r: random.Random) -> s.Fields:
     return fields
 
 
+# Lines printed above a letterhead on real invoices: test-corpus banners, copies, slogans.
+BANNERS = ["Beispiel-Rechnungen für ZUGFeRD", "SAMPLE INVOICE - NOT FOR PAYMENT", "COPY", "ORIGINAL", "Duplicate",
+           "Exemple de facture", "Factura de ejemplo", "Muster", "Powered by Billing Software 4.2",
+           "Quality since 1987", "Your partner for office supplies", "Project Statement", "Statement of account"]
+# The fine print of US tax forms: numbers, phones and form codes that are not answers.
+TAX_PRINT = ["Department of the Treasury Internal Revenue Service",
+             "Go to www.irs.gov/FormW9 for instructions and the latest information.",
+             "Give Form to the requester. Do not send to the IRS.", "(Rev. October 2018)", "Cat. No. 10231X",
+             "For Privacy Act and Paperwork Reduction Act Notice, see separate instructions.",
+             "If you have questions, call 1-800-829-4059.", "Copy B For Recipient", "Copy 1 For State Tax Department",
+             "This is important tax information and is being furnished to the IRS.",
+             "Under penalties of perjury, I certify that:", "See What is backup withholding, later.",
+             "Print or type. See Specific Instructions on page 3.", "Form W-8BEN (Rev. 10-2021)",
+             "Note: If the account is in more than one name, see the instructions for line 1."]
 TAX_BOXES = [("Rents", "amount"), ("Royalties", "amount"), ("Other income", "amount"),
              ("Federal income tax withheld", "amount"), ("Fishing boat proceeds", "amount"),
              ("Medical and health care payments", "amount"), ("Nonemployee compensation", "amount"),
@@ -539,7 +561,11 @@ def taxform(c: s.Canvas, r: random.Random) -> s.Fields:
     y: float = 30
     c.text(x0, y, r.choice(["Form 1099-MISC", "Form W-9", "Form W-8BEN", "Form 1042-S", "Form 1096"]), size + 8, 1)
     c.right(x1, y, f"OMB No. 1545-{r.randint(1000, 1999):04d}", size)
-    y += 40
+    y += 24
+    for line in r.sample(TAX_PRINT, r.randint(1, 3)):  # the fine print: distractors, not answers
+        c.text(x0 + r.randint(0, 200), y, line, size - 1)
+        y += size + 4
+    y += 10
     fields: s.Fields = {}
     boxes = r.sample(PARTY_BOXES, r.randint(3, 6)) + r.sample(TAX_BOXES, r.randint(3, 8))
     cols = r.choice([1, 2, 2, 3])
@@ -549,6 +575,9 @@ def taxform(c: s.Canvas, r: random.Random) -> s.Fields:
         col = i % cols
         if col == 0 and i:
             y += bh
+            if r.random() < 0.2:  # instructions between rows of boxes
+                c.text(x0, y, r.choice(TAX_PRINT), size - 1)
+                y += size + 6
         if y + bh > c.height - 20:
             break
         bx = x0 + col * w
@@ -695,4 +724,5 @@ def payslip(c: s.Canvas, r: random.Random) -> s.Fields:
               "paydate": paydate, "gross": gross_s, "deductions": ded_s, "net": net_s, "tax": tax_s}
     for what, value in values.items():
         fields[r.choice(PAYSLIP_ASK[what])] = value
+    fields[r.choice(["bank account", "tax class", "vacation days left"])] = None  # asked, not on the page
     return fields

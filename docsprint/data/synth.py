@@ -511,9 +511,30 @@ def make_document(kind: str, seed: int, index: int) -> tuple[Image.Image, list[W
     return img, words, fields
 
 
+def read_by_ocr(img: Image.Image, fields: Fields, engine: str = "rapidocr") -> tuple[list[Word], Fields]:
+    """The page as the project's OCR reads it (its word splits, misreadings and lost words),
+    each value placed again on those words (`docsprint.data.labels.find_value`): the target is
+    the OCR's spelling where the value is found, else the value itself, to be written."""
+    from docsprint.data.labels import find_value
+    from docsprint.io.ocr import get_engine
+
+    words = get_engine(engine)(img)
+    out: Fields = {}
+    for key, value in fields.items():
+        items = value if isinstance(value, list) else [value]
+        placed = []
+        for item in items:
+            found = find_value(words, item, key) if item is not None else None
+            placed.append(" ".join(words[i].text for i in found[0]) if found else item)
+        out[key] = placed if isinstance(value, list) else placed[0]
+    return words, out
+
+
 def generate(kind: str, n: int, seed: int, out: str | Path, split: str = "train",
-             progress: bool = True) -> Path:
-    """Write ``n`` documents of ``kind`` (or a mixture of `MIXES`, its kinds in turn) to ``out``."""
+             progress: bool = True, ocr_share: float = 0.0) -> Path:
+    """Write ``n`` documents of ``kind`` (or a mixture of `MIXES`, its kinds in turn) to ``out``;
+    ``ocr_share`` of them with the words RapidOCR reads on the rendered page instead of the
+    exact ones (`read_by_ocr`), so that training sees real OCR noise."""
     from tqdm import tqdm
 
     if n < 1:
@@ -530,6 +551,10 @@ def generate(kind: str, n: int, seed: int, out: str | Path, split: str = "train"
             path = out / "images" / f"{doc_id}.jpg"
             quality = random.Random(f"q-{doc_id}").choice([45, 60, 75, 90])  # JPEG artefacts
             img.save(path, quality=quality)
+            if ocr_share and random.Random(f"ocr-{doc_id}").random() < ocr_share:
+                with Image.open(path) as saved:  # the JPEG as saved: its artefacts too
+                    words, fields = read_by_ocr(saved.convert("RGB"), fields)
+                doc_id += "-ocr"
             page = Page(None, img.width, img.height, words, image_path=str(path))
             yield doc_id, Document([page], source=doc_id), fields
 
