@@ -521,10 +521,12 @@ def read_by_ocr(img: Image.Image, fields: Fields, engine: str = "rapidocr") -> t
     words = get_engine(engine)(img)
     out: Fields = {}
     for key, value in fields.items():
-        items = value if isinstance(value, list) else [value]
-        placed = []
-        for item in items:
-            found = find_value(words, item, key) if item is not None else None
+        if value is None:
+            out[key] = None
+            continue
+        placed: list[str] = []
+        for item in value if isinstance(value, list) else [value]:
+            found = find_value(words, item, key)
             placed.append(" ".join(words[i].text for i in found[0]) if found else item)
         out[key] = placed if isinstance(value, list) else placed[0]
     return words, out
