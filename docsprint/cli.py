@@ -537,7 +537,7 @@ def build_parser() -> argparse.ArgumentParser:
     src.add_argument("--data", help="a labels folder (`docsprint data import` writes one): fine-tune on it")
     tk.add_argument("--init", default="default", help="with --data: the model to start from (default: the shipped one)")
     tk.add_argument("--minutes", type=positive_float, default=20.0, help="with --data: time budget (default 20)")
-    tk.add_argument("--epochs", type=positive_int, default=30, help="with --data: at most this many (default 30)")
+    tk.add_argument("--epochs", type=positive_int, default=50, help="with --data: at most this many (default 50)")
     tk.add_argument("--out", help="with --data: the run folder (default runs/finetune-<data folder>)")
     tk.set_defaults(func=cmd_train)
     tp = tr_sub.add_parser("pretrain", help="stage 1: mask pre-training on unlabelled pages")

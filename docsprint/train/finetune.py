@@ -19,7 +19,7 @@ from pathlib import Path
 
 from docsprint.data.labels import LABELS_FILE, LabelError
 
-MIN_STEPS = 60
+MIN_STEPS = 80
 
 
 @dataclass
@@ -28,7 +28,7 @@ class FinetuneConfig:
     out: str = ""  # default: runs/finetune-<folder name>
     init: str = "default"  # the shipped model, or a checkpoint folder
     minutes: float = 20.0  # time budget of the training loop
-    epochs: int = 30  # at most; early stopping usually ends the run sooner
+    epochs: int = 50  # at most; early stopping or the time budget may end the run sooner
     dev_fraction: float = 0.2  # held out for model selection (at least 1, at most 50 documents)
     batch_size: int = 8
     lr: float = 1e-4
@@ -74,7 +74,7 @@ def finetune(fc: FinetuneConfig) -> dict:
         # a dev evaluation about every two epochs (at most 12 in the run), all dev documents;
         # stopping early on fewer than 5 of them would follow noise
         eval_every=max(2 * steps_per_epoch, math.ceil(steps / 12)) if n_dev else 0,
-        eval_docs=n_dev, early_stop=4 if n_dev >= 5 else 0, max_doc_tokens=500, stride=400,
+        eval_docs=n_dev, early_stop=5 if n_dev >= 5 else 0, max_doc_tokens=500, stride=400,
     )
     t0 = time.time()
     final = train_kie(tc)

@@ -354,11 +354,11 @@ def fit(
                 score = _dev_eval(model, evaluate, step)
                 if log:
                     log.append(log.dev, score)
-                    if score["score"] > best:
-                        best, stale = score["score"], 0
+                    # a tie keeps the longer-trained weights, but only a better score is progress
+                    stale = 0 if score["score"] > best else stale + 1
+                    if score["score"] >= best:
+                        best = score["score"]
                         save_pretrained(model, out / "best", tok_file, max_shard_mb=tc.max_shard_mb)
-                    else:
-                        stale += 1
                     stop = bool(tc.early_stop) and stale >= tc.early_stop
                 stop = _agree(env, stop)
                 if stop and env.main:

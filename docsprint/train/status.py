@@ -35,7 +35,7 @@ def run_status(out: Path, window_s: float = 600.0) -> dict:
                     "examples": steps[-1]["examples"] if steps else 0,
                     "recent_loss": float(np.mean([r["loss"] for r in steps[-50:]])) if steps else None,
                     "dev": dev[-1] if dev else None,
-                    "best_dev": max(dev, key=lambda r: r["score"]) if dev else None}
+                    "best_dev": max(reversed(dev), key=lambda r: r["score"]) if dev else None}  # a tie: the later
     rate = None
     if len(steps) >= 2:
         recent = [r for r in steps if r["time"] >= steps[-1]["time"] - window_s]
