@@ -200,8 +200,10 @@ def cmd_train(args: argparse.Namespace) -> int:
     elif args.data:
         from docsprint.train.finetune import FinetuneConfig, finetune
 
+        if not 0 <= args.replay < 1:
+            raise ValueError(f"--replay must be at least 0 and below 1, got {args.replay}")
         summary = finetune(FinetuneConfig(data=args.data, out=args.out or "", init=args.init, minutes=args.minutes,
-                                          epochs=args.epochs))
+                                          epochs=args.epochs, replay=args.replay))
         best = summary["best_dev_value_match"]
         print(f"wrote {summary['model']} after {summary['minutes']:.1f} minutes on {summary['train']} documents"
               + (f"; best dev value match {best:.1f}% on {summary['dev']}" if best is not None else "")
@@ -539,6 +541,9 @@ def build_parser() -> argparse.ArgumentParser:
     tk.add_argument("--minutes", type=positive_float, default=20.0, help="with --data: time budget (default 20)")
     tk.add_argument("--epochs", type=positive_int, default=50, help="with --data: at most this many (default 50)")
     tk.add_argument("--out", help="with --data: the run folder (default runs/finetune-<data folder>)")
+    tk.add_argument("--replay", type=float, default=0.25,
+                    help="with --data: share of examples from synthetic business pages, to keep what the "
+                         "model knew (default 0.25; 0 for none)")
     tk.set_defaults(func=cmd_train)
     tp = tr_sub.add_parser("pretrain", help="stage 1: mask pre-training on unlabelled pages")
     tp.add_argument("--config", required=True, help="YAML file (see configs/)")

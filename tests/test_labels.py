@@ -215,6 +215,8 @@ def test_train_kie_data_fine_tunes_from_a_checkpoint_and_exports_a_model(tmp_pat
     assert f"wrote {run / 'model'}" in printed and "dev value match" in printed
     summary = json.loads((run / "summary.json").read_text())
     assert (summary["documents"], summary["train"], summary["dev"]) == (6, 5, 1)
+    # a quarter of the examples are synthetic business pages made for the run (never dev documents)
+    assert summary["replay"] == 0.25 and len((run / "replay" / "train.jsonl").read_text().splitlines()) == 5
     assert summary["dev_value_match"] and all(0 <= d["value_match"] <= 100 for d in summary["dev_value_match"])
     assert (run / "best" / "config.json").is_file() and len((run / "dev_ids.txt").read_text().split()) == 1
     out = Extractor(run / "model").extract(tmp_path / "r0.pdf", ["total"])  # the exported model answers

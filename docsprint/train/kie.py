@@ -56,6 +56,7 @@ class KIETrainConfig(TrainConfig):
     repeat: dict[str, int] = field(default_factory=dict)  # dataset -> times per epoch
     limits: dict[str, int] = field(default_factory=dict)  # dataset -> at most N documents
     dev_fraction: float = 0.1  # of the train split, kept out for model selection
+    dev_datasets: list[str] | None = None  # those that keep dev documents out (default: all)
     ar_fraction: float = 0.5
     absent_prob: float = 0.1  # remove a key's value from the page and expect null
     shuffle_keys: bool = True
@@ -260,7 +261,8 @@ def train_kie(tc: KIETrainConfig) -> Path:
     if env.world > 1 and env.main:
         dist.barrier()
     for name, docs in loaded.items():
-        train_docs, dev_docs = split_dev(docs, tc.dev_fraction, tc.seed)
+        fraction = tc.dev_fraction if tc.dev_datasets is None or name in tc.dev_datasets else 0.0
+        train_docs, dev_docs = split_dev(docs, fraction, tc.seed)
         dev[name] = [i for i, _ in dev_docs]
         prepared = [p for _, p in train_docs if p is not None]
         train_set += prepared * tc.repeat.get(name, 1)
