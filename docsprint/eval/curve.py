@@ -44,7 +44,7 @@ def _save(path: Path, result: dict) -> None:
 
 
 def run_curve(labels: Path, test: Path, sizes: list[int], minutes: float, out: Path,
-              plot: Path | None = None) -> dict:
+              plot: Path | None = None, replay: float = 0.25) -> dict:
     from docsprint.eval.folder import evaluate_folder
     from docsprint.pipeline import Extractor
     from docsprint.train.finetune import FinetuneConfig, finetune
@@ -60,7 +60,7 @@ def run_curve(labels: Path, test: Path, sizes: list[int], minutes: float, out: P
         summary: dict = {"minutes": 0.0, "best_dev_value_match": None}
         if n:
             summary = finetune(FinetuneConfig(data=str(subset(labels, n, work / f"labels-{n}")),
-                                              out=str(work / f"ft-{n}"), minutes=minutes))
+                                              out=str(work / f"ft-{n}"), minutes=minutes, replay=replay))
             model = summary["model"]
         scored = evaluate_folder(test, Extractor(model))
         result["points"].append({"documents": n, "value_match": round(scored["value_match"], 2),
@@ -108,11 +108,13 @@ def main() -> None:
     p.add_argument("--minutes", type=float, default=20.0)
     p.add_argument("--out", required=True, help="the result JSON (its folder holds the runs)")
     p.add_argument("--plot")
+    p.add_argument("--replay", type=float, default=0.25, help="as `train kie --data --replay`")
     a = p.parse_args()
     print(f"command: python -m docsprint.eval.curve --labels {a.labels} --test {a.test} --sizes {a.sizes} "
-          f"--minutes {a.minutes:g} --out {a.out}" + (f" --plot {a.plot}" if a.plot else ""), flush=True)
+          f"--minutes {a.minutes:g} --replay {a.replay:g} --out {a.out}" + (f" --plot {a.plot}" if a.plot else ""),
+          flush=True)
     run_curve(Path(a.labels), Path(a.test), [int(x) for x in a.sizes.split(",")], a.minutes, Path(a.out),
-              Path(a.plot) if a.plot else None)
+              Path(a.plot) if a.plot else None, a.replay)
 
 
 if __name__ == "__main__":
