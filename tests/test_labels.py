@@ -223,3 +223,24 @@ def test_train_kie_data_fine_tunes_from_a_checkpoint_and_exports_a_model(tmp_pat
     assert set(out.fields) == {"total"}
     assert main(["train", "kie", "--data", str(tmp_path / "nothing")]) == 2
     assert "no labels here (make them with `docsprint data import" in capsys.readouterr().err
+
+
+def test_curve_takes_the_first_documents_and_draws_the_points(tmp_path):
+    """The learning curve's pieces: a subset folder that still finds its images, and the plot."""
+    from docsprint.eval.curve import draw, subset
+
+    rows = []
+    for i in range(3):
+        render_lines([f"TOTAL {i}.50"]).image.save(tmp_path / f"p{i}.png")
+        rows.append(json.dumps({"file": f"p{i}.png", "fields": {"total": f"{i}.50"}}))
+    (tmp_path / "truth.jsonl").write_text("\n".join(rows) + "\n")
+    import_labels("truth", tmp_path, tmp_path / "all", progress=False)
+    part = subset(tmp_path / "all", 2, tmp_path / "two")
+    exs = load("labels", "train", part)
+    assert [e.fields["total"] for e in exs] == ["0.50", "1.50"] and all(e.doc.pages[0].get_image() for e in exs)
+    with pytest.raises(ValueError, match="fewer than 5"):
+        subset(tmp_path / "all", 5, tmp_path / "five")
+    result = {"test": "t", "points": [{"documents": 0, "value_match": 30.0, "train_minutes": 0.0},
+                                      {"documents": 2, "value_match": 60.0, "train_minutes": 1.5}]}
+    draw(result, tmp_path / "curve.png")
+    assert (tmp_path / "curve.png").stat().st_size > 5000
