@@ -10,7 +10,6 @@ actor, the same `Extractor.extract` as the command line on the unpacked document
 from __future__ import annotations
 
 import base64
-import hashlib
 import io
 import json
 import time
@@ -23,6 +22,7 @@ from PIL import Image
 from docsprint.data.encode import thumbnail
 from docsprint.errors import one_line
 from docsprint.io.document import Document, Page, Word
+from docsprint.io.readers import sha256_file
 
 Batch = dict[str, Any]
 
@@ -33,14 +33,6 @@ READ_SCHEMA = pa.schema([("id", pa.string()), ("path", pa.string()), ("sha256", 
 ROW_SCHEMA = pa.schema([("id", pa.string()), ("path", pa.string()), ("sha256", pa.string()), ("fields", pa.string()),
                         ("error", pa.string()), ("ocr_seconds", pa.float64()), ("model_seconds", pa.float64()),
                         ("model", pa.string())])
-
-
-def sha256_file(path: str) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def pack(doc: Document, image_size: int) -> str:

@@ -34,7 +34,6 @@ The review page (``docsprint serve --review DIR``) reads and writes the same fil
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import re
@@ -483,14 +482,6 @@ def read_labels(fmt: str, src: str | Path, images: str | Path | None = None,
 # ---------------------------------------------------------------- the import
 
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def read_pages(item: Labelled, out: Path, sha: str, ocr: str, limits) -> list[Page]:
     """The document's pages with words and a saved image each; read once per file content."""
     from docsprint.io.ocr import get_engine
@@ -545,7 +536,7 @@ def import_labels(fmt: str, src: str | Path, out: str | Path, ocr: str = "rapido
     from tqdm import tqdm
 
     from docsprint.io.limits import DEFAULT_LIMITS
-    from docsprint.io.readers import DocumentError
+    from docsprint.io.readers import DocumentError, sha256_file
 
     items = read_labels(fmt, src, images, list_keys)
     out = Path(out)
@@ -565,7 +556,7 @@ def import_labels(fmt: str, src: str | Path, out: str | Path, ocr: str = "rapido
         try:
             if not item.file.is_file():
                 raise DocumentError(item.file, "no such file")
-            sha = _sha256(item.file)
+            sha = sha256_file(item.file)
             pages = read_pages(item, out, sha, ocr, limits or DEFAULT_LIMITS)
         except (DocsprintError, OSError) as e:
             unreadable.append({"file": str(item.file), "error": str(e)})

@@ -32,6 +32,17 @@ class DocumentError(DocsprintError):
         self.path, self.reason = str(path), reason
 
 
+def sha256_file(path: str | Path) -> str:
+    """The file's sha256, read in 1 MB chunks (ids of documents in batch output and labels)."""
+    import hashlib
+
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
 def read_document(path: str | Path, ocr: str = "rapidocr", limits: Limits = DEFAULT_LIMITS) -> Document:
     """``read_document("scan.pdf")`` -> Document with one Page per page (or TIFF frame)."""
     path = Path(path)

@@ -16,7 +16,6 @@ The HTTP side: ``GET /v1/review`` (the documents and the keys), ``GET /v1/review
 
 from __future__ import annotations
 
-import hashlib
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,6 +32,7 @@ from docsprint.data.labels import (
 from docsprint.errors import DocsprintError
 from docsprint.io.document import Box, Document, Page
 from docsprint.io.limits import DEFAULT_LIMITS, Limits
+from docsprint.io.readers import sha256_file
 
 SUFFIXES = {".pdf", ".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".gif", ".webp"}
 
@@ -54,10 +54,6 @@ class ReviewConfig:
         if not self.keys:
             raise ReviewError("review needs the keys to ask (--review-keys)")
         self.out = self.out or self.folder / "labels"
-
-
-def _sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def _inside(word_box: Box, boxes: list) -> bool:
@@ -103,7 +99,7 @@ class Review:
         """The document's sha256 and pages (words, a saved image each); read on first use."""
         self.check(i)
         if i not in self._pages:
-            sha = _sha256(self.files[i])
+            sha = sha256_file(self.files[i])
             self._pages[i] = sha, read_pages(Labelled(self.files[i], {}), self.out, sha, self.ocr, self.cfg.limits)
         return self._pages[i]
 
