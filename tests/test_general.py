@@ -42,6 +42,9 @@ from tests.pdfs import form_pdf
     ("12-345-6789", "12- 345- 6789", "recipient TIN", True),
     ("471102", "471103", "invoice number", False),
     ("8:20 PM", "20:20", "time", True),
+    ("€", "EUR", "currency", True),  # a currency is its code, printed as a symbol or not
+    ("EUR", "GBP", "currency", False),
+    ("Währung", "EUR", "currency", False),
     (None, "2018-03-05", "date", False),
 ])
 def test_values_are_matched_as_dates_numbers_names_and_ids(pred, gold, key, ok):
@@ -184,6 +187,23 @@ def test_business_pages_show_their_values_and_are_reproducible(kind):
         again = make_document(kind, 3, i)
         assert again[2] == fields and [w.text for w in again[1]] == [w.text for w in words]
     assert MIXES["business"].count("invoice-intl") >= 3
+
+
+def test_invoice_layouts_of_real_invoices():
+    """The letterhead on one line, the e-invoice print with "Name:" sections and the title line
+    "Rechnung Nr. 471102 vom 05.03.2018", two tax rates with their total: all drawn, and the
+    currency asked as printed."""
+    texts, currencies = [], []
+    for i in range(60):
+        _, words, fields = make_document("invoice-intl", 11, i)
+        texts.append(" ".join(w.text for w in words))
+        currencies += [v for k, v in fields.items() if k == "currency" and v]
+    assert any(" vom " in t and "Name:" in t for t in texts)  # structured German e-invoice print
+    assert any(" - " in t.split("·")[0] for t in texts)  # one-line letterheads
+    assert any(sum(t.count(lab) for lab in ("Total taxes", "Summe MwSt.", "Total TVA", "Totaal BTW",
+                                            "Total IVA", "Steuerbetrag")) for t in texts)
+    assert currencies and all(business.CURRENCY_CODES.get(c, c) in ("EUR", "USD", "GBP", "CHF", "CAD", "AUD")
+                              for c in currencies)
 
 
 def test_locale_formats():

@@ -15,6 +15,7 @@ Used by `docsprint.data.synth` as the kinds ``invoice-intl``, ``receipt-intl`` a
 from __future__ import annotations
 
 import random
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from docsprint.data import synth as s
@@ -36,6 +37,7 @@ LOCALES: dict[str, dict] = {
         "thanks": ["Thank you for your business.", "Payment within 30 days.", "Please quote the invoice number."],
         "receipt_total": ["TOTAL", "Total", "AMOUNT", "Total due"], "cash": ["CASH", "Card", "VISA", "Change"],
         "phone": ["Tel", "Phone", "Tel."], "page": "Page",
+        "currency_label": ["Currency", "Invoice currency"], "of": ["dated", "of", "from"], "nr": ["No.", "#", ""], "name_label": "Name", "address_label": ["Address", "Street"], "total_tax": ["Total taxes", "Total tax", "Total VAT"], "country": ["United Kingdom", "USA", "Ireland"],
     },
     "de": {
         "decimal": ",", "thousands": ".",
@@ -53,6 +55,7 @@ LOCALES: dict[str, dict] = {
         "thanks": ["Vielen Dank für Ihren Auftrag.", "Zahlbar innerhalb von 14 Tagen ohne Abzug."],
         "receipt_total": ["SUMME", "Summe", "GESAMT", "Zu zahlen"], "cash": ["BAR", "EC-Karte", "Rückgeld", "Gegeben"],
         "phone": ["Tel.", "Telefon"], "page": "Seite",
+        "currency_label": ["Währung", "Rechnungswährung"], "of": ["vom"], "nr": ["Nr.", "Nummer"], "name_label": "Name", "address_label": ["Anschrift", "Adresse"], "total_tax": ["Summe MwSt.", "Steuerbetrag", "Umsatzsteuer gesamt"], "country": ["Deutschland", "DE"],
     },
     "fr": {
         "decimal": ",", "thousands": " ",
@@ -69,6 +72,7 @@ LOCALES: dict[str, dict] = {
         "thanks": ["Merci de votre confiance.", "Paiement à 30 jours."],
         "receipt_total": ["TOTAL", "Total TTC", "A PAYER"], "cash": ["ESPECES", "CB", "Rendu"],
         "phone": ["Tél.", "Tél"], "page": "Page",
+        "currency_label": ["Devise", "Monnaie"], "of": ["du"], "nr": ["N°", "n°", ""], "name_label": "Nom", "address_label": ["Adresse"], "total_tax": ["Total taxes", "Total TVA", "Montant TVA"], "country": ["France", "FR"],
     },
     "es": {
         "decimal": ",", "thousands": ".",
@@ -85,6 +89,7 @@ LOCALES: dict[str, dict] = {
         "thanks": ["Gracias por su compra.", "Pago a 30 días."],
         "receipt_total": ["TOTAL", "Total a pagar", "IMPORTE"], "cash": ["EFECTIVO", "TARJETA", "Cambio"],
         "phone": ["Tel.", "Teléfono"], "page": "Página",
+        "currency_label": ["Moneda", "Divisa"], "of": ["de fecha", "del"], "nr": ["N.º", "Nº"], "name_label": "Nombre", "address_label": ["Dirección", "Domicilio"], "total_tax": ["Total IVA", "Cuota total"], "country": ["España", "ES"],
     },
     "it": {
         "decimal": ",", "thousands": ".",
@@ -101,6 +106,7 @@ LOCALES: dict[str, dict] = {
         "thanks": ["Grazie per la fiducia.", "Pagamento a 30 giorni."],
         "receipt_total": ["TOTALE", "Totale EURO", "DA PAGARE"], "cash": ["CONTANTI", "CARTA", "Resto"],
         "phone": ["Tel.", "Telefono"], "page": "Pagina",
+        "currency_label": ["Valuta", "Divisa"], "of": ["del"], "nr": ["n.", "N."], "name_label": "Nome", "address_label": ["Indirizzo", "Sede"], "total_tax": ["Totale IVA", "Totale imposta"], "country": ["Italia", "IT"],
     },
     "nl": {
         "decimal": ",", "thousands": ".",
@@ -117,6 +123,7 @@ LOCALES: dict[str, dict] = {
         "thanks": ["Bedankt voor uw bestelling.", "Betaling binnen 30 dagen."],
         "receipt_total": ["TOTAAL", "Te betalen", "Totaal"], "cash": ["CONTANT", "PIN", "Wisselgeld"],
         "phone": ["Tel.", "Telefoon"], "page": "Pagina",
+        "currency_label": ["Valuta", "Munteenheid"], "of": ["van", "d.d."], "nr": ["nr.", "Nr."], "name_label": "Naam", "address_label": ["Adres"], "total_tax": ["Totaal BTW", "BTW totaal"], "country": ["Nederland", "NL"],
     },
 }
 LANGS = list(LOCALES)
@@ -286,6 +293,60 @@ def _label_value(c: s.Canvas, x: float, y: float, label: str, value: str, size: 
     c.text(x + gap, y, value, size)
 
 
+CURRENCY_CODES = {"€": "EUR", "$": "USD", "£": "GBP"}
+
+
+def _printed_currency(cur: str, amounts: Iterable[str]) -> str | None:
+    """The currency as the page shows it: its code or symbol when an amount carries it."""
+    return cur if any(cur in a for a in amounts) else None
+
+
+def _title_line(r: random.Random, loc: dict, title: str, number: str, issued: str) -> str:
+    """The title with the number and date in it: "Rechnung Nr. 471102 vom 05.03.2018"."""
+    code = f" ({r.choice(['380', '381', '326'])})" if r.random() < 0.3 else ""
+    nr = r.choice(loc["nr"])
+    return f"{title.title() if r.random() < 0.5 else title}{code} {nr + ' ' if nr else ''}{number} {r.choice(loc['of'])} {issued}"
+
+
+def _structured_header(c: s.Canvas, r: random.Random, loc: dict, seller: Party, buyer: Party, cur: str, y: float,
+                       size: int, lh: int, x0: float, number: str, issued: str, due: str, delivery: str,
+                       title: str, seller_vat_shown: bool) -> tuple[float, dict[str, str]]:
+    """The print of an e-invoice (EN 16931 viewers): the title line with number and date, the
+    currency, then a section per party with "Name:", "Anschrift:" and tax id fields."""
+    c.text(x0, y, _title_line(r, loc, title, number, issued), size + 3, 1)
+    y += lh * 1.5
+    shown = {"number": number, "date": issued}
+    code = CURRENCY_CODES.get(cur, cur)
+    gap = 130 + r.randint(0, 40)
+    rows = [(r.choice(loc["currency_label"]), code)]
+    if r.random() < 0.5:
+        rows.append((r.choice(loc["delivery"]), delivery))
+        shown["delivery"] = delivery
+    if r.random() < 0.4:
+        rows.append((r.choice(loc["due"]), due))
+        shown["due"] = due
+    for label, value in rows:
+        _label_value(c, x0, y, label, value, size, gap, r)
+        y += lh
+    shown["currency"] = code
+    y += lh * 0.5
+    for who, p, vat in (("seller", seller, seller_vat_shown), ("buyer", buyer, True)):
+        c.text(x0, y, r.choice(loc[who]), size + 1, 1)
+        y += lh * 1.2
+        lines = [(r.choice(["Nummer", "Number", "ID"]), str(r.randint(1000, 999999)))] if r.random() < 0.5 else []
+        lines += [(loc["name_label"], p.name), (r.choice(loc["address_label"]), p.street), ("", p.city)]
+        if vat:
+            lines.append((r.choice(loc["vat"]), p.vat))
+        for label, value in lines:
+            if label:
+                _label_value(c, x0 + 10, y, label, value, size, gap, r)
+            else:
+                c.text(x0 + 10 + gap, y, value, size)
+            y += lh
+        y += lh * 0.6
+    return y + lh, shown
+
+
 def invoice(c: s.Canvas, r: random.Random) -> s.Fields:
     """An invoice, credit note or purchase order in one of six languages."""
     lang = r.choices(LANGS, LANG_WEIGHTS)[0]
@@ -319,54 +380,94 @@ def invoice(c: s.Canvas, r: random.Random) -> s.Fields:
                           f"{buyer.name} · {buyer.street}"])
         c.text(x0 if r.random() < 0.6 else x1 - c.length(above, size - 1), y, above, size - 1)
         y += lh * 1.3
-    header_right = r.random() < 0.4
-    hx = x1 - c.length(seller.name, size + 4, 1) if header_right else x0
-    c.text(hx, y, seller.name, size + 4, 1)
-    y += lh * 1.4
-    seller_address = None
-    if r.random() < 0.7:
-        line = f"{seller.street} · {seller.city}" if r.random() < 0.5 else f"{seller.street}, {seller.city}"
-        c.text(hx if not header_right else x1 - c.length(line, size - 2), y, line, size - 2)
-        seller_address = line
+    # Layouts: a letterhead (name, then address lines), the letterhead on one line with the
+    # registration numbers under it, or the structured print of an e-invoice (sections with
+    # "Name:" and "Anschrift:" fields, the number and date in the title line).
+    layout = r.choices(["letterhead", "oneline", "structured"], [6, 2, 2])[0]
+    country = r.choice(loc["country"])
+    seller_vat_shown = r.random() < 0.8
+    header_vat = False
+    title_line = layout == "structured" or r.random() < 0.2
+    seller_address: str | None = None
+    buyer_vat_shown = False
+    if layout == "structured":
+        y, shown = _structured_header(c, r, loc, seller, buyer, cur, y, size, lh, x0, number, issued, due,
+                                      delivery, title, seller_vat_shown)
+        seller_address, buyer_vat_shown = f"{seller.street} {seller.city}", True
+    else:
+        if layout == "oneline":
+            line = " - ".join([seller.name, seller.street, seller.city, country])
+            c.text(x0, y, line, size - 1, 1 if r.random() < 0.3 else 0)
+            y += lh
+            extra = [f"{r.choice(loc['phone'])} {seller.phone}", f"www.{seller.name.split()[0].lower()}.com"]
+            c.text(x0, y, " - ".join(extra[: r.randint(1, 2)]), size - 2)
+            y += lh
+            if seller_vat_shown:
+                reg = f"{r.choice(loc['vat'])} : {seller.vat} - {r.choice(['SIRET', 'HRB', 'Reg. No.', 'KvK'])} : {r.randint(10**7, 10**10)}"
+                c.text(x0, y, reg, size - 2)
+                header_vat = True
+                y += lh
+            seller_address = f"{seller.street}, {seller.city}"
+            hx: float = x0
+            header_right = False
+        else:
+            header_right = r.random() < 0.4
+            hx = x1 - c.length(seller.name, size + 4, 1) if header_right else x0
+            c.text(hx, y, seller.name, size + 4, 1)
+            y += lh * 1.4
+        if layout == "letterhead" and r.random() < 0.7:
+            line = f"{seller.street} · {seller.city}" if r.random() < 0.5 else f"{seller.street}, {seller.city}"
+            c.text(hx if not header_right else x1 - c.length(line, size - 2), y, line, size - 2)
+            seller_address = line
+            y += lh
+        if layout == "letterhead" and r.random() < 0.5:
+            c.text(hx if not header_right else x1 - c.length(seller.phone, size - 2) - 40, y,
+                   f"{r.choice(loc['phone'])} {seller.phone}", size - 2)
+            y += lh
         y += lh
-    if r.random() < 0.5:
-        c.text(hx if not header_right else x1 - c.length(seller.phone, size - 2) - 40, y,
-               f"{r.choice(loc['phone'])} {seller.phone}", size - 2)
-        y += lh
-    y += lh
-    # The buyer's block (left) and the meta block (right).
-    by = y
-    if r.random() < 0.6:
-        c.text(x0, y, r.choice(loc["buyer"]) + r.choice([":", ""]), size, 1)
-        y += lh
-    for line in buyer.lines:
-        c.text(x0, y, line, size)
-        y += lh
-    buyer_vat_shown = r.random() < 0.3
-    if buyer_vat_shown:
-        c.text(x0, y, f"{r.choice(loc['vat'])} {buyer.vat}", size - 1)
-        y += lh
-    c.text(x0 + (x1 - x0) * 0.55 if r.random() < 0.5 else x0, max(y, by) + lh * 0.5, title, size + 6, 1)
-    meta = [("number", loc["number"], number), ("date", loc["date"], issued)]
-    if r.random() < 0.6 and kind != "order":
-        meta.append(("due", loc["due"], due))
-    if r.random() < 0.4:
-        meta.append(("delivery", loc["delivery"], delivery))
-    if r.random() < 0.5:
-        meta.append(("ref", loc["ref"] if kind != "order" else loc["po_number"], ref))
-    if r.random() < 0.4:
-        meta.append(("customer_no", loc["customer_no"], customer_no))
-    r.shuffle(meta)
-    my = by
-    mx = x0 + (x1 - x0) * r.uniform(0.45, 0.55)
-    chosen = [(what, r.choice(labels), value) for what, labels, value in meta]
-    gap = max(c.length(label + ":", size, 1) for _, label, _ in chosen) + 12
-    shown: dict[str, str] = {}
-    for what, label, value in chosen:
-        _label_value(c, mx, my, label, value, size, gap, r)
-        shown[what] = value
-        my += lh
-    y = max(y, my) + lh * 2.2
+        # The buyer's block (left) and the meta block (right).
+        by = y
+        if r.random() < 0.3:  # the sender's line above the address window
+            c.text(x0, y, f"{seller.name} · {seller.street} · {seller.city}", size - 4)
+            y += lh * 0.8
+        if r.random() < 0.6:
+            c.text(x0, y, r.choice(loc["buyer"]) + r.choice([":", ""]), size, 1)
+            y += lh
+        for line in buyer.lines:
+            c.text(x0, y, line, size)
+            y += lh
+        buyer_vat_shown = r.random() < 0.3
+        if buyer_vat_shown:
+            c.text(x0, y, f"{r.choice(loc['vat'])} {buyer.vat}", size - 1)
+            y += lh
+        if title_line:  # "Rechnung Nr. 471102 vom 05.03.2018", under the two blocks
+            meta = []
+        else:
+            c.text(x0 + (x1 - x0) * 0.55 if r.random() < 0.5 else x0, max(y, by) + lh * 0.5, title, size + 6, 1)
+            meta = [("number", loc["number"], number), ("date", loc["date"], issued)]
+        if r.random() < 0.6 and kind != "order":
+            meta.append(("due", loc["due"], due))
+        if r.random() < 0.4:
+            meta.append(("delivery", loc["delivery"], delivery))
+        if r.random() < 0.5:
+            meta.append(("ref", loc["ref"] if kind != "order" else loc["po_number"], ref))
+        if r.random() < 0.4:
+            meta.append(("customer_no", loc["customer_no"], customer_no))
+        r.shuffle(meta)
+        my = by
+        mx = x0 + (x1 - x0) * r.uniform(0.45, 0.55)
+        chosen = [(what, r.choice(labels), value) for what, labels, value in meta]
+        gap = max([c.length(label + ":", size, 1) for _, label, _ in chosen] + [0]) + 12
+        shown = {"number": number, "date": issued} if title_line else {}
+        for what, label, value in chosen:
+            _label_value(c, mx, my, label, value, size, gap, r)
+            shown[what] = value
+            my += lh
+        y = max(y, my) + lh * 0.8
+        if title_line:
+            c.text(x0, y, _title_line(r, loc, title, number, issued), size + 3, 1)
+            y += lh
+        y += lh * 1.4
     # Line items.
     cols = [x0, x0 + (x1 - x0) * 0.55, x0 + (x1 - x0) * 0.68]
     heads = loc["cols"]
@@ -392,13 +493,23 @@ def invoice(c: s.Canvas, r: random.Random) -> s.Fields:
     net = round(net, 2)
     rate = r.choice(TAX_RATES[lang])
     tax = round(net * rate / 100, 2)
+    breakdown = []  # two rates on one invoice: a tax line each, then the tax total
+    if len(TAX_RATES[lang]) > 1 and rate and r.random() < 0.25:
+        other = r.choice([t for t in TAX_RATES[lang] if t != rate])
+        part = round(net * r.uniform(0.2, 0.8), 2)
+        breakdown = [(rate, round((net - part) * rate / 100, 2)), (other, round(part * other / 100, 2))]
+        tax = round(sum(v for _, v in breakdown), 2)
     total = round(net + tax, 2)
     paid = round(total * r.choice([0.1, 0.25, 0.5]), 2) if r.random() < 0.2 else 0.0
     due_amt = round(total - paid, 2)
     lx = x0 + (x1 - x0) * 0.5
     rate_txt = (f"{rate:g}".replace(".", loc["decimal"])) + " %" * (lang in ("de", "fr")) + "%" * (lang not in ("de", "fr"))
     rows = [("net", r.choice(loc["net"]), net)]
-    if rate or r.random() < 0.5:
+    if breakdown:
+        for rt, v in breakdown:
+            rows.append(("tax_part", f"{r.choice(loc['tax'])} {rt:g}%".replace(".", loc["decimal"]), v))
+        rows.append(("tax", r.choice(loc["total_tax"]), tax))
+    elif rate or r.random() < 0.5:
         rows.append(("tax", f"{r.choice(loc['tax'])} {rate_txt}" if r.random() < 0.8 else r.choice(loc["tax"]), tax))
     rows.append(("total", r.choice(loc["total"]), total))
     if paid:
@@ -419,9 +530,8 @@ def invoice(c: s.Canvas, r: random.Random) -> s.Fields:
         y += lh * 1.5
     # Footer: the seller's registration and bank details (more numbers to tell apart).
     iban = f"{seller.vat[:2] if seller.vat[:2].isalpha() else 'GB'}{r.randint(10, 99)} {r.randint(1000, 9999)} {r.randint(1000, 9999)} {r.randint(1000, 9999)} {r.randint(10, 99)}"
-    seller_vat_shown = r.random() < 0.8
     foot = []
-    if seller_vat_shown:
+    if seller_vat_shown and not header_vat:
         foot.append(f"{r.choice(loc['vat'])} {seller.vat}")
     if r.random() < 0.6:
         foot.append(f"IBAN {iban}")
@@ -452,6 +562,8 @@ def invoice(c: s.Canvas, r: random.Random) -> s.Fields:
         _ask(r, fields, "buyer_address", f"{buyer.street} {buyer.city}")
     if r.random() < 0.2:
         _ask(r, fields, "iban", iban if any("IBAN" in f for f in foot) else None)
+    if "currency" in shown or r.random() < 0.35:
+        _ask(r, fields, "currency", shown.get("currency") or _printed_currency(cur, money_shown.values()))
     fields[r.choice(["tips", "table number", "cashier name", "shipping tracking number", "discount"])] = None
     return fields
 
@@ -544,12 +656,47 @@ TAX_BOXES = [("Rents", "amount"), ("Royalties", "amount"), ("Other income", "amo
              ("Medical and health care payments", "amount"), ("Nonemployee compensation", "amount"),
              ("State tax withheld", "amount"), ("State income", "amount"), ("Gross proceeds paid to an attorney", "amount"),
              ("Account number (see instructions)", "id"), ("Payer's state no.", "id"), ("Date of birth", "date"),
-             ("Exempt payee code", "code"), ("Country of citizenship", "country"), ("Foreign tax identifying number", "id")]
+             ("Exempt payee code", "code"), ("Country of citizenship", "country"), ("Foreign tax identifying number", "id"),
+             ("Crop insurance proceeds", "amount"), ("Section 409A deferrals", "amount"),
+             ("Excess golden parachute payments", "amount"), ("Nonqualified deferred compensation", "amount"),
+             ("Fish purchased for resale", "amount"), ("Substitute payments in lieu of dividends or interest", "amount"),
+             ("Exempt payee code (if any)", "payee code"), ("Exemption from FATCA reporting code (if any)", "fatca"),
+             ("Social security number", "ssn"), ("Employer identification number", "ein"),
+             ("List account number(s) here (optional)", "accounts"), ("Reference number(s) (see instructions)", "id"),
+             ("Date of birth (MM-DD-YYYY) (see instructions)", "dob"), ("State/Payer's state no.", "state"),
+             ("Capacity in which acting (if form is not signed by beneficial owner)", "capacity")]
 PARTY_BOXES = [("PAYER'S name, street address, city or town", "payer"), ("RECIPIENT'S name", "recipient name"),
                ("Name (as shown on your income tax return)", "name"), ("Business name/disregarded entity name", "business name"),
                ("Address (number, street, and apt. or suite no.)", "address"), ("City, state, and ZIP code", "city state zip"),
                ("Requester's name and address (optional)", "requester name address"), ("PAYER'S TIN", "payer TIN"),
-               ("RECIPIENT'S TIN", "recipient TIN"), ("Signature date", "signature date")]
+               ("RECIPIENT'S TIN", "recipient TIN"), ("Signature date", "signature date"),
+               ("Name of individual who is the beneficial owner", "name"),
+               ("Permanent residence address (street, apt. or suite no., or rural route)", "permanent address"),
+               ("Mailing address (if different from above)", "mailing address"),
+               ("City or town, state or province. Include postal code where appropriate.", "city state zip"),
+               ("Print name of signer", "name of signer"), ("RECIPIENT'S name, street address, city", "recipient")]
+# The keys users ask for a box, when its caption's first words are not how they ask.
+FORM_KEYS = {"Exempt payee code (if any)": ["exempt payee code", "payee code"],
+             "Exemption from FATCA reporting code (if any)": ["FATCA code", "FATCA exemption code"],
+             "Social security number": ["SSN", "social security number"],
+             "Employer identification number": ["EIN", "employer identification number"],
+             "List account number(s) here (optional)": ["account numbers", "account number"],
+             "Reference number(s) (see instructions)": ["reference number"],
+             "Date of birth (MM-DD-YYYY) (see instructions)": ["date of birth", "birth date"],
+             "State/Payer's state no.": ["state no", "payer state number"],
+             "Capacity in which acting (if form is not signed by beneficial owner)": ["capacity acting", "capacity"],
+             "Country of citizenship": ["citizenship", "country of citizenship"],
+             "Permanent residence address (street, apt. or suite no., or rural route)": ["permanent street address",
+                                                                                          "permanent address"],
+             "Mailing address (if different from above)": ["mailing address"],
+             "Substitute payments in lieu of dividends or interest": ["substitute payments"],
+             "Fish purchased for resale": ["fish resale", "fish purchased for resale"],
+             "Excess golden parachute payments": ["excess golden parachute payments", "golden parachute payments"],
+             "Section 409A deferrals": ["409A deferrals", "section 409A deferrals"],
+             "Gross proceeds paid to an attorney": ["gross proceeds attorney", "gross proceeds paid to an attorney"],
+             "Medical and health care payments": ["medical health care payments", "medical and health care payments"]}
+COUNTRIES = ["Germany", "France", "Canada", "Japan", "Brazil", "India", "Mexico", "United Kingdom", "Singapore",
+             "Australia", "Spain", "Netherlands"]
 
 
 def taxform(c: s.Canvas, r: random.Random) -> s.Fields:
@@ -583,7 +730,10 @@ def taxform(c: s.Canvas, r: random.Random) -> s.Fields:
         bx = x0 + col * w
         c.draw.rectangle([bx, y, bx + w - 4, y + bh - 4], outline=c.ink)
         number = f"{i + 1} " if r.random() < 0.6 else ""
-        c.text(bx + 3, y + 2, number + caption, size)
+        shown_caption = number + caption
+        while c.length(shown_caption, size) > w - 10 and " " in shown_caption:  # cut to the box
+            shown_caption = shown_caption.rsplit(" ", 1)[0]
+        c.text(bx + 3, y + 2, shown_caption, size)
         value: str | None
         if what == "amount":
             value = f"$ {s.money(r, 10, 90000):,.2f}" if r.random() < 0.6 else f"{s.money(r, 10, 90000):,.0f}"
@@ -595,14 +745,31 @@ def taxform(c: s.Canvas, r: random.Random) -> s.Fields:
             value = f"{r.choice(['', 'A', 'X', 'DE'])}{r.randint(10, 99999999)}"
             key = caption.split("(")[0].strip().lower().replace("'s", "")
         elif what == "country":
-            value = r.choice(["Germany", "France", "Canada", "Japan", "Brazil", "India", "Mexico"])
+            value = r.choice(COUNTRIES)
             key = "country of citizenship"
+        elif what in ("payee code", "fatca", "state", "capacity"):
+            value = {"payee code": str(r.randint(1, 13)), "fatca": r.choice("ABCDEFGHIJKLM"),
+                     "state": r.choice(["CA", "NY", "PA", "TX", "WA", "CT", "NJ", "CO"]),
+                     "capacity": r.choice(["Spouse", "Agent", "Parent", "Guardian", "Family Member"])}[what]
+            key = what
+        elif what in ("ssn", "ein"):  # digits typed into cells: "123 – 45 – 6789"
+            digits = [str(r.randint(0, 9)) for _ in range(9)]
+            cut = [3, 5] if what == "ssn" else [2]
+            parts = ["".join(digits[a:b]) for a, b in zip([0, *cut], [*cut, 9], strict=True)]
+            value = r.choice([" – ", "-", " - "]).join(parts) if r.random() < 0.7 else " ".join(digits)
+            key = what
+        elif what == "accounts":
+            value = ", ".join(str(r.randint(10**7, 10**12)) for _ in range(r.randint(1, 2)))
+            key = what
+        elif what == "dob":
+            value = f"{r.randint(1, 12):02d}-{r.randint(1, 28):02d}-{r.randint(1940, 2004)}"
+            key = what
         elif what.endswith("TIN"):
             value = f"{r.randint(10, 99)}-{r.randint(1000000, 9999999)}" if r.random() < 0.5 else \
                 f"{r.randint(100, 999)}-{r.randint(10, 99)}-{r.randint(1000, 9999)}"
             key = what
-        elif what in ("address",):
-            value = f"{r.randint(1, 9999)} {r.choice(STREETS['en'])}"
+        elif what in ("address", "permanent address", "mailing address"):
+            value = f"{r.randint(1, 9999)} {r.choice(STREETS['en'])}" + (f", APT {r.randint(1, 999)}" if r.random() < 0.2 else "")
             key = what
         elif what == "city state zip":
             value = f"{r.choice(s.CITIES)}, {r.choice(['NY', 'CA', 'WA', 'PA', 'TX'])} {r.randint(10000, 99999)}"
@@ -613,11 +780,24 @@ def taxform(c: s.Canvas, r: random.Random) -> s.Fields:
         else:
             value = s.company(r) if what in ("payer", "business name") or r.random() < 0.3 else s.person(r)
             key = what if what != "payer" else r.choice(["payer name", "payer"])
+        if caption in FORM_KEYS:
+            key = r.choice(FORM_KEYS[caption])
         if r.random() < 0.12:
             value = None  # an empty box
         if value is not None:
-            c.text(bx + 8, y + size + 6, value, vsize, 2)
+            right = bx + 3 + c.length(shown_caption, size) + 8
+            if r.random() < 0.3 and right + c.length(value, vsize, 2) < bx + w - 8:  # typed after the caption
+                c.text(right, y + 2, value, vsize, 2)
+            else:
+                c.text(bx + 8, y + size + 6, value, vsize, 2)
         fields[key] = value
+    y += bh + 10
+    for _ in range(r.choice([0, r.randint(3, 12), r.randint(10, 45)])):  # the instructions under the boxes
+        if y > c.height - 40:
+            break
+        line = r.choice(TAX_PRINT) if r.random() < 0.4 else s._sentence(r, r.randint(8, 16))
+        c.text(x0, y, line, size - 1)
+        y += size + 5
     asked = {caption for caption, _ in boxes}
     unused = [c for c, what in TAX_BOXES if c not in asked and what == "amount"]
     fields[r.choice(unused).lower()] = None  # a box this form does not have

@@ -10,6 +10,7 @@ ISO dates for a page that prints "05.03.2018", "300" for "300,00 €", "+1401555
   is ignored (credit notes print it either way);
 - **times** as hours and minutes, 12- or 24-hour;
 - **phone numbers** by their digits, a country code allowed on either side;
+- **currencies** by ISO code: a page's "€" is "EUR", "£" is "GBP", "$" is "USD";
 - **names and addresses** (keys naming a party, a place or a name) by containment, after
   dropping punctuation: "Lieferant GmbH" is found in "Lieferant GmbH, Lieferantenstraße 20";
 - **everything else** exactly, after case folding and dropping punctuation and spaces
@@ -47,6 +48,8 @@ NAME_WORDS = ("name", "seller", "buyer", "supplier", "vendor", "company", "custo
               "ship to", "employer", "employee", "issuer", "place", "port")
 PHONE_WORDS = ("phone", "tel", "fax", "mobile")
 CHECKBOX = ("selected", "unselected")
+CURRENCY_SYMBOLS = {"€": "EUR", "£": "GBP", "$": "USD", "US$": "USD", "¥": "JPY", "fr.": "CHF", "euro": "EUR",
+                    "euros": "EUR", "dollar": "USD", "dollars": "USD"}
 
 
 def fold(text: str) -> str:
@@ -132,12 +135,26 @@ def kind_of(key: str, gold: str) -> str:
         return "time"
     if any(w in k for w in PHONE_WORDS):
         return "phone"
+    if "currency" in k or "währung" in k:
+        return "currency"
     idish = re.search(r"\b(number|no|id|code|tin|ssn|ein|zip|reference|iban|account|#)\b", k) or "id" in k.split()
     if _is_amount(gold) and not idish:
         return "amount"
     if any(w in k for w in NAME_WORDS):
         return "name"
     return "exact"
+
+
+def currency_code(text: str) -> str:
+    """ "€" -> "EUR", "eur" -> "EUR", "1.234,56 €" -> "EUR"; "" when none is named."""
+    t = text.strip()
+    if t.casefold() in CURRENCY_SYMBOLS:
+        return CURRENCY_SYMBOLS[t.casefold()]
+    code = re.search(r"\b([A-Za-z]{3})\b", t)
+    if code:
+        return code.group(1).upper()
+    sym = re.search(r"US\$|[€£$¥]", t)
+    return CURRENCY_SYMBOLS[sym.group(0)] if sym else ""
 
 
 def value_match(pred: str | list[str] | None, gold: str, key: str) -> bool:
@@ -154,6 +171,8 @@ def value_match(pred: str | list[str] | None, gold: str, key: str) -> bool:
             re.sub(r"\D", "", gold)) + 2
     if kind == "time":
         return bool(times(gold) & times(p))
+    if kind == "currency":
+        return currency_code(p) == currency_code(gold) != ""
     if kind == "phone":
         gd, pd = re.sub(r"\D", "", gold), re.sub(r"\D", "", p)
         return len(pd) >= 7 and (gd.endswith(pd) or pd.endswith(gd))
