@@ -164,6 +164,8 @@ ITEMS = {"de": "Beratung Wartung Montage Schrauben Kabel Druckerpapier Lizenz Ve
          "it": "Consulenza Manutenzione Installazione Materiale Licenza Trasporto Riparazione Affitto".split(),
          "nl": "Advies Onderhoud Installatie Materiaal Licentie Verzending Reparatie Huur".split(),
          "en": s.PRODUCTS}
+BRANDS = ("Clachan Loxley Turnpike Zenbox Hetzner Norbert Fiducia Merkur Kaufpark Biomarkt Lumen Arcadia Vireo "
+          "Quickstop Fairway Bonjour Alpenblick Brightline Kestrel Rivoli Tangerine Obelisk Miramar Sunbeam").split()
 # Keys as users ask them (English, the schema's words), each with its wordings.
 ASK = {
     "seller": ["seller name", "seller", "supplier name", "vendor", "supplier", "company", "vendor name", "issuer"],
@@ -261,6 +263,10 @@ def party(r: random.Random, lang: str, person: bool = False) -> Party:
         style = r.random()
         base = r.choice(NAMES[lang]) if style < 0.5 else r.choice(s.ORG_A)
         name = f"{base} {r.choice(TRADE[lang])} {r.choice(LEGAL[lang])}"
+        if style > 0.9:  # a brand: one or two words, no legal form ("LOGANS", "Au bon moulin")
+            name = r.choice([r.choice(BRANDS), f"{r.choice(BRANDS)} {r.choice(TRADE[lang])}", r.choice(NAMES[lang]) + "s"])
+        elif r.random() < 0.25:  # the legal form left out
+            name = f"{base} {r.choice(TRADE[lang])}"
         if r.random() < 0.3:
             name = name.upper()
     number = r.randint(1, 220)
@@ -580,9 +586,12 @@ def receipt(c: s.Canvas, r: random.Random) -> s.Fields:
     dt = fmt_date(r, lang, r.randint(2016, 2026), r.randint(1, 12), r.randint(1, 28))
     tm = f"{r.randint(6, 23):02d}:{r.randint(0, 59):02d}" + (f":{r.randint(0, 59):02d}" if r.random() < 0.4 else "")
     y: float = r.randint(15, 50)
-    for line in [store.name, store.street, store.city, f"{r.choice(loc['phone'])} {store.phone}"]:
+    phone_line = f"{r.choice(loc['phone'])} {store.phone}"
+    phone_shown = False
+    for line in [store.name, store.street, store.city, phone_line]:
         if line != store.name and r.random() < 0.15:
             continue
+        phone_shown = phone_shown or line == phone_line
         c.text(mid - c.length(line, size + 1) / 2, y, line, size + 1, 1 if line == store.name else 0)
         y += lh
     y += lh // 2
@@ -608,6 +617,19 @@ def receipt(c: s.Canvas, r: random.Random) -> s.Fields:
     tax = round(total - total / (1 + rate / 100), 2)
     c.rule(y, x0, x1, dashed=True)
     y += lh // 2
+    money: dict[str, str] = {}
+    if r.random() < 0.4:  # subtotal, tax (and a tip) above the total: the till adds them up
+        subtotal = total
+        tax = round(subtotal * rate / 100, 2)
+        tip = round(subtotal * r.choice([0.1, 0.15, 0.2]), 2) if lang == "en" and r.random() < 0.3 else 0.0
+        total = round(subtotal + tax + tip, 2)
+        rows = [("net", r.choice(["Subtotal", "Sub Total", "Net"] if lang == "en" else loc["net"]), subtotal),
+                ("tax", f"{r.choice(loc['tax'])} {rate:g}%", tax)] + [("tip", r.choice(["Tip", "Gratuity"]), tip)] * bool(tip)
+        for what, label, v in rows:
+            money[what] = fmt_amount(v, loc)
+            c.text(x0, y, label, size)
+            c.right(x1, y, money[what], size)
+            y += lh
     total_txt = with_currency(fmt_amount(total, loc), cur, r, lang)
     c.text(x0, y, r.choice(loc["receipt_total"]), size + 2, 1)
     c.right(x1, y, total_txt, size + 2, 1)
@@ -616,24 +638,34 @@ def receipt(c: s.Canvas, r: random.Random) -> s.Fields:
     c.text(x0, y, r.choice(loc["cash"]), size)
     c.right(x1, y, fmt_amount(given, loc), size)
     y += lh
-    tax_txt = fmt_amount(tax, loc)
-    if rate:
+    if rate and "tax" not in money:
+        money["tax"] = fmt_amount(tax, loc)
         c.text(x0, y, f"{r.choice(loc['tax'])} {rate:g}%", size - 1)
-        c.right(x1, y, tax_txt, size - 1)
+        c.right(x1, y, money["tax"], size - 1)
         y += lh
-    number = f"{r.randint(1, 9999):04d}"
-    if r.random() < 0.5:
-        c.text(x0, y + lh, f"Bon {number}" if lang != "en" else f"Receipt #{number}", size - 1)
+    number = r.choice([f"{r.randint(1, 9999):04d}", f"{r.randint(10, 99)}/{r.randint(1000, 9999)}", str(r.randint(10**5, 10**8))])
+    number_shown = r.random() < 0.5
+    if number_shown:
+        c.text(x0, y + lh, f"Bon {number}" if lang != "en" else f"{r.choice(['Receipt #', 'Check #', 'Trans. '])}{number}", size - 1)
     fields: s.Fields = {}
-    fields[r.choice(["store name", "supplier name", "company", "merchant", "supplier"])] = store.name
+    fields[r.choice(["store name", "supplier name", "company", "merchant", "supplier", "merchant name"])] = store.name
     fields[r.choice(["date", "purchase date", "receipt date"])] = dt
     fields[r.choice(["time", "purchase time"])] = tm
     fields[r.choice(["total", "total amount", "amount paid", "grand total"])] = total_txt
-    if r.random() < 0.5:
-        fields[r.choice(["tax", "total tax", "VAT amount"])] = tax_txt if rate else None
+    if "tax" in money or r.random() < 0.5:
+        fields[r.choice(["tax", "total tax", "VAT amount"])] = money.get("tax")
+    if "net" in money or r.random() < 0.2:
+        fields[r.choice(["total net", "subtotal", "net amount"])] = money.get("net")
+    if "tip" in money:
+        fields[r.choice(["tip", "tips", "gratuity"])] = money["tip"]
+    if number_shown or r.random() < 0.2:
+        fields[r.choice(["receipt number", "receipt no", "transaction number"])] = number if number_shown else None
+    if r.random() < 0.4:
+        fields[r.choice(["phone", "supplier phone number", "store phone"])] = store.phone if phone_shown else None
     if r.random() < 0.4:
         fields[r.choice(["address", "store address", "supplier address"])] = f"{store.street} {store.city}"
-    fields[r.choice(["tips", "tip", "due date", "buyer name", "seller VAT ID", "table number"])] = None
+    absent = ["due date", "buyer name", "seller VAT ID", "table number"] + ["tips", "tip"] * ("tip" not in money)
+    fields[r.choice(absent)] = None
     return fields
 
 
