@@ -16,7 +16,7 @@ from docsprint.data.synth import MIXES, make_document
 from docsprint.decode.common import KeyValue
 from docsprint.eval import confidence
 from docsprint.eval.folder import FolderError, evaluate_folder
-from docsprint.eval.values import amounts, dates, kind_of, value_match
+from docsprint.eval.values import amounts, dates, kind_of, normalized, value_match
 from docsprint.io.document import Page, Word
 from docsprint.io.readers import read_document
 from docsprint.pipeline import Extractor
@@ -49,6 +49,26 @@ from tests.pdfs import form_pdf
 ])
 def test_values_are_matched_as_dates_numbers_names_and_ids(pred, gold, key, ok):
     assert value_match(pred, gold, key) is ok
+
+
+@pytest.mark.parametrize(("key", "value", "typed"), [
+    ("total", "1.234,56 €", 1234.56),
+    ("grand total", "$ 2,189", 2189.0),
+    ("net total", "-12,50", -12.5),  # a credit note keeps its sign
+    ("total", "CAD3,496.81", 3496.81),
+    ("total", "12,00 14,50", None),  # two numbers: not one amount
+    ("invoice date", "05.03.2018", "2018-03-05"),  # dotted dates are day first
+    ("date", "13/05/2018", "2018-05-13"),
+    ("date", "03/05/2018", None),  # 3 May or March 5: not guessed
+    ("due date", "May 24, 2017", "2017-05-24"),
+    ("currency", "€", "EUR"),
+    ("invoice number", "471102", None),  # an id, not an amount
+    ("seller name", "Lieferant GmbH", None),
+])
+def test_answers_carry_their_normalized_reading(key, value, typed):
+    assert normalized(key, value) == typed
+    out = KeyValue(key, value, 0.9).to_dict()
+    assert out["value"] == value and out.get("normalized") == typed
 
 
 def test_value_kinds_and_readings():

@@ -10,6 +10,7 @@ from tokenizers import Tokenizer
 from torch import Tensor
 
 from docsprint.data.encode import ITEM_SEP_ID, Batch, Encoded
+from docsprint.eval.values import normalized
 from docsprint.io.document import Box, Page
 from docsprint.models.config import ModelConfig
 from docsprint.models.model import DocsprintModel
@@ -96,6 +97,8 @@ class KeyValue:
         }
         if self.page is not None:
             out["page"] = self.page
+        if isinstance(self.value, str) and (typed := normalized(self.key, self.value)) is not None:
+            out["normalized"] = typed  # "2018-03-05" for "05.03.2018", 1234.56 for "1.234,56 €"
         if self.rejected is not None:
             out["rejected"] = self.rejected
         return out

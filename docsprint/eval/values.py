@@ -184,3 +184,45 @@ def value_match(pred: str | list[str] | None, gold: str, key: str) -> bool:
     if kind == "name":
         return (fg in fp and len(fp) <= 3 * len(fg) + 10) or (fp in fg and len(fp) >= 0.6 * len(fg))
     return False
+
+
+def amount_value(text: str) -> float | None:
+    """The one number an amount's text says, sign kept: "1.234,56 €" -> 1234.56, "-12,50" ->
+    -12.5, "$ 2,189" -> 2189.0; None when it holds no number or several."""
+    found = _NUMBER.findall(text)
+    if len(found) != 1:
+        return None
+    s = re.sub(r"[' \u00a0\u202f]", "", found[0])
+    seps = [i for i, c in enumerate(s) if c in ".,"]
+    if seps and len(s) - seps[-1] - 1 in (1, 2) and (len(seps) == 1 or s[seps[-1]] != s[seps[0]]):
+        whole, frac = s[: seps[-1]], s[seps[-1] + 1:]  # the last separator, 1-2 digits after it: decimals
+    elif seps and all(len(g) == 3 for g in re.split(r"[.,]", s)[1:]):
+        whole, frac = s, "0"  # separators of thousands only: "2,189", "1.000.000"
+    elif not seps:
+        whole, frac = s, "0"
+    else:
+        return None
+    whole = re.sub(r"[.,]", "", whole)
+    sign = -1 if re.search(r"-\s*[$€£¥]?\s*\d", text) or text.strip().endswith("-") else 1
+    return sign * float(f"{whole}.{frac}")
+
+
+def normalized(key: str, value: str) -> str | float | None:
+    """A value as a program wants it, when it can be read one way only: an ISO date for a date,
+    a number for an amount, an ISO code for a currency, else None. The page's spelling stays the
+    answer; this is the reading next to it."""
+    k = key.lower()
+    if "currency" in k or "währung" in k:
+        return currency_code(value) or None
+    bare = re.sub(r"(?<![A-Za-z])[A-Z]{3}(?![A-Za-z])", "", value).strip()  # "CAD 3,496.81": the code is not the amount
+    if "date" in k or "birth" in k or kind_of(key, bare) == "date":
+        found = dates(value)
+        dotted = re.fullmatch(r"\s*(\d{1,2})\.\s?(\d{1,2})\.\s?(\d{4}|\d{2})\s*", value)
+        if dotted:  # "05.03.2018" is day first wherever it is printed so
+            d, m, y = (int(g) for g in dotted.groups())
+            found = {day} if (day := _date(y, m, d)) else set()
+        return found.pop().isoformat() if len(found) == 1 else None
+    if kind_of(key, bare) == "amount":
+        return amount_value(bare)
+    return None
+
