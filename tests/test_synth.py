@@ -102,3 +102,22 @@ def test_a_share_of_pages_read_by_ocr_keeps_values_in_the_ocr_spelling(tmp_path)
             else:
                 assert value == fields[key]
         assert placed >= len([v for v in fields.values() if isinstance(v, str)]) * 0.7
+
+
+def test_a_second_view_reads_a_dataset_with_our_ocr(tmp_path, monkeypatch):
+    """``NAME@rapidocr``: the same documents as RapidOCR reads their images (cached once), the
+    values spelt as the OCR's words that read as them; an unknown engine is a clear error."""
+    monkeypatch.setenv("DOCSPRINT_CACHE", str(tmp_path / "cache"))
+    generate("receipt-intl", 2, 5, tmp_path / "d", progress=False)
+    exact = datasets.load("synth", "train", tmp_path / "d")
+    view = datasets.load("synth@rapidocr", "train", tmp_path / "d")
+    assert [e.id for e in view] == [e.id for e in exact] and list((tmp_path / "cache" / "ocr").iterdir())
+    for a, b in zip(exact, view, strict=True):
+        assert set(a.fields) == set(b.fields)
+        assert [w.box for w in a.doc.pages[0].words] != [w.box for w in b.doc.pages[0].words]  # read again
+        read = " ".join(w.text for w in b.doc.pages[0].words)
+        assert any(v and v in read for v in b.fields.values() if isinstance(v, str))  # OCR's spelling
+    again = datasets.load("synth@rapidocr", "train", tmp_path / "d")  # from the cache
+    assert [e.fields for e in again] == [e.fields for e in view]
+    with pytest.raises(datasets.DatasetError, match="second view"):
+        datasets.load("synth@abbyy", "train", tmp_path / "d")

@@ -2,10 +2,15 @@
 
 Every loader returns `Example`s: a `Document` (the dataset's own OCR, image read lazily) and
 the ground-truth value of each key (a string, a list of strings for repeated fields, or None).
+
+``NAME@ENGINE`` (``sroie@rapidocr``) is a second view of a dataset: its page images re-read by
+our own OCR (cached), each value placed on the new words and spelt as they read, so that a
+model trains on the OCR users will run, not only on the dataset's.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from collections.abc import Iterator
@@ -47,6 +52,7 @@ class DatasetError(ValueError):
 
 def data_dir(dataset: str, given: str | Path | None = None) -> Path:
     """``given``, else $DOCSPRINT_DATA/<dataset>, else ../shared/data/<dataset>."""
+    dataset = dataset.partition("@")[0]  # a second view reads its dataset's folder
     if given:
         path = Path(given)
     elif os.environ.get("DOCSPRINT_DATA"):
@@ -190,19 +196,43 @@ LIST_KEYS = {"wildreceipt": WILDRECEIPT_LISTS, "kleister-nda": KLEISTER_LISTS}
 
 def list_keys(dataset: str, example: Example | None = None) -> frozenset[str]:
     """The keys of a dataset whose values are lists (a synthetic example says so itself)."""
+    dataset = dataset.partition("@")[0]
     if example is not None and dataset in ("synth", "labels"):
         return frozenset(k for k, v in example.fields.items() if isinstance(v, list))
     return LIST_KEYS.get(dataset, frozenset())
 
 
 def load(dataset: str, split: str, root: str | Path | None = None, limit: int | None = None) -> list[Example]:
-    """``load("sroie", "test", limit=10)`` -> the first 10 SROIE test examples."""
-    if dataset not in LOADERS:
-        raise DatasetError(f"unknown dataset {dataset!r} (known: {', '.join(DATASETS)})")
+    """``load("sroie", "test", limit=10)`` -> the first 10 SROIE test examples;
+    ``load("sroie@rapidocr", "train")`` -> SROIE train as RapidOCR reads its images."""
+    name, _, engine = dataset.partition("@")
+    if name not in LOADERS:
+        raise DatasetError(f"unknown dataset {name!r} (known: {', '.join(DATASETS)})")
+    if engine and engine not in OCR_VIEWS:
+        raise DatasetError(f"{dataset}: a second view is read by one of {', '.join(OCR_VIEWS)}, not {engine!r}")
     out = []
-    for ex in LOADERS[dataset](data_dir(dataset, root), split):
+    folder = data_dir(name, root)
+    for ex in LOADERS[name](folder, split):
         out.append(ex)
         if limit is not None and len(out) >= limit:
             break
-    return out
+    if not engine:
+        return out
+    where = hashlib.sha256(str(folder.resolve()).encode()).hexdigest()[:8]  # two folders, two caches
+    return reread(out, f"{name}-{where}", split, engine)
+
+
+OCR_VIEWS = ("rapidocr", "tesseract")
+
+
+def reread(examples: list[Example], dataset: str, split: str, engine: str) -> list[Example]:
+    """The examples as ``engine`` reads their page images (cached once per dataset, split and
+    engine settings), each value re-spelt as the OCR's words that read as it, where they do
+    (`docsprint.data.labels.page_spelling`; a value the OCR misread beyond recognition keeps the
+    dataset's spelling)."""
+    from docsprint.data.labels import page_spelling
+    from docsprint.eval.folder import reocr
+
+    return [Example(ex.doc, page_spelling([w for p in ex.doc.pages for w in p.words], ex.fields))
+            for ex in reocr(examples, dataset, split, engine)]
 

@@ -192,6 +192,17 @@ def _find_unspaced(folded: list[str], target: str) -> tuple[list[int], float] | 
     return list(range(owner[start], owner[start + len(t) - 1] + 1)), 0.92
 
 
+def page_spelling(words: list[Word], fields: dict) -> dict:
+    """Each value (or list item) as ``words`` spell it where a run of them reads as it
+    (`find_value`), else as given: the target a model can copy from a page read by another OCR."""
+    def spelt(key: str, value: str) -> str:
+        found = find_value(words, value, key)
+        return " ".join(words[i].text for i in found[0]) if found else value
+
+    return {key: value if value is None else [spelt(key, v) for v in value] if isinstance(value, list)
+            else spelt(key, value) for key, value in fields.items()}
+
+
 def words_in(page: Page, box: Box) -> list[int]:
     """Indices of the words whose centre lies inside ``box`` (pixels), in reading order."""
     x0, y0, x1, y1 = box

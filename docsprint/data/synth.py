@@ -513,23 +513,13 @@ def make_document(kind: str, seed: int, index: int) -> tuple[Image.Image, list[W
 
 def read_by_ocr(img: Image.Image, fields: Fields, engine: str = "rapidocr") -> tuple[list[Word], Fields]:
     """The page as the project's OCR reads it (its word splits, misreadings and lost words),
-    each value placed again on those words (`docsprint.data.labels.find_value`): the target is
+    each value placed again on those words (`docsprint.data.labels.page_spelling`): the target is
     the OCR's spelling where the value is found, else the value itself, to be written."""
-    from docsprint.data.labels import find_value
+    from docsprint.data.labels import page_spelling
     from docsprint.io.ocr import get_engine
 
     words = get_engine(engine)(img)
-    out: Fields = {}
-    for key, value in fields.items():
-        if value is None:
-            out[key] = None
-            continue
-        placed: list[str] = []
-        for item in value if isinstance(value, list) else [value]:
-            found = find_value(words, item, key)
-            placed.append(" ".join(words[i].text for i in found[0]) if found else item)
-        out[key] = placed if isinstance(value, list) else placed[0]
-    return words, out
+    return words, page_spelling(words, fields)
 
 
 def generate(kind: str, n: int, seed: int, out: str | Path, split: str = "train",

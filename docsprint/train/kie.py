@@ -69,6 +69,10 @@ class KIETrainConfig(TrainConfig):
     out: str = "runs/kie"
     limit: int | None = None  # documents per dataset (tests, smoke runs)
 
+    def folder(self, name: str) -> str | None:
+        """The data folder of a dataset; a second view (``sroie@rapidocr``) shares its dataset's."""
+        return self.data_dir.get(name) or self.data_dir.get(name.partition("@")[0])
+
 
 @dataclass
 class Window:
@@ -196,7 +200,7 @@ def load_prepared(tok, tok_file: Path, cfg: ModelConfig, tc: KIETrainConfig, nam
     from the encoding cache (``tc.cache_dir``), which is built on first use."""
     limit = tc.limits.get(name, tc.limit)
     try:
-        root: Path | None = datasets.data_dir(name, tc.data_dir.get(name))
+        root: Path | None = datasets.data_dir(name, tc.folder(name))
     except datasets.DatasetError:
         root = None
     settings = {"dataset": name, "split": split, "limit": limit, "tokenizer": tokenizer_digest(tok_file),
@@ -299,7 +303,7 @@ def dev_evaluator(model: DocsprintModel, tok, tc: KIETrainConfig, dev: dict[str,
         wanted = set(ids[: tc.eval_docs])
         if wanted:
             limit = tc.limits.get(name, tc.limit)
-            samples[name] = [e for e in datasets.load(name, "train", tc.data_dir.get(name), limit) if e.id in wanted]
+            samples[name] = [e for e in datasets.load(name, "train", tc.folder(name), limit) if e.id in wanted]
 
     def evaluate() -> dict:
         ex = Extractor.of(model, tok, max_doc_tokens=tc.max_doc_tokens, stride=tc.stride)
