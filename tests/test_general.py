@@ -64,6 +64,7 @@ def test_values_are_matched_as_dates_numbers_names_and_ids(pred, gold, key, ok):
     ("currency", "€", "EUR"),
     ("invoice number", "471102", None),  # an id, not an amount
     ("seller name", "Lieferant GmbH", None),
+    ("business name", "10", None),  # a name that looks like a number is still a name
 ])
 def test_answers_carry_their_normalized_reading(key, value, typed):
     assert normalized(key, value) == typed
@@ -88,6 +89,10 @@ def test_pdf_form_fields_are_read_as_words(tmp_path):
     assert {"John", "Doe", "123-45-6789"} <= set(texts)
     john = next(w for w in page.words if w.text == "John")
     assert 80 <= john.box[1] <= 100  # pdf y 200-215 on a 300 pt page -> 85-100 px from the top
+    # drawn from the field's left edge at its 10 pt font, not spread over its 240 pt width
+    doe = next(w for w in page.words if w.text == "Doe")
+    scale = page.width / 400
+    assert john.box[0] < doe.box[0] < john.box[0] + 40 * scale and doe.box[2] - john.box[0] < 60 * scale
 
 
 def test_training_never_cuts_a_value_and_its_end_is_where_it_ends(tok):

@@ -222,7 +222,7 @@ def normalized(key: str, value: str) -> str | float | None:
             d, m, y = (int(g) for g in dotted.groups())
             found = {day} if (day := _date(y, m, d)) else set()
         return found.pop().isoformat() if len(found) == 1 else None
-    if kind_of(key, bare) == "amount":
+    if kind_of(key, bare) == "amount" and not any(w in k for w in NAME_WORDS):  # "business name": "10"
         return amount_value(bare)
     return None
 

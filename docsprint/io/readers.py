@@ -15,7 +15,7 @@ import numpy as np
 from PIL import Image, ImageSequence, UnidentifiedImageError
 
 from docsprint.errors import DocsprintError
-from docsprint.io.document import Document, Page, Word, split_line
+from docsprint.io.document import Box, Document, Page, Word, split_line
 from docsprint.io.limits import DEFAULT_LIMITS, Limits
 from docsprint.io.ocr import get_engine, reading_order
 
@@ -198,6 +198,37 @@ def _widget_text(formenv, annot) -> str:
     return buf.raw[: n - 2].decode("utf-16-le", errors="replace")
 
 
+COMB_FLAG = 1 << 24  # a text field drawn as a row of character cells (an SSN's nine digits)
+
+
+def _font_size(formenv, annot) -> float:
+    """The field's font size in points, 0 when it is "auto" (fit to the box)."""
+    import pypdfium2.raw as raw
+
+    size = ctypes.c_float(0)
+    return float(size.value) if raw.FPDFAnnot_GetFontSize(formenv, annot, ctypes.byref(size)) else 0.0
+
+
+def _field_words(text: str, box: Box, font_size: float, comb: bool, scale: float) -> list[Word]:
+    """A filled field's words where the viewer draws them: a comb field's characters spread over
+    its cells; any other field's lines from its left edge, as wide as the font makes them (about
+    half an em a character), centred in the box's height; not spread across the whole box,
+    which would make "John Doe" two words 250 points wide."""
+    x0, y0, x1, y1 = box
+    lines = [line for line in text.splitlines() if line.strip()] or [text]
+    if comb:
+        return [w for line in lines for w in split_line(line, box)]
+    row = (y1 - y0) / len(lines)
+    size = (font_size or min(row / scale * 0.7, 12.0)) * scale  # auto: the box's height
+    words: list[Word] = []
+    for j, line in enumerate(lines):
+        mid = y0 + row * (j + 0.5)
+        start = x0 + 2 * scale
+        end = min(x1, start + 0.5 * size * len(line))
+        words += split_line(line, (start, max(y0, mid - 0.6 * size), end, min(y1, mid + 0.6 * size)))
+    return words
+
+
 def _form_words(pdf, page, page_height: float, scale: float) -> list[Word]:
     """Words of a page's filled form fields (AcroForm widgets), which the text layer lacks: a
     filled-in tax form's text layer is the blank form. A text field's value is spread over its
@@ -225,8 +256,8 @@ def _form_words(pdf, page, page_height: float, scale: float) -> list[Word]:
             top = (page_height - max(rect.top, rect.bottom)) * scale
             bottom = (page_height - min(rect.top, rect.bottom)) * scale
             left, right = min(rect.left, rect.right) * scale, max(rect.left, rect.right) * scale
-            for line in text.splitlines():
-                words += split_line(line, (left, top, right, bottom))
+            words += _field_words(text, (left, top, right, bottom), _font_size(pdf.formenv, annot),
+                                  bool(raw.FPDFAnnot_GetFormFieldFlags(pdf.formenv, annot) & COMB_FLAG), scale)
         finally:
             raw.FPDFPage_CloseAnnot(annot)
     return words
