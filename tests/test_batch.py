@@ -99,8 +99,9 @@ def _kill_tree(proc: subprocess.Popen, before: set[int]) -> None:
 
 
 def test_workers_and_driver_killed_part_way_then_resumed_has_every_input_once(tmp_path):
-    """Five SIGKILLs of the driver at different moments (one after its workers were killed too),
-    then the same command to the end: every input once, nothing lost, nothing twice."""
+    """Three SIGKILLs of the driver at different moments (after its first output file and its
+    workers' deaths, while Ray starts, while documents are in OCR), then the same command to the
+    end: every input once, nothing lost, nothing twice."""
     import shutil
 
     files = _inputs(tmp_path / "in", 4)
@@ -112,7 +113,7 @@ def test_workers_and_driver_killed_part_way_then_resumed_has_every_input_once(tm
     before = set(_ray_processes())
     # when each trial's driver dies: after its first output file, or a fixed time after its start
     # (while Ray is starting or the first documents are in OCR)
-    trials = ["file", 3.0, 25.0, 8.0, "file"]
+    trials = ["file", 3.0, 8.0]  # (five moments took 2 more CI minutes and found nothing new)
     for trial, when in enumerate(trials):
         n0 = len(list(out.glob("part-*.parquet")))
         proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=ROOT)
