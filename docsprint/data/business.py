@@ -19,6 +19,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from docsprint.data import synth as s
+from docsprint.eval.values import currency_code
 
 # Per locale: number format, date formats and the page's own words for each label.
 LOCALES: dict[str, dict] = {
@@ -299,9 +300,6 @@ def _label_value(c: s.Canvas, x: float, y: float, label: str, value: str, size: 
     c.text(x + gap, y, value, size)
 
 
-CURRENCY_CODES = {"€": "EUR", "$": "USD", "£": "GBP"}
-
-
 def _printed_currency(cur: str, amounts: Iterable[str]) -> str | None:
     """The currency as the page shows it: its code or symbol when an amount carries it."""
     return cur if any(cur in a for a in amounts) else None
@@ -322,7 +320,7 @@ def _structured_header(c: s.Canvas, r: random.Random, loc: dict, seller: Party, 
     c.text(x0, y, _title_line(r, loc, title, number, issued), size + 3, 1)
     y += lh * 1.5
     shown = {"number": number, "date": issued}
-    code = CURRENCY_CODES.get(cur, cur)
+    code = currency_code(cur)
     gap = 130 + r.randint(0, 40)
     rows = [(r.choice(loc["currency_label"]), code)]
     if r.random() < 0.5:

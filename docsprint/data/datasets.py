@@ -50,9 +50,14 @@ class DatasetError(ValueError):
     """A dataset folder that is missing or not laid out as expected."""
 
 
+def base_dataset(dataset: str) -> str:
+    """The dataset a second view reads: ``sroie@rapidocr`` -> ``sroie`` (``sroie`` -> itself)."""
+    return dataset.partition("@")[0]
+
+
 def data_dir(dataset: str, given: str | Path | None = None) -> Path:
     """``given``, else $DOCSPRINT_DATA/<dataset>, else ../shared/data/<dataset>."""
-    dataset = dataset.partition("@")[0]  # a second view reads its dataset's folder
+    dataset = base_dataset(dataset)
     if given:
         path = Path(given)
     elif os.environ.get("DOCSPRINT_DATA"):
@@ -196,7 +201,7 @@ LIST_KEYS = {"wildreceipt": WILDRECEIPT_LISTS, "kleister-nda": KLEISTER_LISTS}
 
 def list_keys(dataset: str, example: Example | None = None) -> frozenset[str]:
     """The keys of a dataset whose values are lists (a synthetic example says so itself)."""
-    dataset = dataset.partition("@")[0]
+    dataset = base_dataset(dataset)
     if example is not None and dataset in ("synth", "labels"):
         return frozenset(k for k, v in example.fields.items() if isinstance(v, list))
     return LIST_KEYS.get(dataset, frozenset())

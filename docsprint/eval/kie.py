@@ -46,7 +46,7 @@ def evaluate_kie(
 def score_examples(dataset: str, examples: list[datasets.Example], mode: str, ex: Extractor,
                    warmup: int = 2) -> dict:
     """`evaluate_kie` on documents already loaded (a training run's dev sample, say)."""
-    dataset = dataset.partition("@")[0]  # a second view (sroie@rapidocr) is scored as its dataset
+    dataset = datasets.base_dataset(dataset)  # a second view (sroie@rapidocr) is scored as its dataset
     for e in examples[:warmup]:
         ex.extract(e.doc, list(e.fields) or ["total"], mode, datasets.list_keys(dataset, e))
     scores: dict[str, list[float]] = {}

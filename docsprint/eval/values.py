@@ -212,7 +212,7 @@ def normalized(key: str, value: str) -> str | float | None:
     a number for an amount, an ISO code for a currency, else None. The page's spelling stays the
     answer; this is the reading next to it."""
     k = key.lower()
-    if "currency" in k or "währung" in k:
+    if kind_of(key, value) == "currency":
         return currency_code(value) or None
     bare = re.sub(r"(?<![A-Za-z])[A-Z]{3}(?![A-Za-z])", "", value).strip()  # "CAD 3,496.81": the code is not the amount
     if "date" in k or "birth" in k or kind_of(key, bare) == "date":

@@ -71,7 +71,7 @@ class KIETrainConfig(TrainConfig):
 
     def folder(self, name: str) -> str | None:
         """The data folder of a dataset; a second view (``sroie@rapidocr``) shares its dataset's."""
-        return self.data_dir.get(name) or self.data_dir.get(name.partition("@")[0])
+        return self.data_dir.get(name) or self.data_dir.get(datasets.base_dataset(name))
 
 
 @dataclass
