@@ -200,7 +200,7 @@ def test_cli_eval_data_and_extract_min_confidence(tmp_path, receipt_page):
     assert bad.returncode != 0 and "no truth.jsonl" in bad.stderr and "Traceback" not in bad.stderr
 
 
-@pytest.mark.parametrize("kind", ["invoice-intl", "receipt-intl", "taxform"])
+@pytest.mark.parametrize("kind", ["invoice-intl", "receipt-intl", "taxform", "irsform"])
 def test_business_pages_show_their_values_and_are_reproducible(kind):
     for i in range(12):
         img, words, fields = make_document(kind, 3, i)
@@ -212,6 +212,41 @@ def test_business_pages_show_their_values_and_are_reproducible(kind):
         again = make_document(kind, 3, i)
         assert again[2] == fields and [w.text for w in again[1]] == [w.text for w in words]
     assert MIXES["business"].count("invoice-intl") >= 3
+
+
+def _on_page(texts, run):
+    return any(texts[j : j + len(run)] == run for j in range(len(texts)))
+
+
+def test_us_forms_as_printed():
+    """W-9, W-8BEN and 1099-MISC pages: each asked value typed as one run of words on the page
+    (the answer is where a reader finds it; a 1099 recipient's address is the street box's run
+    then the city box's), the W-9's name on the line under its caption, TINs
+    in digit cells spelt as the cells read, and every form kind drawn."""
+    titles, cells = set(), []
+    for i in range(40):
+        _, words, fields = make_document("irsform", 5, i)
+        texts = [w.text for w in words]
+        page = " ".join(texts)
+        titles |= {t for t in ("W-9", "W-8BEN", "1099-MISC") if t in page}
+        for key, value in fields.items():
+            if value is None:
+                continue
+            run = value.split()
+            assert _on_page(texts, run) or any(_on_page(texts, run[:k]) and _on_page(texts, run[k:])
+                                               for k in range(1, len(run))), (i, key, value)
+            if key in ("SSN", "social security number", "EIN", "employer identification number"):
+                cells.append(value)
+        for key in ("name", "taxpayer name", "name on tax return"):
+            if "W-9" in page and fields.get(key):
+                first = texts.index(fields[key].split()[0], texts.index("Name") + 1)
+                caption, answer = words[texts.index("Name")].box, words[first].box
+                assert caption[3] <= answer[1] < caption[3] + 30  # on the next line down
+        assert len(fields) >= 5
+    assert titles == {"W-9", "W-8BEN", "1099-MISC"}
+    assert all(sum(ch.isdigit() for ch in c) == 9 for c in cells)
+    assert any(c.split()[3:4] == ["-"] for c in cells)  # in cells: "1 2 3 - 4 5 - 6 7 8 9"
+    assert MIXES["business"].count("irsform") >= 2
 
 
 def test_invoice_layouts_of_real_invoices():

@@ -28,13 +28,13 @@ from docsprint.data.store import Fields, write_jsonl
 from docsprint.io.document import Document, Page, Word
 
 FONT_DIRS = [Path("/usr/share/fonts/truetype"), Path("/usr/share/fonts/opentype")]
-KINDS = ("receipt", "invoice", "form", "letter", "invoice-intl", "receipt-intl", "taxform", "payslip")
+KINDS = ("receipt", "invoice", "form", "letter", "invoice-intl", "receipt-intl", "taxform", "irsform", "payslip")
 # Mixtures, drawn in turn: "mixed" is every kind once (payslips aside: held out of training for
 # the fine-tuning learning curve); "business" leans on the documents users
-# bring most (invoices in six languages, receipts, boxed tax forms).
+# bring most (invoices in six languages, receipts, boxed tax forms and the US forms as printed).
 MIXES = {"mixed": [k for k in KINDS if k != "payslip"],
          "business": ["invoice-intl", "receipt-intl", "invoice-intl", "taxform", "invoice-intl", "form",
-                      "receipt-intl", "invoice", "letter", "invoice-intl", "receipt", "taxform"]}
+                      "receipt-intl", "invoice", "letter", "invoice-intl", "receipt", "irsform", "irsform"]}
 
 FIRST = ("James Mary Ahmad Siti Wei Ling Robert Linda Kumar Priya Hans Greta Carlos Ana Yuki Kenji "
          "Fatima Omar Olga Ivan Chloe Liam Noah Emma Ravi Mei Tan Aisha David Sarah").split()
@@ -443,11 +443,12 @@ LAYOUTS: dict[str, tuple[tuple[int, int], Callable[[Canvas, random.Random], Fiel
 
 def _business_layouts() -> None:
     """The kinds of `docsprint.data.business` (it builds on this module's canvas)."""
-    from docsprint.data import business
+    from docsprint.data import business, irsforms
 
     LAYOUTS["invoice-intl"] = ((800, 1100), business.invoice)
     LAYOUTS["receipt-intl"] = ((460, 900), business.receipt)
     LAYOUTS["taxform"] = ((850, 1000), business.taxform)
+    LAYOUTS["irsform"] = ((850, 1100), irsforms.irsform)
     LAYOUTS["payslip"] = ((760, 900), business.payslip)  # in no mix: held out of training
 
 

@@ -1,0 +1,402 @@
+"""US tax forms as they are printed: W-9, W-8BEN and 1099-MISC pages, filled in.
+
+`business.taxform` draws a grid of captioned boxes; real forms are not grids. A W-9 is a column
+of full-width numbered lines ("1 Name (as shown on your income tax return). Name is required on
+this line; do not leave this line blank.") with the value typed under each, check boxes, a
+right-hand column of exemption codes, digit cells for the SSN and the EIN, then a page of
+certification and instructions. A W-8BEN is numbered lines in three parts; a 1099-MISC is a
+payer/recipient column beside numbered money boxes. These layouts follow the public forms'
+structure (captions, numbering, reading order), re-drawn at random sizes, offsets, revisions and
+fonts, with the values typed in another font, each asked by the words users use for it.
+"""
+from __future__ import annotations
+
+import random
+
+from docsprint.data import synth as s
+from docsprint.data.business import COUNTRIES, STREETS, TAX_PRINT, fmt_date
+
+STATES = ["NY", "CA", "WA", "PA", "TX", "MA", "IL", "CT", "NJ", "OH", "TN", "IN", "CO", "GA"]
+FOREIGN = [("Canada", "British Columbia", "V6B 1A1"), ("Germany", "Bayern", "80331 München"),
+           ("United Kingdom", "London", "SW1A 2AA"), ("India", "Karnataka", "560001 Bengaluru"),
+           ("France", "Ile-de-France", "75008 Paris"), ("Japan", "Tokyo", "100-0001"),
+           ("Mexico", "Jalisco", "44100 Guadalajara"), ("Australia", "NSW", "2000 Sydney"),
+           ("Brazil", "Sao Paulo", "01310-100"), ("Spain", "Madrid", "28013 Madrid")]
+INCOME = ["Royalties", "Interest", "Dividends", "Services", "Rents", "Scholarship"]
+
+
+def _key(r: random.Random, *names: str) -> str:
+    return r.choice(names)
+
+
+def _street(r: random.Random) -> str:
+    street = f"{r.randint(1, 9999)} {r.choice(STREETS['en'])}"
+    if r.random() < 0.25:
+        street += r.choice([f", APT {r.randint(1, 999)}", f" Suite {r.randint(100, 999)}", f" APT {r.randint(1, 99)}"])
+    return street if r.random() < 0.8 else f"P.O. Box {r.randint(100, 99999)}"
+
+
+def _city(r: random.Random) -> str:
+    comma = r.choice([", ", " "])
+    return f"{r.choice(s.CITIES)}{comma}{r.choice(STATES)}{r.choice([', ', ' '])}{r.randint(10000, 99999)}"
+
+
+def _name(r: random.Random, business: bool = False) -> str:
+    name = s.company(r) if business else s.person(r)
+    if not business and r.random() < 0.2:
+        first, last = name.split(" ", 1)
+        name = f"{first} {r.choice('ABCDEFGHJKLMPRSTW')}{r.choice(['.', ''])} {last}"
+    return name.upper() if r.random() < 0.15 else name
+
+
+def _digits(r: random.Random, groups: list[int], cells: bool) -> str:
+    """A TIN as typed: in cells, one digit a word with the dashes printed between groups
+    ("1 2 3 - 4 5 - 6 7 8 9"), or as one string per group ("123 – 45 – 6789")."""
+    parts = ["".join(str(r.randint(0, 9)) for _ in range(n)) for n in groups]
+    if cells:
+        return " - ".join(" ".join(p) for p in parts) if r.random() < 0.5 else " ".join("".join(parts))
+    return r.choice([" – ", "-", " - "]).join(parts)
+
+
+class _Form:
+    """The page in points of a US letter form (612 wide), drawn at the canvas's scale."""
+
+    def __init__(self, c: s.Canvas, r: random.Random):
+        self.c, self.r = c, r
+        self.k = c.width / 612
+        self.dx, self.dy = r.uniform(-6, 6), r.uniform(-8, 8)  # the scan is not quite aligned
+        self.cap = max(8, round(r.uniform(6.2, 7.4) * self.k))  # the printed captions
+        self.val = max(10, round(r.uniform(8.5, 11.5) * self.k))  # the typed values
+        self.fields: s.Fields = {}
+
+    def xy(self, x: float, y: float) -> tuple[float, float]:
+        return x * self.k + self.dx, y * self.k + self.dy
+
+    def text(self, x: float, y: float, text: str, size: float | None = None, font: int = 0,
+             width: float | None = None) -> None:
+        """Print ``text`` at (x, y) in points, cut to ``width`` points (else to the form's edge)."""
+        px, py = self.xy(x, y)
+        pixels = round(size * self.k) if size else self.cap
+        room = (width if width is not None else 580 - x) * self.k
+        while self.c.length(text, pixels, font) > room and " " in text:
+            text = text.rsplit(" ", 1)[0]
+        self.c.text(px, py, text, pixels, font)
+
+    def wrap(self, x: float, y: float, text: str, size: float, width: float) -> None:
+        """Print ``text`` on as many lines as ``width`` points need."""
+        pixels, words, row = round(size * self.k), text.split(), 0
+        while words:
+            n = len(words)
+            while n > 1 and self.c.length(" ".join(words[:n]), pixels) > width * self.k:
+                n -= 1
+            self.text(x, y + row * (size + 1.5), " ".join(words[:n]), size, width=width)
+            words, row = words[n:], row + 1
+
+    def line(self, x0: float, y0: float, x1: float, y1: float) -> None:
+        self.c.draw.line([self.xy(x0, y0), self.xy(x1, y1)], fill=self.c.ink, width=1)
+
+    def box(self, x: float, y: float, size: float = 6) -> None:
+        (a, b), (cx, d) = self.xy(x, y), self.xy(x + size, y + size)
+        self.c.draw.rectangle([a, b, cx, d], outline=self.c.ink)
+
+    def value(self, x: float, y: float, keys: tuple[str, ...], value: str | None, empty: float = 0.1) -> None:
+        """Type ``value`` at (x, y) and ask for it by one of ``keys`` (sometimes left empty)."""
+        if value is not None and self.r.random() < empty:
+            value = None
+        if value is not None:
+            for i, line in enumerate(value.split("\n")):
+                px, py = self.xy(x, y)
+                self.c.text(px, py + i * self.val * 1.2, line, self.val, 2)
+        self.fields[_key(self.r, *keys)] = value.replace("\n", " ") if value else None
+
+    def tin(self, x: float, y: float, keys: tuple[str, ...], value: str | None, groups: list[int]) -> None:
+        """A TIN in its row of digit cells (one digit a cell, a dash between groups), or typed
+        over the cells as one string."""
+        cell = 13.0
+        for i in range(sum(groups) + len(groups) - 1):
+            self.box(x + i * cell, y, cell - 1)
+        if value is None or not value.replace(" ", "").replace("-", "").isdigit() or " " not in value.replace(" - ", "-"):
+            self.value(x + 3, y + 2, keys, value, 0)
+            return
+        digits, shown, i = value.replace(" ", "").replace("-", ""), [], 0
+        for g in groups:
+            shown += list(digits[i : i + g]) + ["-"]
+            i += g
+        shown.pop()
+        for j, d in enumerate(shown):
+            self.text(x + j * cell + 3, y + 1, d, self.val / self.k, 2)
+        self.fields[_key(self.r, *keys)] = " ".join(shown)
+
+    def header(self, form: str, title: list[str], rev: str, right: list[str]) -> None:
+        self.text(36, 30, "Form", 6)
+        self.text(52, 22, form, 20, 1)
+        self.text(36, 52, f"(Rev. {rev})", 6)
+        self.text(36, 62, "Department of the Treasury", 5.5)
+        self.text(36, 69, "Internal Revenue Service", 5.5)
+        for i, line in enumerate(title):
+            self.text(180 + (4 - len(title)) * 8, 26 + i * 14, line, 12 if i < 2 else 6.5, 1)
+        for i, line in enumerate(right):
+            self.text(495, 34 + i * 10, line, 7.5, 1)
+        self.line(36, 82, 576, 82)
+
+    def prose(self, y: float, until: float, columns: int = 1) -> None:
+        """Instructions: sentences and the forms' fine print, to the foot of the page."""
+        width = 540 / columns
+        for col in range(columns):
+            yy = y
+            while yy < until:
+                if self.r.random() < 0.12:
+                    self.text(36 + col * width, yy, self.r.choice(["General Instructions", "Purpose of Form",
+                                                                   "Specific Instructions", "Definitions"]), 11, 1)
+                    yy += 16
+                    continue
+                words = self.r.choice(TAX_PRINT) if self.r.random() < 0.3 else s._sentence(self.r, self.r.randint(8, 14))
+                self.text(36 + col * width, yy, words, 6.5, width=width - 8)
+                yy += 9
+
+
+def w9(f: _Form) -> None:
+    r = f.r
+    f.header("W-9", ["Request for Taxpayer", "Identification Number and Certification",
+                     "▶ Go to www.irs.gov/FormW9 for instructions and the latest information."],
+             r.choice(["October 2018", "March 2024", "November 2017", "December 2014"]),
+             ["Give Form to the", "requester. Do not", "send to the IRS."])
+    business = r.random() < 0.5
+    f.text(62, 86, "1 Name (as shown on your income tax return). Name is required on this line; do not leave this line blank.")
+    f.value(62, 96, ("name", "taxpayer name", "name on tax return"), _name(r), 0.03)
+    f.line(60, 108, 576, 108)
+    f.text(62, 110, "2 Business name/disregarded entity name, if different from above")
+    f.value(62, 120, ("business name", "disregarded entity name", "company name"), _name(r, True) if business else None)
+    f.line(60, 132, 576, 132)
+    f.text(62, 136, "3 Check appropriate box for federal tax classification of the person whose name is entered on line 1. "
+           "Check only one of the following seven boxes.", width=390)
+    for x, label in [(70, "Individual/sole proprietor or single-member LLC"), (194, "C Corporation"),
+                     (264, "S Corporation"), (338, "Partnership"), (408, "Trust/estate")]:
+        f.box(x, 161)
+        f.text(x + 10, 161, label, width=64 if x < 100 else 60)
+    f.box(70, 180)
+    f.text(80, 180, "Limited liability company. Enter the tax classification (C=C corporation, S=S corporation, "
+           "P=Partnership) ▶", width=335)
+    f.value(420, 178, ("LLC classification", "LLC tax classification"), r.choice("CSP") if r.random() < 0.3 else None, 0)
+    f.text(80, 190, "Note: Check the appropriate box in the line above for the tax classification of the single-member owner.",
+           width=370)
+    f.text(80, 198, "Do not check LLC if the LLC is classified as a single-member LLC that is disregarded from the owner.",
+           width=370)
+    f.box(70, 212)
+    f.text(80, 212, "Other (see instructions) ▶")
+    for i, line in enumerate(["4 Exemptions (codes apply only to", "certain entities, not individuals;", "see instructions on page 3):"]):
+        f.text(458, 136 + i * 8, line)
+    f.text(458, 172, "Exempt payee code (if any)", width=70)
+    f.value(530, 168, ("exempt payee code", "payee code"), str(r.randint(1, 13)), 0.3)
+    f.text(458, 190, "Exemption from FATCA reporting", width=115)
+    f.text(458, 204, "code (if any)")
+    f.value(506, 202, ("FATCA code", "FATCA exemption code"), r.choice("ABCDEFGHIJKLM"), 0.3)
+    f.text(458, 222, "(Applies to accounts maintained outside the U.S.)", 5)
+    f.line(60, 236, 576, 236)
+    f.text(62, 240, "5 Address (number, street, and apt. or suite no.) See instructions.", width=325)
+    f.value(62, 250, ("address", "street address"), _street(r), 0.03)
+    f.text(393, 240, "Requester's name and address (optional)")
+    requester = _name(r, r.random() < 0.5) + (f"\n{_street(r)}" if r.random() < 0.3 else "")
+    f.value(393, 252, ("requester name address", "requester name and address", "requester"), requester, 0.3)
+    f.text(62, 264, "6 City, state, and ZIP code")
+    f.value(62, 274, ("city state zip", "city, state and ZIP code"), _city(r), 0.03)
+    f.text(62, 288, "7 List account number(s) here (optional)")
+    accounts = ", ".join(str(r.randint(10**7, 10**12)) for _ in range(r.randint(1, 2)))
+    f.value(62, 298, ("account numbers", "account number"), accounts, 0.4)
+    f.line(36, 310, 576, 310)
+    f.text(40, 313, "Part I Taxpayer Identification Number (TIN)", 9, 1)
+    for i, line in enumerate(["Enter your TIN in the appropriate box. The TIN provided must match the name given on line 1 to avoid",
+                              "backup withholding. For individuals, this is generally your social security number (SSN). However,",
+                              "for a resident alien, sole proprietor, or disregarded entity, see the instructions for Part I, later.",
+                              "For other entities, it is your employer identification number (EIN). If you do not have a number,",
+                              "see How to get a TIN, later.", "",
+                              "Note: If the account is in more than one name, see the instructions for line 1. Also see What Name",
+                              "and Number To Give the Requester for guidelines on whose number to enter."]):
+        f.text(36, 326 + i * 9, line)
+    cells = r.random() < 0.5
+    ssn, ein = _digits(r, [3, 2, 4], cells), _digits(r, [2, 7], cells)
+    has_ssn = not business if r.random() < 0.8 else r.random() < 0.5
+    f.text(422, 324, "Social security number")
+    f.tin(420, 334, ("SSN", "social security number"), ssn if has_ssn else None, [3, 2, 4])
+    f.text(418, 363, "or", 7)
+    f.text(422, 374, "Employer identification number")
+    f.tin(420, 384, ("EIN", "employer identification number"), None if has_ssn else ein, [2, 7])
+    f.text(40, 408, "Part II Certification", 9, 1)
+    f.text(36, 421, "Under penalties of perjury, I certify that:")
+    f.prose(432, 520)
+    f.text(36, 528, "Sign Here", 9, 1)
+    f.text(80, 528, "Signature of U.S. person ▶")
+    f.text(380, 528, "Date ▶")
+    f.value(410, 526, ("date", "signature date", "date signed"), fmt_date(r, "en", r.randint(2015, 2026), r.randint(1, 12),
+                                                                        r.randint(1, 28)), 0.4)
+    f.prose(550, 760, columns=2)
+
+
+def w8ben(f: _Form) -> None:
+    r = f.r
+    f.header("W-8BEN", ["Certificate of Foreign Status of Beneficial Owner for United",
+                        "States Tax Withholding and Reporting (Individuals)",
+                        "▶ Go to www.irs.gov/FormW8BEN for instructions and the latest information."],
+             r.choice(["July 2017", "October 2021", "February 2014"]), ["OMB No. 1545-1621"])
+    f.text(36, 86, "Do NOT use this form if:", 7, 1)
+    f.text(500, 86, "Instead, use Form:", 7, 1)
+    for i, (line, form) in enumerate([("You are NOT an individual", "W-8BEN-E"),
+                                      ("You are a U.S. citizen or other U.S. person, including a resident alien individual", "W-9"),
+                                      ("You are a person acting as an intermediary", "W-8IMY")]):
+        f.text(36, 97 + i * 10, f"• {line} . . . . . . . .")
+        f.text(545, 97 + i * 10, form)
+    f.text(36, 132, "Part I Identification of Beneficial Owner (see instructions)", 9, 1)
+    country, province, post = r.choice(FOREIGN)
+    f.text(40, 145, "1 Name of individual who is the beneficial owner")
+    f.value(50, 155, ("name", "beneficial owner name", "name of beneficial owner"), _name(r), 0.02)
+    f.text(380, 145, "2 Country of citizenship")
+    f.value(395, 155, ("citizenship", "country of citizenship"), country if r.random() < 0.9 else r.choice(COUNTRIES), 0.05)
+    f.line(36, 168, 576, 168)
+    f.text(40, 171, "3 Permanent residence address (street, apt. or suite no., or rural route). Do not use a P.O. box or in-care-of address.")
+    f.value(50, 181, ("permanent street address", "permanent address", "residence address"),
+            f"{r.randint(1, 999)} {r.choice(['Mesa Vista Drive', 'King Street', 'Rue Royale', 'Hauptstrasse', 'MG Road', 'Calle Mayor'])}", 0.02)
+    f.text(50, 195, "City or town, state or province. Include postal code where appropriate.", width=380)
+    f.value(50, 205, ("permanent city state", "permanent city"), f"{province}, {post}", 0.05)
+    f.text(445, 195, "Country")
+    f.value(445, 205, ("permanent country", "residence country"), country, 0.05)
+    f.text(40, 219, "4 Mailing address (if different from above)")
+    mailing = r.random() < 0.3
+    f.value(50, 229, ("mailing street address", "mailing address"), _street(r) if mailing else None, 0)
+    f.text(50, 243, "City or town, state or province. Include postal code where appropriate.", width=380)
+    f.value(50, 253, ("mailing city state", "mailing city"), _city(r) if mailing else None, 0)
+    f.text(445, 243, "Country")
+    f.value(445, 253, ("mailing country",), r.choice(["United States", "USA", country]) if mailing else None, 0)
+    f.text(40, 267, "5 U.S. taxpayer identification number (SSN or ITIN), if required (see instructions)", width=335)
+    f.value(50, 277, ("SSN ITIN", "SSN or ITIN", "US taxpayer identification number"), _digits(r, [3, 2, 4], False), 0.4)
+    f.text(380, 267, "6 Foreign tax identifying number (see instructions)")
+    f.value(390, 277, ("foreign tax identifying number", "foreign TIN"), f"{r.choice(['', 'A', 'DE', 'X'])}{r.randint(10**6, 10**10)}", 0.4)
+    f.text(40, 291, "7 Reference number(s) (see instructions)")
+    f.value(50, 301, ("reference number", "reference numbers"), f"{r.randint(10**4, 10**9)}", 0.5)
+    f.text(260, 291, "8 Date of birth (MM-DD-YYYY) (see instructions)")
+    f.value(280, 301, ("date of birth", "birth date", "DOB"),
+            f"{r.randint(1, 12):02d}-{r.randint(1, 28):02d}-{r.randint(1940, 2004)}", 0.05)
+    f.text(36, 316, "Part II Claim of Tax Treaty Benefits (for chapter 3 purposes only) (see instructions)", 9, 1)
+    treaty = r.random() < 0.7
+    f.text(40, 330, "9 I certify that the beneficial owner is a resident of")
+    f.value(260, 328, ("claim benefit resident", "treaty country", "resident of"), country if treaty else None, 0)
+    f.text(420, 330, "within the meaning of the income tax treaty between the United States and that country.")
+    f.text(40, 343, "10 Special rates and conditions (if applicable—see instructions): The beneficial owner is claiming the provisions of Article and paragraph")
+    f.value(60, 353, ("article paragraph", "treaty article"), str(r.randint(1, 25)) if treaty else None, 0.2)
+    f.text(160, 355, "of the treaty identified on line 9 above to claim a")
+    f.value(345, 353, ("rate", "withholding rate"), str(r.choice([0, 5, 10, 15, 1])) if treaty else None, 0.2)
+    f.text(365, 355, "% rate of withholding on (specify type of income):")
+    f.value(480, 365, ("type of income", "income type"), r.choice(INCOME) if treaty else None, 0.3)
+    f.text(50, 378, "Explain the additional conditions in the Article and paragraph the beneficial owner meets to be eligible for the rate of withholding:")
+    f.value(50, 390, ("additional conditions", "conditions"), s._sentence(r, r.randint(6, 14)) if treaty and r.random() < 0.4 else None, 0)
+    f.text(36, 410, "Part III Certification", 9, 1)
+    f.prose(422, 600)
+    f.text(36, 612, "Sign Here ▶", 9, 1)
+    signer = f.fields.get("name") or _name(r)
+    f.value(400, 610, ("date", "signature date"), f"{r.randint(1, 12):02d}-{r.randint(1, 28):02d}-{r.randint(2015, 2026)}", 0.2)
+    f.text(150, 624, "Signature of beneficial owner (or individual authorized to sign for beneficial owner)")
+    f.text(470, 624, "Date (MM-DD-YYYY)")
+    f.value(150, 636, ("name of signer", "signer name", "print name of signer"), str(signer), 0.2)
+    f.text(150, 650, "Print name of signer")
+    f.value(380, 636, ("capacity acting", "capacity"), r.choice(["Agent", "Parent", "Guardian", "Spouse"]) if r.random() < 0.2 else None, 0)
+    f.text(380, 650, "Capacity in which acting (if form is not signed by beneficial owner)")
+    f.text(36, 668, "For Paperwork Reduction Act Notice, see separate instructions.", 6.5, 1)
+    f.text(330, 668, f"Cat. No. 25047Z Form W-8BEN (Rev. {r.choice(['7-2017', '10-2021'])})", 6.5)
+
+
+MONEY_BOXES: list[tuple[str, tuple[str, ...]]] = [("1 Rents", ("rents",)), ("2 Royalties", ("royalties",)), ("3 Other income", ("other income",)),
+               ("4 Federal income tax withheld", ("federal income tax withheld", "federal tax withheld")),
+               ("5 Fishing boat proceeds", ("fishing boat proceeds",)),
+               ("6 Medical and health care payments", ("medical health care payments", "medical and health care payments")),
+               ("8 Substitute payments in lieu of dividends or interest", ("substitute payments",)),
+               ("9 Crop insurance proceeds", ("crop insurance proceeds",)),
+               ("10 Gross proceeds paid to an attorney", ("gross proceeds attorney", "gross proceeds paid to an attorney")),
+               ("11 Fish purchased for resale", ("fish resale", "fish purchased for resale")),
+               ("12 Section 409A deferrals", ("409A deferrals", "section 409A deferrals")),
+               ("13 Excess golden parachute payments", ("excess golden parachute payments",)),
+               ("14 Nonqualified deferred compensation", ("nonqualified deferred compensation",)),
+               ("15 State tax withheld", ("state tax withheld",)), ("16 State/Payer's state no.", ("state no", "payer state number")),
+               ("17 State income", ("state income",))]
+
+
+def f1099(f: _Form) -> None:
+    r = f.r
+    year = r.randint(2018, 2026)
+    f.text(220, 22, "VOID    CORRECTED", 8)
+    f.line(36, 34, 576, 34)
+    # The left column: payer, TINs, recipient, account.
+    f.wrap(40, 37, "PAYER'S name, street address, city or town, state or province, country, ZIP or foreign postal code, "
+           "and telephone no.", 5.5, 255)
+    payer = _name(r, True)
+    address = f"{_street(r)}\n{_city(r)}"
+    f.value(40, 54, ("payer name", "payer"), payer, 0)
+    f.value(40, 54 + f.val / f.k * 1.2, ("payer address", "payer street address"), address, 0.05)
+    f.line(36, 130, 300, 130)
+    f.text(40, 133, "PAYER'S TIN", 6)
+    f.text(175, 133, "RECIPIENT'S TIN", 6)
+    f.value(60, 150, ("payer TIN", "payer's TIN"), f"{r.randint(10, 99)}-{r.randint(1000000, 9999999)}", 0.05)
+    rtin = r.choice([_digits(r, [3, 2, 4], False), "XXX-XX-" + str(r.randint(1000, 9999)), f"{r.randint(10, 99)}-{r.randint(1000000, 9999999)}"])
+    f.value(190, 150, ("recipient TIN", "recipient's TIN"), rtin, 0.05)
+    f.line(36, 166, 300, 166)
+    f.text(40, 169, "RECIPIENT'S name", 6)
+    f.value(40, 182, ("recipient name", "recipient"), _name(r), 0.02)
+    f.text(40, 198, "Street address (including apt. no.)", 6)
+    street, city = _street(r), _city(r)
+    f.value(40, 211, ("recipient street address", "recipient street"), street, 0)
+    f.text(40, 226, "City or town, state or province, country, and ZIP or foreign postal code", 6, width=255)
+    f.value(40, 239, ("recipient city state zip", "recipient city"), city, 0)
+    if r.random() < 0.6:  # asked as one address: the two lines together
+        f.fields.pop("recipient street address", None), f.fields.pop("recipient street", None)
+        f.fields.pop("recipient city state zip", None), f.fields.pop("recipient city", None)
+        f.fields[_key(r, "recipient address", "recipient's address")] = f"{street} {city}"
+    f.line(36, 252, 300, 252)
+    f.text(40, 255, "Account number (see instructions)", 6)
+    f.text(190, 255, "FATCA filing requirement", 5.5)
+    f.text(245, 255, "2nd TIN not.", 5.5)
+    f.value(80, 272, ("account number", "account no"), f"{r.randint(1000, 999999)}{r.choice(['', 'A', 'B', '-01'])}", 0.2)
+    # The right: numbered money boxes, two a row, the title and copy at the far right.
+    direct = ("7 Payer made direct sales totaling $5,000 or more of consumer products to recipient for resale", ())
+    boxes = [*MONEY_BOXES[:6], direct, *MONEY_BOXES[6:13]]
+    for i, (caption, keys) in enumerate(boxes):
+        x, y = 302 + (i % 2) * 110, 34 + (i // 2) * 29
+        f.line(x, y, x + 110, y)
+        f.wrap(x + 3, y + 2, caption, 5.5, 100)
+        if not keys:  # box 7 is a check box
+            f.box(x + 90, y + 18)
+            continue
+        f.text(x + 3, y + 19, "$", 7)
+        shown = r.random() < 0.45
+        amount = s.money(r, 50, 60000)
+        value = (f"{amount:,.2f}" if r.random() < 0.5 else f"{amount:,.0f}") if shown else None
+        if value:
+            px, py = f.xy(x + 104, y + 17)
+            f.c.right(px, py, value, f.val, 2)
+        if shown or r.random() < 0.3:
+            f.fields[_key(r, *keys)] = value
+    for j, (caption, keys) in enumerate(MONEY_BOXES[-3:]):
+        x, y = 302 + j * 90, 34 + 8 * 29 + 4
+        f.wrap(x + 3, y + 2, caption, 5.5, 85)
+        if "no." in caption:
+            f.value(x + 20, y + 14, keys, r.choice(STATES), 0.4)
+        else:
+            amount = s.money(r, 50, 60000)
+            f.text(x + 3, y + 14, "$", 7)
+            f.value(x + 12, y + 14, keys, f"{amount:,.2f}", 0.5)
+    f.text(530, 40, "OMB No. 1545-0115", 5.5)
+    f.text(530, 60, str(year), 16, 1)
+    f.text(530, 90, f"Form 1099-{r.choice(['MISC', 'MISC'])}", 6)
+    f.text(520, 110, "Miscellaneous Information", 9, 1)
+    f.text(540, 150, r.choice(["Copy A For Internal Revenue Service Center", "Copy B For Recipient", "Copy C For Payer",
+                               "Copy 1 For State Tax Department"]), 7, 1)
+    f.text(36, 300, "Form 1099-MISC www.irs.gov/Form1099MISC Department of the Treasury - Internal Revenue Service", 6)
+    f.prose(318, 740 if r.random() < 0.5 else 330)
+
+
+def irsform(c: s.Canvas, r: random.Random) -> s.Fields:
+    """One of the three forms, filled in; a key the form does not have asked too."""
+    f = _Form(c, r)
+    layout = r.choice([w9, w9, w8ben, f1099])
+    layout(f)
+    absent = {"w9": ["date of birth", "payer TIN", "citizenship"], "w8ben": ["EIN", "business name", "payer name"],
+              "f1099": ["date of birth", "business name", "citizenship"]}[layout.__name__]
+    f.fields.setdefault(r.choice(absent), None)
+    return f.fields
