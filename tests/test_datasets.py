@@ -78,3 +78,18 @@ def test_missing_folder_and_unknown_dataset_are_clear_errors(tmp_path):
 def test_data_dir_defaults_to_the_environment_variable(tmp_path, monkeypatch, sroie_folder):
     monkeypatch.setenv("DOCSPRINT_DATA", str(sroie_folder.parent))
     assert datasets.data_dir("sroie") == sroie_folder
+
+
+def test_synthetic_pages_load_in_reading_order(tmp_path):
+    """A generated 1099 is drawn column by column (payer and recipient, then the money boxes);
+    loaded for training, its words come row by row, as the PDF and OCR readers give a real one."""
+    from docsprint.data.synth import generate
+
+    generate("irsform", 8, 0, tmp_path, progress=False)
+    loaded = datasets.load("synth", "train", tmp_path)
+    stored = json.loads((tmp_path / "train.jsonl").read_text().splitlines()[3])["pages"][0]["words"]
+    words = loaded[3].doc.pages[0].words
+    assert sorted(w.text for w in words) == sorted(w[0] for w in stored)
+    drawn, read = [w[0] for w in stored], [w.text for w in words]
+    # box 1 "Rents" (top right) is drawn after the payer's column; a reader meets it first
+    assert drawn.index("Rents") > drawn.index("TIN") and read.index("Rents") < read.index("TIN")

@@ -171,13 +171,21 @@ def load_kleister_nda(root: Path, split: str) -> Iterator[Example]:
 
 
 def load_synth(root: Path, split: str) -> Iterator[Example]:
-    """A folder in docsprint's own format (``docsprint synth`` writes one): ``root/split.jsonl``."""
+    """A folder in docsprint's own format (``docsprint synth`` writes one): ``root/split.jsonl``.
+
+    Each page's words come in reading order (rows top to bottom, left to right in a row), the
+    order in which the PDF and OCR readers give a real page's words, not in the order the
+    generator drew them: drawn column by column, a two-column page (a 1099's payer column beside
+    its money boxes, a W-9's exemption codes) would teach an order no real page comes in."""
     from docsprint.data.store import read_jsonl
+    from docsprint.io.ocr import reading_order
 
     if not (root / f"{split}.jsonl").is_file():
         raise DatasetError(f"synth: {root / split}.jsonl not found (make one with `docsprint synth`)")
     for doc_id, doc, fields in read_jsonl(root, split):
         doc.source = f"synth/{split}/{doc_id}"
+        for page in doc.pages:
+            page.words = reading_order(page.words)
         yield Example(doc, fields)
 
 
