@@ -367,9 +367,12 @@ def f1099(f: _Form) -> None:
         shown = r.random() < 0.45
         amount = s.money(r, 50, 60000)
         value = (f"{amount:,.2f}" if r.random() < 0.5 else f"{amount:,.0f}") if shown else None
-        if value:
+        if value and r.random() < 0.5:  # typed at the box's right edge
             px, py = f.xy(x + 104, y + 17)
             f.c.right(px, py, value, f.val, 2)
+        elif value:  # a form field's text starts at its left edge, just after the "$"
+            px, py = f.xy(x + 12, y + 17)
+            f.c.text(px, py, value, f.val, 2)
         if shown or r.random() < 0.3:
             f.fields[_key(r, *keys)] = value
     for j, (caption, keys) in enumerate(MONEY_BOXES[-3:]):
