@@ -25,7 +25,7 @@ from docsprint.data.store import read_jsonl, write_jsonl
 from docsprint.eval.confidence import confidence_report
 from docsprint.eval.values import CHECKBOX, kind_of, value_match
 from docsprint.io.document import Document, Page
-from docsprint.io.ocr import get_engine
+from docsprint.io.ocr import get_engine, reading_order
 from docsprint.io.readers import DocumentError
 from docsprint.pipeline import Extractor
 
@@ -177,6 +177,9 @@ def reocr(examples: list[Example], dataset: str, split: str, engine: str) -> lis
     done: dict[str, list[Page]] = {}
     if (folder / f"{name}.jsonl").is_file():
         done = {doc_id: doc.pages for doc_id, doc, _ in read_jsonl(folder, name)}
+        for pages in done.values():  # in today's reading order, whatever order was cached
+            for page in pages:
+                page.words = reading_order(page.words)
     todo = [e for e in examples if e.id not in done]
     for e in tqdm(todo, desc=f"OCR {dataset} {split} ({engine}, cached once)", mininterval=5):
         pages = []
