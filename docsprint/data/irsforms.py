@@ -68,6 +68,8 @@ class _Form:
         self.cap = max(8, round(r.uniform(6.2, 7.4) * self.k))  # the printed captions
         self.val = max(10, round(r.uniform(8.5, 11.5) * self.k))  # the typed values
         self.fields: s.Fields = {}
+        self.apostrophe = r.choice(["'", "’"])  # PAYER’S as the IRS's PDFs print it, or PAYER'S
+
 
     def xy(self, x: float, y: float) -> tuple[float, float]:
         return x * self.k + self.dx, y * self.k + self.dy
@@ -76,6 +78,7 @@ class _Form:
              width: float | None = None) -> None:
         """Print ``text`` at (x, y) in points, cut to ``width`` points (else to the form's edge)."""
         px, py = self.xy(x, y)
+        text = text.replace("'", self.apostrophe)
         pixels = round(size * self.k) if size else self.cap
         room = (width if width is not None else 580 - x) * self.k
         while self.c.length(text, pixels, font) > room and " " in text:
