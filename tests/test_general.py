@@ -247,6 +247,8 @@ def test_us_forms_as_printed():
     assert all(sum(ch.isdigit() for ch in c) == 9 for c in cells)
     assert any(c.split()[3:4] == ["-"] for c in cells)  # in cells: "1 2 3 - 4 5 - 6 7 8 9"
     assert MIXES["business"].count("irsform") >= 2
+    share = {m: MIXES[m].count("irsform") / len(MIXES[m]) for m in ("business", "business-forms")}
+    assert share["business-forms"] > 1.5 * share["business"] and "payslip" not in MIXES["business-forms"]
 
 
 def test_invoice_layouts_of_real_invoices():
