@@ -25,10 +25,6 @@ FOREIGN = [("Canada", "British Columbia", "V6B 1A1"), ("Germany", "Bayern", "803
 INCOME = ["Royalties", "Interest", "Dividends", "Services", "Rents", "Scholarship"]
 
 
-def _key(r: random.Random, *names: str) -> str:
-    return r.choice(names)
-
-
 def _street(r: random.Random) -> str:
     street = f"{r.randint(1, 9999)} {r.choice(STREETS['en'])}"
     if r.random() < 0.25:
@@ -70,7 +66,6 @@ class _Form:
         self.fields: s.Fields = {}
         self.apostrophe = r.choice(["'", "’"])  # PAYER’S as the IRS's PDFs print it, or PAYER'S
 
-
     def xy(self, x: float, y: float) -> tuple[float, float]:
         return x * self.k + self.dx, y * self.k + self.dy
 
@@ -107,18 +102,19 @@ class _Form:
         if value is not None and self.r.random() < empty:
             value = None
         if value is not None:
+            px, py = self.xy(x, y)
             for i, line in enumerate(value.split("\n")):
-                px, py = self.xy(x, y)
                 self.c.text(px, py + i * self.val * 1.2, line, self.val, 2)
-        self.fields[_key(self.r, *keys)] = value.replace("\n", " ") if value else None
+        self.fields[self.r.choice(keys)] = value.replace("\n", " ") if value else None
 
-    def tin(self, x: float, y: float, keys: tuple[str, ...], value: str | None, groups: list[int]) -> None:
-        """A TIN in its row of digit cells (one digit a cell, a dash between groups), or typed
-        over the cells as one string."""
+    def tin(self, x: float, y: float, keys: tuple[str, ...], value: str | None, groups: list[int],
+            cells: bool) -> None:
+        """A TIN in its row of digit cells: with ``cells``, one digit a cell and a dash between
+        groups, else typed over the cells as one string."""
         cell = 13.0
         for i in range(sum(groups) + len(groups) - 1):
             self.box(x + i * cell, y, cell - 1)
-        if value is None or not value.replace(" ", "").replace("-", "").isdigit() or " " not in value.replace(" - ", "-"):
+        if value is None or not cells:
             self.value(x + 3, y + 2, keys, value, 0)
             return
         digits, shown, i = value.replace(" ", "").replace("-", ""), [], 0
@@ -128,7 +124,7 @@ class _Form:
         shown.pop()
         for j, d in enumerate(shown):
             self.text(x + j * cell + 3, y + 1, d, self.val / self.k, 2)
-        self.fields[_key(self.r, *keys)] = " ".join(shown)
+        self.fields[self.r.choice(keys)] = " ".join(shown)
 
     def header(self, form: str, title: list[str], rev: str, right: list[str]) -> None:
         self.text(36, 30, "Form", 6)
@@ -220,10 +216,10 @@ def w9(f: _Form) -> None:
     ssn, ein = _digits(r, [3, 2, 4], cells), _digits(r, [2, 7], cells)
     has_ssn = not business if r.random() < 0.8 else r.random() < 0.5
     f.text(422, 324, "Social security number")
-    f.tin(420, 334, ("SSN", "social security number"), ssn if has_ssn else None, [3, 2, 4])
+    f.tin(420, 334, ("SSN", "social security number"), ssn if has_ssn else None, [3, 2, 4], cells)
     f.text(418, 363, "or", 7)
     f.text(422, 374, "Employer identification number")
-    f.tin(420, 384, ("EIN", "employer identification number"), None if has_ssn else ein, [2, 7])
+    f.tin(420, 384, ("EIN", "employer identification number"), None if has_ssn else ein, [2, 7], cells)
     f.text(40, 408, "Part II Certification", 9, 1)
     f.text(36, 421, "Under penalties of perjury, I certify that:")
     f.prose(432, 520)
@@ -348,9 +344,9 @@ def f1099(f: _Form) -> None:
     f.text(40, 226, "City or town, state or province, country, and ZIP or foreign postal code", 6, width=255)
     f.value(40, 239, ("recipient city state zip", "recipient city"), city, 0)
     if r.random() < 0.6:  # asked as one address: the two lines together
-        f.fields.pop("recipient street address", None), f.fields.pop("recipient street", None)
-        f.fields.pop("recipient city state zip", None), f.fields.pop("recipient city", None)
-        f.fields[_key(r, "recipient address", "recipient's address")] = f"{street} {city}"
+        for key in ("recipient street address", "recipient street", "recipient city state zip", "recipient city"):
+            f.fields.pop(key, None)
+        f.fields[r.choice(["recipient address", "recipient's address"])] = f"{street} {city}"
     f.line(36, 252, 300, 252)
     f.text(40, 255, "Account number (see instructions)", 6)
     f.text(190, 255, "FATCA filing requirement", 5.5)
@@ -377,7 +373,7 @@ def f1099(f: _Form) -> None:
             px, py = f.xy(x + 12, y + 17)
             f.c.text(px, py, value, f.val, 2)
         if shown or r.random() < 0.3:
-            f.fields[_key(r, *keys)] = value
+            f.fields[r.choice(keys)] = value
     for j, (caption, keys) in enumerate(MONEY_BOXES[-3:]):
         x, y = 302 + j * 90, 34 + 8 * 29 + 4
         f.wrap(x + 3, y + 2, caption, 5.5, 85)

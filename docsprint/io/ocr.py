@@ -55,19 +55,22 @@ def reading_order(words: list[Word]) -> list[Word]:
     line instead of interleaving with the next one's."""
     if not words:
         return []
-    heights = sorted(w.box[3] - w.box[1] for w in words)
-    tol = max(heights[len(heights) // 2] * 0.5, 1.0)
+    sizes = sorted(w.box[3] - w.box[1] for w in words)
+    tol = max(sizes[len(sizes) // 2] * 0.5, 1.0)
     slope = skew(words)
 
     def level(w: Word) -> float:  # the centre's height, straightened
         return (w.box[1] + w.box[3]) / 2 - slope * (w.box[0] + w.box[2]) / 2
 
     rows: list[list[Word]] = []
-    for w in sorted(words, key=level):
-        if rows and abs(level(w) - np.mean([level(r) for r in rows[-1]])) <= tol:
+    heights: list[float] = []  # the current row's levels, each computed once
+    for height, w in sorted(((level(w), w) for w in words), key=lambda p: p[0]):
+        if rows and abs(height - np.mean(heights)) <= tol:
             rows[-1].append(w)
+            heights.append(height)
         else:
             rows.append([w])
+            heights = [height]
     return [w for row in rows for w in sorted(row, key=lambda w: w.box[0])]
 
 
