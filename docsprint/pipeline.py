@@ -22,6 +22,7 @@ from docsprint.decode.parallel import compiled_choices, decode_parallel
 from docsprint.errors import DocsprintError
 from docsprint.eval.confidence import calibrated
 from docsprint.eval.metrics import normalize
+from docsprint.eval.values import plausible
 from docsprint.io.document import Document, Page
 from docsprint.io.limits import DEFAULT_LIMITS, Limits
 from docsprint.io.readers import read_document
@@ -75,13 +76,16 @@ class Extraction:
 
 
 def merge(candidates: list[KeyValue], is_list: bool = False, min_confidence: float = 0.5) -> KeyValue:
-    """Across windows and pages: the most confident non-null answer, else the surest null.
+    """Across windows and pages: the most confident non-null answer that can be one
+    (`plausible`: a date for a date key, a digit for an amount key), else the most confident
+    non-null one, else the surest null.
 
     A list key (parties of a contract, line items) takes the union of the items of every
     window that answers it with at least ``min_confidence`` (the most confident always).
     """
     found = [c for c in candidates if c.value is not None]
-    best = max(found or candidates, key=lambda c: c.confidence)
+    typed = [c for c in found if isinstance(c.value, str) and plausible(c.key, c.value)]
+    best = max(typed or found or candidates, key=lambda c: c.confidence)
     if not is_list or len(found) < 2:
         return best
     items: list[str] = []

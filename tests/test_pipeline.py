@@ -15,6 +15,20 @@ def test_merge_prefers_the_most_confident_found_value():
     assert absent.value is None and absent.confidence == 0.8
 
 
+def test_merge_prefers_a_value_that_can_answer_the_key():
+    # a second page's running header ("Beispiel-Rechnungen für ZUGFeRD 2.2, (c) FeRD 2022") is
+    # read more surely than the first page's date: it is no date, the date wins
+    date = merge([KeyValue("invoice date", "05.03.2018", 0.70), KeyValue("invoice date", "2.2, (c", 0.84)])
+    assert (date.value, date.confidence) == ("05.03.2018", 0.70)
+    total = merge([KeyValue("grand total", "EUR", 0.73), KeyValue("grand total", "300,00", 0.66)])
+    assert total.value == "300,00"
+    # keys that name no date or amount keep the most confident answer, and so does a key
+    # none of whose answers can be one
+    assert merge([KeyValue("seller", "EUR", 0.73), KeyValue("seller", "Acme", 0.66)]).value == "EUR"
+    assert merge([KeyValue("due date", "net 30", 0.6), KeyValue("due date", "on receipt", 0.7)]).value == "on receipt"
+    assert merge([KeyValue("invoice number", "INV", 0.9), KeyValue("invoice number", "12", 0.5)]).value == "INV"
+
+
 def test_long_pages_are_read_in_windows_and_merged(tiny_checkpoint, receipt_page):
     doc = Document([receipt_page, receipt_page], source="two-pages")
     whole = Extractor(tiny_checkpoint).extract(doc, ["total"])

@@ -24,13 +24,14 @@ from docsprint.eval.values import currency_code
 # Per locale: number format, date formats and the page's own words for each label.
 LOCALES: dict[str, dict] = {
     "en": {
+        "ship_to": ["Ship to", "Deliver to", "Delivery address"], "contact": ["Attn:", "Contact:", "Attention:"], "director": ["Director:", "CEO:", "Account holder:"], "email": ["Email", "E-mail"],
         "decimal": ".", "thousands": ",", "months": s.MONTHS,
         "invoice": ["INVOICE", "Invoice", "Tax Invoice", "Bill"], "credit": ["CREDIT NOTE", "Credit Note"],
         "order": ["PURCHASE ORDER", "Purchase Order"],
         "number": ["Invoice No.", "Invoice #", "Invoice Number", "No."], "po_number": ["PO Number", "P.O. No.", "Order No."],
         "date": ["Invoice Date", "Date", "Date of issue"], "due": ["Due Date", "Payment due", "Due by"],
         "delivery": ["Delivery date", "Ship date", "Service period"], "ref": ["Your order", "Order reference", "PO #"],
-        "buyer": ["Bill to", "Billed to", "Customer", "Sold to", "Invoice to"], "seller": ["From", "Supplier", "Vendor"],
+        "buyer": ["Bill to", "Billed to", "Customer", "Sold to", "Invoice to", "Buyer"], "seller": ["From", "Supplier", "Vendor"],
         "vat": ["VAT No.", "VAT ID", "Tax ID", "EIN"], "net": ["Subtotal", "Net amount", "Total excl. tax", "Net total"],
         "tax": ["VAT", "Sales tax", "Tax"], "total": ["Total", "TOTAL", "Grand total", "Invoice total"],
         "paid": ["Paid", "Less deposit", "Prepayment"], "due_amt": ["Amount due", "Balance due", "Total due", "Please pay"],
@@ -41,6 +42,7 @@ LOCALES: dict[str, dict] = {
         "currency_label": ["Currency", "Invoice currency"], "of": ["dated", "of", "from"], "nr": ["No.", "#", ""], "name_label": "Name", "address_label": ["Address", "Street"], "total_tax": ["Total taxes", "Total tax", "Total VAT"], "country": ["United Kingdom", "USA", "Ireland"],
     },
     "de": {
+        "ship_to": ["Lieferadresse", "Warenempfänger", "Lieferanschrift"], "contact": ["z. Hd.", "Ansprechpartner:", "Kontakt:"], "director": ["Geschäftsführer:", "Inhaber:", "Kontoinhaber:"], "email": ["E-Mail", "Mail"],
         "decimal": ",", "thousands": ".",
         "months": "Januar Februar März April Mai Juni Juli August September Oktober November Dezember".split(),
         "invoice": ["RECHNUNG", "Rechnung"], "credit": ["GUTSCHRIFT", "Rechnungskorrektur"],
@@ -48,7 +50,7 @@ LOCALES: dict[str, dict] = {
         "number": ["Rechnungsnummer", "Rechnungs-Nr.", "Rechnung Nr.", "Beleg-Nr."], "po_number": ["Bestellnummer", "Bestell-Nr."],
         "date": ["Rechnungsdatum", "Datum", "Belegdatum"], "due": ["Fällig am", "Zahlbar bis", "Fälligkeitsdatum"],
         "delivery": ["Lieferdatum", "Leistungsdatum", "Leistungszeitraum"], "ref": ["Ihre Bestellung", "Bestellreferenz", "Auftrag"],
-        "buyer": ["Rechnungsempfänger", "Kunde", "An"], "seller": ["Verkäufer", "Lieferant", "Absender"],
+        "buyer": ["Rechnungsempfänger", "Kunde", "An", "Käufer", "Käufer/Leistungsempfänger", "Leistungsempfänger"], "seller": ["Verkäufer", "Lieferant", "Absender"],
         "vat": ["USt-IdNr.", "USt-ID", "Steuernummer", "UID"], "net": ["Nettobetrag", "Summe netto", "Zwischensumme", "Gesamt netto"],
         "tax": ["MwSt.", "USt.", "Umsatzsteuer"], "total": ["Gesamtbetrag", "Bruttobetrag", "Summe", "Rechnungsbetrag"],
         "paid": ["Anzahlung", "Bereits gezahlt", "Vorauszahlung"], "due_amt": ["Zu zahlen", "Zahlbetrag", "Offener Betrag"],
@@ -59,13 +61,14 @@ LOCALES: dict[str, dict] = {
         "currency_label": ["Währung", "Rechnungswährung"], "of": ["vom"], "nr": ["Nr.", "Nummer"], "name_label": "Name", "address_label": ["Anschrift", "Adresse"], "total_tax": ["Summe MwSt.", "Steuerbetrag", "Umsatzsteuer gesamt"], "country": ["Deutschland", "DE"],
     },
     "fr": {
+        "ship_to": ["Adresse de livraison", "Livré à"], "contact": ["À l'attention de", "Contact :", "Contact commercial"], "director": ["Gérant :", "Président :"], "email": ["E-mail", "Courriel"],
         "decimal": ",", "thousands": " ",
         "months": "janvier février mars avril mai juin juillet août septembre octobre novembre décembre".split(),
         "invoice": ["FACTURE", "Facture"], "credit": ["AVOIR", "Avoir"], "order": ["BON DE COMMANDE", "Commande"],
         "number": ["Facture N°", "N° de facture", "Numéro"], "po_number": ["N° de commande", "Bon de commande"],
         "date": ["Date de facture", "Date", "Date d'émission"], "due": ["Date d'échéance", "Échéance", "À payer avant le"],
         "delivery": ["Date de livraison", "Période"], "ref": ["Votre commande", "Référence", "Réf. commande"],
-        "buyer": ["Client", "Facturé à", "Destinataire"], "seller": ["Vendeur", "Fournisseur", "Émetteur"],
+        "buyer": ["Client", "Facturé à", "Destinataire", "Acheteur", "Adresse de facturation"], "seller": ["Vendeur", "Fournisseur", "Émetteur"],
         "vat": ["N° TVA", "TVA intracom.", "SIRET"], "net": ["Total HT", "Montant HT", "Sous-total"],
         "tax": ["TVA", "Total TVA"], "total": ["Total TTC", "Montant TTC", "Total"],
         "paid": ["Acompte", "Déjà réglé"], "due_amt": ["Net à payer", "Reste à payer", "Montant dû"],
@@ -76,13 +79,14 @@ LOCALES: dict[str, dict] = {
         "currency_label": ["Devise", "Monnaie"], "of": ["du"], "nr": ["N°", "n°", ""], "name_label": "Nom", "address_label": ["Adresse"], "total_tax": ["Total taxes", "Total TVA", "Montant TVA"], "country": ["France", "FR"],
     },
     "es": {
+        "ship_to": ["Dirección de entrega", "Enviar a"], "contact": ["Atención:", "Contacto:"], "director": ["Administrador:"], "email": ["Email", "Correo"],
         "decimal": ",", "thousands": ".",
         "months": "enero febrero marzo abril mayo junio julio agosto septiembre octubre noviembre diciembre".split(),
         "invoice": ["FACTURA", "Factura"], "credit": ["FACTURA RECTIFICATIVA", "Abono"], "order": ["PEDIDO", "Orden de compra"],
         "number": ["Factura N.º", "Número de factura", "Nº"], "po_number": ["N.º de pedido", "Pedido"],
         "date": ["Fecha de factura", "Fecha", "Fecha de emisión"], "due": ["Fecha de vencimiento", "Vencimiento"],
         "delivery": ["Fecha de entrega"], "ref": ["Su pedido", "Referencia"],
-        "buyer": ["Cliente", "Facturar a"], "seller": ["Proveedor", "Emisor", "Vendedor"],
+        "buyer": ["Cliente", "Facturar a", "Comprador"], "seller": ["Proveedor", "Emisor", "Vendedor"],
         "vat": ["NIF", "CIF", "N.º IVA"], "net": ["Base imponible", "Subtotal", "Importe neto"],
         "tax": ["IVA", "Cuota IVA"], "total": ["Total", "TOTAL FACTURA", "Importe total"],
         "paid": ["Anticipo", "Pagado"], "due_amt": ["Total a pagar", "Importe a pagar", "Pendiente"],
@@ -93,6 +97,7 @@ LOCALES: dict[str, dict] = {
         "currency_label": ["Moneda", "Divisa"], "of": ["de fecha", "del"], "nr": ["N.º", "Nº"], "name_label": "Nombre", "address_label": ["Dirección", "Domicilio"], "total_tax": ["Total IVA", "Cuota total"], "country": ["España", "ES"],
     },
     "it": {
+        "ship_to": ["Destinazione merce", "Luogo di consegna"], "contact": ["Alla c.a.", "Referente:"], "director": ["Amministratore:"], "email": ["Email", "PEC"],
         "decimal": ",", "thousands": ".",
         "months": "gennaio febbraio marzo aprile maggio giugno luglio agosto settembre ottobre novembre dicembre".split(),
         "invoice": ["FATTURA", "Fattura"], "credit": ["NOTA DI CREDITO"], "order": ["ORDINE DI ACQUISTO", "Ordine"],
@@ -110,13 +115,14 @@ LOCALES: dict[str, dict] = {
         "currency_label": ["Valuta", "Divisa"], "of": ["del"], "nr": ["n.", "N."], "name_label": "Nome", "address_label": ["Indirizzo", "Sede"], "total_tax": ["Totale IVA", "Totale imposta"], "country": ["Italia", "IT"],
     },
     "nl": {
+        "ship_to": ["Afleveradres", "Leveradres"], "contact": ["T.a.v.", "Contactpersoon:"], "director": ["Directeur:"], "email": ["E-mail"],
         "decimal": ",", "thousands": ".",
         "months": "januari februari maart april mei juni juli augustus september oktober november december".split(),
         "invoice": ["FACTUUR", "Factuur"], "credit": ["CREDITNOTA", "Creditfactuur"], "order": ["INKOOPORDER", "Bestelling"],
         "number": ["Factuurnummer", "Factuur nr.", "Nr."], "po_number": ["Ordernummer", "Bestelnummer"],
         "date": ["Factuurdatum", "Datum"], "due": ["Vervaldatum", "Te betalen voor"],
         "delivery": ["Leverdatum"], "ref": ["Uw referentie", "Uw bestelling"],
-        "buyer": ["Klant", "Factuuradres", "Aan"], "seller": ["Leverancier", "Afzender"],
+        "buyer": ["Klant", "Factuuradres", "Aan", "Koper"], "seller": ["Leverancier", "Afzender"],
         "vat": ["BTW-nummer", "BTW nr.", "KvK"], "net": ["Subtotaal", "Totaal excl. BTW", "Netto"],
         "tax": ["BTW", "Btw"], "total": ["Totaal", "Totaal incl. BTW", "TOTAAL"],
         "paid": ["Aanbetaling", "Reeds betaald"], "due_amt": ["Te betalen", "Openstaand bedrag"],
@@ -171,6 +177,7 @@ BRANDS = ("Clachan Loxley Turnpike Zenbox Hetzner Norbert Fiducia Merkur Kaufpar
 ASK = {
     "seller": ["seller name", "seller", "supplier name", "vendor", "supplier", "company", "vendor name", "issuer"],
     "buyer": ["buyer name", "buyer", "customer name", "customer", "bill to", "sold to", "client"],
+    "ship_to": ["ship to", "ship to name", "delivery address name", "consignee"],
     "number": ["invoice number", "invoice no", "invoice id", "document number", "receipt no", "number"],
     "date": ["invoice date", "date", "issue date", "date of issue", "document date"],
     "due": ["due date", "payment due date", "pay by"],
@@ -351,6 +358,70 @@ def _structured_header(c: s.Canvas, r: random.Random, loc: dict, seller: Party, 
     return y + lh, shown
 
 
+def _person(r: random.Random, lang: str) -> str:
+    return f"{r.choice(s.FIRST)} {r.choice(NAMES[lang])}"
+
+
+def _email(r: random.Random, person: str, p: Party) -> str:
+    first, last = person.lower().split()[:2]
+    domain = "".join(ch for ch in p.name.split()[0].lower() if ch.isascii() and ch.isalnum()) or "mail"
+    return f"{first[0] if r.random() < 0.3 else first}.{last}@{domain}.{r.choice(['com', 'de', 'fr', 'net', 'eu'])}"
+
+
+def _columns_header(c: s.Canvas, r: random.Random, loc: dict, lang: str, seller: Party, buyer: Party, y: float,
+                    size: int, lh: int, x0: float, x1: float, seller_vat_shown: bool
+                    ) -> tuple[float, str | None, bool, bool, str | None]:
+    """Parties side by side, as ERP prints set them: "Lieferant | Käufer", or the billing address
+    beside the delivery address; under each company a contact person, a phone or an e-mail
+    (people's names on the page that are not the party asked for). Returns the y below the
+    blocks, the seller's address as printed, whether the seller's and the buyer's tax ids are
+    printed, and the delivery party's name (None when the page has no delivery block)."""
+    seller_block = r.random() < 0.5
+    seller_address = None
+    if not seller_block or r.random() < 0.4:  # the seller's letterhead on top
+        c.text(x0, y, seller.name, size + 4, 1)
+        y += lh * 1.4
+        seller_address = f"{seller.street} · {seller.city}" if r.random() < 0.5 else f"{seller.street}, {seller.city}"
+        c.text(x0, y, seller_address, size - 2)
+        y += lh * 1.6
+    ship = buyer if r.random() < 0.35 else party(r, lang, person=r.random() < 0.3)
+    blocks = [("seller", seller), ("buyer", buyer)] if seller_block else [("buyer", buyer), ("ship_to", ship)]
+    if r.random() < 0.25:
+        blocks.reverse()
+    xs = [x0, x0 + (x1 - x0) * r.uniform(0.42, 0.55)]
+    columns: list[list[str]] = []
+    vat_shown = {"seller": False, "buyer": False}
+    for who, p in blocks:
+        lines = []
+        if r.random() < 0.25:
+            lines.append(f"GLN {r.randint(10**12, 10**13 - 1)}" if r.random() < 0.5 else f"{r.choice(['Nummer:', 'No.', 'ID:'])} {r.randint(1000, 999999)}")
+        lines.append(p.name)
+        person = _person(r, lang)
+        if r.random() < 0.4:
+            lines.append(f"{r.choice(loc['contact'])} {person}" if r.random() < 0.6 else person)
+        lines += [p.street, p.city]
+        if r.random() < 0.3:
+            lines.append(f"{r.choice(loc['phone'])} {p.phone}")
+        if r.random() < 0.3:
+            mail = _email(r, person, p)
+            lines.append(f"{r.choice(loc['email'])}: {mail}" if r.random() < 0.5 else mail)
+        if who in vat_shown and (seller_vat_shown if who == "seller" else r.random() < 0.3):
+            lines.append(f"{r.choice(loc['vat'])} {p.vat}")
+            vat_shown[who] = True
+        columns.append(lines)
+    for x, (who, _) in zip(xs, blocks, strict=True):
+        c.text(x, y, r.choice(loc[who]) + r.choice(["", ":"]), size, 1)
+    y += lh * 1.2
+    for i in range(max(len(col) for col in columns)):
+        for x, col in zip(xs, columns, strict=True):
+            if i < len(col):
+                c.text(x, y, col[i], size)
+        y += lh
+    if seller_block:
+        seller_address = f"{seller.street} {seller.city}"
+    return y + lh * 0.8, seller_address, vat_shown["seller"], vat_shown["buyer"], ship.name if not seller_block else None
+
+
 def invoice(c: s.Canvas, r: random.Random) -> s.Fields:
     """An invoice, credit note or purchase order in one of six languages."""
     lang = r.choices(LANGS, LANG_WEIGHTS)[0]
@@ -385,21 +456,30 @@ def invoice(c: s.Canvas, r: random.Random) -> s.Fields:
         c.text(x0 if r.random() < 0.6 else x1 - c.length(above, size - 1), y, above, size - 1)
         y += lh * 1.3
     # Layouts: a letterhead (name, then address lines), the letterhead on one line with the
-    # registration numbers under it, or the structured print of an e-invoice (sections with
-    # "Name:" and "Anschrift:" fields, the number and date in the title line).
-    layout = r.choices(["letterhead", "oneline", "structured"], [6, 2, 2])[0]
+    # registration numbers under it, the structured print of an e-invoice (sections with
+    # "Name:" and "Anschrift:" fields, the number and date in the title line), or the parties
+    # side by side with contact people under them.
+    layout = r.choices(["letterhead", "oneline", "structured", "columns"], [6, 2, 2, 3])[0]
     country = r.choice(loc["country"])
     seller_vat_shown = r.random() < 0.8
     header_vat = False
     title_line = layout == "structured" or r.random() < 0.2
     seller_address: str | None = None
     buyer_vat_shown = False
+    ship_to: str | None = None
     if layout == "structured":
         y, shown = _structured_header(c, r, loc, seller, buyer, cur, y, size, lh, x0, number, issued, due,
                                       delivery, title, seller_vat_shown)
         seller_address, buyer_vat_shown = f"{seller.street} {seller.city}", True
     else:
-        if layout == "oneline":
+        if layout == "columns":
+            y, seller_address, header_vat, buyer_vat_shown, ship_to = _columns_header(
+                c, r, loc, lang, seller, buyer, y, size, lh, x0, x1, seller_vat_shown)
+            if not title_line:
+                c.text(x0, y, title, size + 6, 1)
+                y += lh * 1.8
+            by = y
+        elif layout == "oneline":
             line = " - ".join([seller.name, seller.street, seller.city, country])
             c.text(x0, y, line, size - 1, 1 if r.random() < 0.3 else 0)
             y += lh
@@ -428,26 +508,31 @@ def invoice(c: s.Canvas, r: random.Random) -> s.Fields:
             c.text(hx if not header_right else x1 - c.length(seller.phone, size - 2) - 40, y,
                    f"{r.choice(loc['phone'])} {seller.phone}", size - 2)
             y += lh
-        y += lh
-        # The buyer's block (left) and the meta block (right).
-        by = y
-        if r.random() < 0.3:  # the sender's line above the address window
-            c.text(x0, y, f"{seller.name} · {seller.street} · {seller.city}", size - 4)
-            y += lh * 0.8
-        if r.random() < 0.6:
-            c.text(x0, y, r.choice(loc["buyer"]) + r.choice([":", ""]), size, 1)
+        if layout != "columns":
             y += lh
-        for line in buyer.lines:
-            c.text(x0, y, line, size)
-            y += lh
-        buyer_vat_shown = r.random() < 0.3
-        if buyer_vat_shown:
-            c.text(x0, y, f"{r.choice(loc['vat'])} {buyer.vat}", size - 1)
-            y += lh
+            # The buyer's block (left) and the meta block (right).
+            by = y
+            if r.random() < 0.3:  # the sender's line above the address window
+                c.text(x0, y, f"{seller.name} · {seller.street} · {seller.city}", size - 4)
+                y += lh * 0.8
+            if r.random() < 0.6:
+                c.text(x0, y, r.choice(loc["buyer"]) + r.choice([":", ""]), size, 1)
+                y += lh
+            lines = buyer.lines
+            if r.random() < 0.25:  # a contact person under the company: a name that is not the buyer's
+                lines = [lines[0], f"{r.choice(loc['contact'])} {_person(r, lang)}", *lines[1:]]
+            for line in lines:
+                c.text(x0, y, line, size)
+                y += lh
+            buyer_vat_shown = r.random() < 0.3
+            if buyer_vat_shown:
+                c.text(x0, y, f"{r.choice(loc['vat'])} {buyer.vat}", size - 1)
+                y += lh
         if title_line:  # "Rechnung Nr. 471102 vom 05.03.2018", under the two blocks
             meta = []
         else:
-            c.text(x0 + (x1 - x0) * 0.55 if r.random() < 0.5 else x0, max(y, by) + lh * 0.5, title, size + 6, 1)
+            if layout != "columns":
+                c.text(x0 + (x1 - x0) * 0.55 if r.random() < 0.5 else x0, max(y, by) + lh * 0.5, title, size + 6, 1)
             meta = [("number", loc["number"], number), ("date", loc["date"], issued)]
         if r.random() < 0.6 and kind != "order":
             meta.append(("due", loc["due"], due))
@@ -459,7 +544,7 @@ def invoice(c: s.Canvas, r: random.Random) -> s.Fields:
             meta.append(("customer_no", loc["customer_no"], customer_no))
         r.shuffle(meta)
         my = by
-        mx = x0 + (x1 - x0) * r.uniform(0.45, 0.55)
+        mx = x0 if layout == "columns" and r.random() < 0.5 else x0 + (x1 - x0) * r.uniform(0.45, 0.55)
         chosen = [(what, r.choice(labels), value) for what, labels, value in meta]
         gap = max([c.length(label + ":", size, 1) for _, label, _ in chosen] + [0]) + 12
         shown = {"number": number, "date": issued} if title_line else {}
@@ -541,6 +626,8 @@ def invoice(c: s.Canvas, r: random.Random) -> s.Fields:
         foot.append(f"IBAN {iban}")
     if r.random() < 0.5:
         foot.append(seller.name)
+    if r.random() < 0.3:  # the managing director or account holder: a person, not the seller
+        foot.append(f"{r.choice(loc['director'])} {_person(r, lang)}")
     fy = max(y, c.height - lh * (len(foot) + 2))
     for line in foot:
         c.text(x0, fy, line, size - 2)
@@ -548,6 +635,8 @@ def invoice(c: s.Canvas, r: random.Random) -> s.Fields:
 
     _ask(r, fields, "seller", seller.name)
     _ask(r, fields, "buyer", buyer.name)
+    if (ship_to or r.random() < 0.05) and r.random() < 0.3:
+        _ask(r, fields, "ship_to", ship_to)
     _ask(r, fields, "number", number if "number" in shown else None)
     _ask(r, fields, "date", issued)
     for what in ("due", "delivery", "ref", "customer_no"):

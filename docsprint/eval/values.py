@@ -145,6 +145,30 @@ def kind_of(key: str, gold: str) -> str:
     return "exact"
 
 
+_DATE_KEY = re.compile(r"\b(date|datum|dated|dob|birth)\b")
+_AMOUNT_KEY = re.compile(r"\b(total|totals|amount|subtotal|balance|price|fee|cost|gross)\b")
+_ID_KEY = re.compile(r"\b(number|no|id|code|reference|rate|account|percent|#)\b")
+
+
+def plausible(key: str, value: str) -> bool:
+    """Can ``value`` be an answer to ``key`` at all? A key that names a date wants a value that
+    reads as a date, a key that names an amount wants a digit; any other key takes anything.
+    Used when windows or pages disagree: "2.2, (c" from a page's running header is no invoice
+    date, "EUR" is no grand total.
+
+    >>> plausible("invoice date", "2.2, (c"), plausible("invoice date", "05.03.2018")
+    (False, True)
+    >>> plausible("grand total", "EUR"), plausible("seller name", "EUR")
+    (False, True)
+    """
+    k = key.lower()
+    if _DATE_KEY.search(k):
+        return bool(dates(value))
+    if _AMOUNT_KEY.search(k) and not _ID_KEY.search(k):
+        return any(ch.isdigit() for ch in value)
+    return True
+
+
 def currency_code(text: str) -> str:
     """ "€" -> "EUR", "eur" -> "EUR", "1.234,56 €" -> "EUR"; "" when none is named."""
     t = text.strip()
