@@ -251,6 +251,30 @@ def test_us_forms_as_printed():
     assert share["business-forms"] > 1.5 * share["business"] and "payslip" not in MIXES["business-forms"]
 
 
+def test_cards_bills_of_lading_and_utility_bills():
+    """Each asked value is one run of words on its page; the parties of a bill of lading and the
+    amounts of a utility bill are told apart (different values for different keys); every kind
+    is in the `everyday` mix."""
+    for kind in ("card", "lading", "utility"):
+        asked = set()
+        for i in range(10):
+            _, words, fields = make_document(kind, 2, i)
+            texts = [w.text for w in words]
+            for key, value in fields.items():
+                asked.add(key.lower())
+                if value is not None:
+                    assert _on_page(texts, value.split()), (kind, i, key, value)
+            found = {k.lower(): v for k, v in fields.items() if v}
+            if kind == "lading" and "shipper name" in found and "consignee name" in found:
+                assert found["shipper name"] != found["consignee name"]
+            if kind == "utility":
+                amounts = [v for k, v in found.items() if "total" in k or "amount" in k or "subtotal" in k]
+                assert len(set(amounts)) == len(amounts) >= 2
+            assert any(v is None for v in fields.values())
+        assert len(asked) >= 12, kind  # keys asked by many names
+        assert MIXES["everyday"].count(kind) == 1
+
+
 def test_invoice_layouts_of_real_invoices():
     """The letterhead on one line, the e-invoice print with "Name:" sections and the title line
     "Rechnung Nr. 471102 vom 05.03.2018", two tax rates with their total, the parties side by

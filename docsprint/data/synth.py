@@ -2,8 +2,10 @@
 
 ``docsprint synth --kind receipt --n 1000 --seed 0 --out runs/synth`` writes
 ``runs/synth/images/*.jpg`` and ``runs/synth/train.jsonl`` (`docsprint.data.store` format,
-read by the ``synth`` dataset). Four kinds: receipts (line items as lists), invoices (a table),
-forms (printed labels are the keys) and letters (free text with a few fields).
+read by the ``synth`` dataset). Four kinds here: receipts (line items as lists), invoices (a table),
+forms (printed labels are the keys) and letters (free text with a few fields); invoices,
+receipts, tax forms and payslips in six languages in `docsprint.data.business`, US tax forms in
+`docsprint.data.irsforms`, cards, bills of lading and utility bills in `docsprint.data.everyday`.
 
 Every document is a function of (kind, seed, index) only, so any slice of a run can be
 regenerated. Keys are free text and vary in wording ("total", "amount due", ...) so that a
@@ -28,7 +30,8 @@ from docsprint.data.store import Fields, write_jsonl
 from docsprint.io.document import Document, Page, Word
 
 FONT_DIRS = [Path("/usr/share/fonts/truetype"), Path("/usr/share/fonts/opentype")]
-KINDS = ("receipt", "invoice", "form", "letter", "invoice-intl", "receipt-intl", "taxform", "irsform", "payslip")
+KINDS = ("receipt", "invoice", "form", "letter", "invoice-intl", "receipt-intl", "taxform", "irsform", "payslip",
+         "card", "lading", "utility")
 # Mixtures, drawn in turn: "mixed" is every kind once (payslips aside: held out of training for
 # the fine-tuning learning curve); "business" leans on the documents users
 # bring most (invoices in six languages, receipts, boxed tax forms and the US forms as printed).
@@ -38,7 +41,12 @@ MIXES = {"mixed": [k for k in KINDS if k != "payslip"],
          # the business mix with nearly twice the printed US forms: 4 of every 15 pages
          "business-forms": ["invoice-intl", "receipt-intl", "irsform", "invoice-intl", "taxform", "irsform",
                             "invoice-intl", "form", "receipt-intl", "irsform", "invoice", "letter", "invoice-intl",
-                            "receipt", "irsform"]}
+                            "receipt", "irsform"],
+         # business-forms and the other papers users bring: business cards, bills of lading and
+         # utility bills (`docsprint.data.everyday`), one each in every 18 pages
+         "everyday": ["invoice-intl", "receipt-intl", "irsform", "invoice-intl", "taxform", "irsform", "card",
+                      "invoice-intl", "form", "receipt-intl", "irsform", "lading", "invoice", "letter",
+                      "invoice-intl", "receipt", "irsform", "utility"]}
 
 FIRST = ("James Mary Ahmad Siti Wei Ling Robert Linda Kumar Priya Hans Greta Carlos Ana Yuki Kenji "
          "Fatima Omar Olga Ivan Chloe Liam Noah Emma Ravi Mei Tan Aisha David Sarah").split()
@@ -447,13 +455,16 @@ LAYOUTS: dict[str, tuple[tuple[int, int], Callable[[Canvas, random.Random], Fiel
 
 def _business_layouts() -> None:
     """The kinds of `docsprint.data.business` (it builds on this module's canvas)."""
-    from docsprint.data import business, irsforms
+    from docsprint.data import business, everyday, irsforms
 
     LAYOUTS["invoice-intl"] = ((800, 1100), business.invoice)
     LAYOUTS["receipt-intl"] = ((460, 900), business.receipt)
     LAYOUTS["taxform"] = ((850, 1000), business.taxform)
     LAYOUTS["irsform"] = ((850, 1100), irsforms.irsform)
     LAYOUTS["payslip"] = ((760, 900), business.payslip)  # in no mix: held out of training
+    LAYOUTS["card"] = ((700, 420), everyday.card)
+    LAYOUTS["lading"] = ((850, 1100), everyday.lading)
+    LAYOUTS["utility"] = ((800, 1050), everyday.utility)
 
 
 def _rotate(img: Image.Image, words: list[Word], degrees: float, fill: int) -> tuple[Image.Image, list[Word]]:
