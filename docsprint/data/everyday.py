@@ -113,7 +113,11 @@ def card(c: s.Canvas, r: random.Random) -> s.Fields:
     return fields
 
 
-def _block(c: s.Canvas, x: float, y: float, heading: str, lines: list[str], size: int, lh: float) -> float:
+def _block(c: s.Canvas, x: float, y: float, heading: str, lines: list[str], size: int, lh: float,
+           width: float = 0) -> float:
+    """A boxed field of a form: the rule above (``width`` wide), the heading, the lines."""
+    if width:
+        c.rule(y - lh * 0.25, x - 4, x + width)
     c.text(x, y, heading, size - 1, 1)
     y += lh
     for line in lines:
@@ -148,6 +152,7 @@ def lading(c: s.Canvas, r: random.Random) -> s.Fields:
     labels = {"shipper": ["SHIPPER", "Shipper / Exporter", "Shipper"], "consignee": ["CONSIGNEE", "Consignee", "Consigned to"],
               "notify": ["NOTIFY PARTY", "Notify party", "Notify"]}
     left = ["shipper", "consignee", "notify"]
+    boxed = r.random() < 0.6  # a grid of ruled fields, or headings alone
     yl = y
     shown_phone = {}
     for who in left:
@@ -156,7 +161,7 @@ def lading(c: s.Canvas, r: random.Random) -> s.Fields:
         if r.random() < 0.75:
             lines.append(f"{r.choice(['TEL', 'Tel:', 'Phone:', 'T:'])} {tel}")
             shown_phone[who] = tel
-        yl = _block(c, x0, yl, r.choice(labels[who]), lines, size, lh) + lh * 0.5
+        yl = _block(c, x0, yl, r.choice(labels[who]), lines, size, lh, (mid - x0 - 8) * boxed) + lh * 0.5
     yr = y
     right = [("carrier", r.choice(["CARRIER", "Carrier", "Carrier name"]), carrier),
              ("vessel", r.choice(["VESSEL", "Vessel / Voyage", "Ocean vessel"]), f"{vessel} {r.randint(100, 999)}{r.choice('EWNS')}"),
@@ -166,7 +171,7 @@ def lading(c: s.Canvas, r: random.Random) -> s.Fields:
     if r.random() < 0.4:
         right.insert(1, ("booking", r.choice(["BOOKING NO.", "Booking number"]), str(r.randint(10**7, 10**9))))
     for _, label, value in right:
-        yr = _block(c, mid, yr, label, [value], size, lh) + lh * 0.3
+        yr = _block(c, mid, yr, label, [value], size, lh, (x1 - mid) * boxed) + lh * 0.3
     y = max(yl, yr) + lh
     heads = ["MARKS & NUMBERS", "DESCRIPTION OF GOODS", "PACKAGES", "GROSS WEIGHT"]
     xs = [x0, x0 + (x1 - x0) * 0.22, x0 + (x1 - x0) * 0.62, x0 + (x1 - x0) * 0.8]
