@@ -56,7 +56,9 @@ def card(c: s.Canvas, r: random.Random) -> s.Fields:
     """A business card: the person's name large, the title under it, the company (and maybe a
     slogan), then phone, mobile, e-mail, website and address lines, labelled or not."""
     first, last = r.choice(s.FIRST + b.NAMES["fr"][:6]), r.choice(s.LAST + b.NAMES["de"][:6])
-    full = f"{first} {last}" if r.random() < 0.8 else f"{first} {last.upper()}"
+    if r.random() < 0.2:  # "Anne MORIN"
+        last = last.upper()
+    full = f"{first} {last}"
     title = r.choice(TITLES)
     org = r.choice([s.company(r), f"{r.choice(b.BRANDS)}{r.choice(['', ' Global', ' Labs', ' Group'])}"])
     domain = "".join(ch for ch in org.split()[0].lower() if ch.isalnum()) + r.choice([".com", ".io", ".fr", ".de", "consulting.com"])
@@ -99,7 +101,7 @@ def card(c: s.Canvas, r: random.Random) -> s.Fields:
     _ask(r, fields, ["name", "full name", "contact name", "person name"], full)
     if r.random() < 0.6:
         _ask(r, fields, ["firstname", "first name", "given name"], first)
-        _ask(r, fields, ["lastname", "last name", "surname", "family name"], last if last in " ".join(w.text for w in c.words) else last.upper())
+        _ask(r, fields, ["lastname", "last name", "surname", "family name"], last)
     _ask(r, fields, ["job title", "title", "position", "role"], title)
     _ask(r, fields, ["company", "company name", "organization", "employer"], org)
     _ask(r, fields, ["email", "email address", "e-mail"], email)
