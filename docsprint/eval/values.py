@@ -145,7 +145,7 @@ def kind_of(key: str, gold: str) -> str:
     return "exact"
 
 
-_DATE_KEY = re.compile(r"\b(date|datum|dated|dob|birth)\b")
+_DATE_KEY = re.compile(r"\b(date|datum|dated|dob)\b")  # not "birth": "place of birth" is a place
 _AMOUNT_KEY = re.compile(r"\b(total|totals|amount|subtotal|balance|price|fee|cost|gross)\b")
 _ID_KEY = re.compile(r"\b(number|no|id|code|reference|rate|account|percent|#)\b")
 
