@@ -264,9 +264,13 @@ class Party:
         return [self.name, self.street, self.city]
 
 
+def _person(r: random.Random, lang: str) -> str:
+    return f"{r.choice(s.FIRST)} {r.choice(NAMES[lang])}"
+
+
 def party(r: random.Random, lang: str, person: bool = False) -> Party:
     if person:
-        name = f"{r.choice(s.FIRST)} {r.choice(NAMES[lang])}"
+        name = _person(r, lang)
     else:
         style = r.random()
         base = r.choice(NAMES[lang]) if style < 0.5 else r.choice(s.ORG_A)
@@ -356,10 +360,6 @@ def _structured_header(c: s.Canvas, r: random.Random, loc: dict, seller: Party, 
             y += lh
         y += lh * 0.6
     return y + lh, shown
-
-
-def _person(r: random.Random, lang: str) -> str:
-    return f"{r.choice(s.FIRST)} {r.choice(NAMES[lang])}"
 
 
 def _email(r: random.Random, person: str, p: Party) -> str:

@@ -122,6 +122,10 @@ def times(text: str) -> set[tuple[int, int]]:
     return out
 
 
+# keys naming an identifier: their values are compared exactly even when they look like amounts
+_ID_KEY = re.compile(r"\b(number|no|id|code|tin|ssn|ein|zip|reference|iban|account|#)\b")
+
+
 def _is_amount(gold: str) -> bool:
     return bool(re.fullmatch(r"[-+]?\s*[$€£¥]?\s*-?[\d.,' ]*\d\s*[$€£¥%]?", gold.strip()))
 
@@ -137,8 +141,7 @@ def kind_of(key: str, gold: str) -> str:
         return "phone"
     if "currency" in k or "währung" in k:
         return "currency"
-    idish = re.search(r"\b(number|no|id|code|tin|ssn|ein|zip|reference|iban|account|#)\b", k) or "id" in k.split()
-    if _is_amount(gold) and not idish:
+    if _is_amount(gold) and not _ID_KEY.search(k):
         return "amount"
     if any(w in k for w in NAME_WORDS):
         return "name"
@@ -147,7 +150,7 @@ def kind_of(key: str, gold: str) -> str:
 
 _DATE_KEY = re.compile(r"\b(date|datum|dated|dob)\b")  # not "birth": "place of birth" is a place
 _AMOUNT_KEY = re.compile(r"\b(total|totals|amount|subtotal|balance|price|fee|cost|gross)\b")
-_ID_KEY = re.compile(r"\b(number|no|id|code|reference|rate|account|percent|#)\b")
+_RATE_KEY = re.compile(r"\b(rate|percent)\b")
 
 
 def plausible(key: str, value: str) -> bool:
@@ -164,7 +167,7 @@ def plausible(key: str, value: str) -> bool:
     k = key.lower()
     if _DATE_KEY.search(k):
         return bool(dates(value))
-    if _AMOUNT_KEY.search(k) and not _ID_KEY.search(k):
+    if _AMOUNT_KEY.search(k) and not (_ID_KEY.search(k) or _RATE_KEY.search(k)):
         return any(ch.isdigit() for ch in value)
     return True
 
