@@ -18,6 +18,7 @@ import random
 
 from docsprint.data import business as b
 from docsprint.data import synth as s
+from docsprint.data.irsforms import us_city, us_street
 
 TITLES = ["Founder & CEO", "Sales Manager", "Account Executive", "Senior Consultant", "Managing Director",
           "Head of Marketing", "Software Engineer", "Project Manager", "Chief Financial Officer", "Designer",
@@ -44,14 +45,6 @@ def _phone_intl(r: random.Random) -> str:
         f"{cc}-{r.randint(10, 99)}-{r.randint(10000000, 99999999)}"
 
 
-def _street(r: random.Random) -> str:
-    return f"{r.randint(1, 999)} {r.choice(s.STREETS)} {r.choice(s.STREET_T)}"
-
-
-def _city(r: random.Random) -> str:
-    return f"{r.choice(s.CITIES)}, {r.choice(['NY', 'CA', 'ON', 'TX', 'MA'])} {r.randint(10000, 99999)}"
-
-
 def card(c: s.Canvas, r: random.Random) -> s.Fields:
     """A business card: the person's name large, the title under it, the company (and maybe a
     slogan), then phone, mobile, e-mail, website and address lines, labelled or not."""
@@ -65,7 +58,7 @@ def card(c: s.Canvas, r: random.Random) -> s.Fields:
     email = f"{r.choice([first[0].lower(), first.lower()])}{r.choice(['', '.'])}{last.lower()}@{domain}"
     site = f"www.{domain}"
     phone, mobile = _phone_intl(r), _phone_intl(r)
-    addr = f"{_street(r)}, {_city(r)}"
+    addr = f"{us_street(r)}, {us_city(r)}"
     x = r.randint(30, 80)
     y: float = r.randint(30, 70)
     size = r.randint(13, 17)
@@ -138,7 +131,7 @@ def lading(c: s.Canvas, r: random.Random) -> s.Fields:
     mid = x0 + (x1 - x0) * r.uniform(0.48, 0.55)
     number = f"{r.choice(['', 'BL', 'XYZ', 'MAEU', 'COSU'])}{r.randint(100000, 999999999)}"
     issued = s.date(r)
-    parties = {who: (s.company(r).upper() if r.random() < 0.7 else s.company(r), f"{_street(r).upper()}, {r.choice(PORTS)}",
+    parties = {who: (s.company(r).upper() if r.random() < 0.7 else s.company(r), f"{us_street(r).upper()}, {r.choice(PORTS)}",
                      _phone_intl(r)) for who in ("shipper", "consignee", "notify")}
     if r.random() < 0.3:
         parties["notify"] = parties["consignee"]
@@ -225,12 +218,12 @@ def utility(c: s.Canvas, r: random.Random) -> s.Fields:
     lh = size * 1.5
     x0, x1 = r.randint(30, 55), c.width - r.randint(30, 55)
     supplier = r.choice(SUPPLIERS[lang])
-    sup_addr = f"{_street(r)}, {_city(r)}" if not fr else f"{r.randint(1, 99)} {r.choice(b.STREETS['fr'])}, {r.randint(10000, 95999)} {r.choice(b.CITIES['fr'])}"
+    sup_addr = f"{us_street(r)}, {us_city(r)}" if not fr else f"{r.randint(1, 99)} {r.choice(b.STREETS['fr'])}, {r.randint(10000, 95999)} {r.choice(b.CITIES['fr'])}"
     customer = (s.person(r).upper() if r.random() < 0.5 else s.person(r)) if r.random() < 0.85 else "CUSTOMER"
     if fr:
         street, city = f"{r.randint(1, 200)} {r.choice(b.STREETS['fr']).upper()}", f"{r.randint(75001, 75020)} PARIS"
     else:
-        street, city = _street(r).upper(), _city(r).upper()
+        street, city = us_street(r).upper(), us_city(r).upper()
     y0 = r.randint(2019, 2026)
     m = r.randint(1, 11)
     style = b.date_style(r, lang)

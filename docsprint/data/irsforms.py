@@ -25,14 +25,14 @@ FOREIGN = [("Canada", "British Columbia", "V6B 1A1"), ("Germany", "Bayern", "803
 INCOME = ["Royalties", "Interest", "Dividends", "Services", "Rents", "Scholarship"]
 
 
-def _street(r: random.Random) -> str:
+def us_street(r: random.Random) -> str:
     street = f"{r.randint(1, 9999)} {r.choice(STREETS['en'])}"
     if r.random() < 0.25:
         street += r.choice([f", APT {r.randint(1, 999)}", f" Suite {r.randint(100, 999)}", f" APT {r.randint(1, 99)}"])
     return street if r.random() < 0.8 else f"P.O. Box {r.randint(100, 99999)}"
 
 
-def _city(r: random.Random) -> str:
+def us_city(r: random.Random) -> str:
     comma = r.choice([", ", " "])
     return f"{r.choice(s.CITIES)}{comma}{r.choice(STATES)}{r.choice([', ', ' '])}{r.randint(10000, 99999)}"
 
@@ -193,12 +193,12 @@ def w9(f: _Form) -> None:
     f.text(458, 222, "(Applies to accounts maintained outside the U.S.)", 5)
     f.line(60, 236, 576, 236)
     f.text(62, 240, "5 Address (number, street, and apt. or suite no.) See instructions.", width=325)
-    f.value(62, 250, ("address", "street address"), _street(r), 0.03)
+    f.value(62, 250, ("address", "street address"), us_street(r), 0.03)
     f.text(393, 240, "Requester's name and address (optional)")
-    requester = _name(r, r.random() < 0.5) + (f"\n{_street(r)}" if r.random() < 0.3 else "")
+    requester = _name(r, r.random() < 0.5) + (f"\n{us_street(r)}" if r.random() < 0.3 else "")
     f.value(393, 252, ("requester name address", "requester name and address", "requester"), requester, 0.3)
     f.text(62, 264, "6 City, state, and ZIP code")
-    f.value(62, 274, ("city state zip", "city, state and ZIP code"), _city(r), 0.03)
+    f.value(62, 274, ("city state zip", "city, state and ZIP code"), us_city(r), 0.03)
     f.text(62, 288, "7 List account number(s) here (optional)")
     accounts = ", ".join(str(r.randint(10**7, 10**12)) for _ in range(r.randint(1, 2)))
     f.value(62, 298, ("account numbers", "account number"), accounts, 0.4)
@@ -260,9 +260,9 @@ def w8ben(f: _Form) -> None:
     f.value(445, 205, ("permanent country", "residence country"), country, 0.05)
     f.text(40, 219, "4 Mailing address (if different from above)")
     mailing = r.random() < 0.3
-    f.value(50, 229, ("mailing street address", "mailing address"), _street(r) if mailing else None, 0)
+    f.value(50, 229, ("mailing street address", "mailing address"), us_street(r) if mailing else None, 0)
     f.text(50, 243, "City or town, state or province. Include postal code where appropriate.", width=380)
-    f.value(50, 253, ("mailing city state", "mailing city"), _city(r) if mailing else None, 0)
+    f.value(50, 253, ("mailing city state", "mailing city"), us_city(r) if mailing else None, 0)
     f.text(445, 243, "Country")
     f.value(445, 253, ("mailing country",), r.choice(["United States", "USA", country]) if mailing else None, 0)
     f.text(40, 267, "5 U.S. taxpayer identification number (SSN or ITIN), if required (see instructions)", width=335)
@@ -326,7 +326,7 @@ def f1099(f: _Form) -> None:
     f.wrap(40, 37, "PAYER'S name, street address, city or town, state or province, country, ZIP or foreign postal code, "
            "and telephone no.", 5.5, 255)
     payer = _name(r, True)
-    address = f"{_street(r)}\n{_city(r)}"
+    address = f"{us_street(r)}\n{us_city(r)}"
     f.value(40, 54, ("payer name", "payer"), payer, 0)
     f.value(40, 54 + f.val / f.k * 1.2, ("payer address", "payer street address"), address, 0.05)
     f.line(36, 130, 300, 130)
@@ -339,7 +339,7 @@ def f1099(f: _Form) -> None:
     f.text(40, 169, "RECIPIENT'S name", 6)
     f.value(40, 182, ("recipient name", "recipient"), _name(r), 0.02)
     f.text(40, 198, "Street address (including apt. no.)", 6)
-    street, city = _street(r), _city(r)
+    street, city = us_street(r), us_city(r)
     f.value(40, 211, ("recipient street address", "recipient street"), street, 0)
     f.text(40, 226, "City or town, state or province, country, and ZIP or foreign postal code", 6, width=255)
     f.value(40, 239, ("recipient city state zip", "recipient city"), city, 0)
