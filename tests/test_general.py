@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import random
+import re
 import subprocess
 import sys
 
@@ -223,11 +224,20 @@ def test_us_forms_as_printed():
     (the answer is where a reader finds it; a 1099 recipient's address is the street box's run
     then the city box's), the W-9's name on the line under its caption, TINs
     in digit cells spelt as the cells read, and every form kind drawn."""
-    titles, cells = set(), []
+    titles, cells, instructions = set(), [], 0
+    instruction_keys: set[str] = set()
+    form_keys: set[str] = set()
     for i in range(40):
         _, words, fields = make_document("irsform", 5, i)
         texts = [w.text for w in words]
         page = " ".join(texts)
+        if all(v is None for v in fields.values()):  # a page of instructions, asked the form's keys
+            instructions += 1
+            assert re.search(r"Form (W-9|W-8BEN|1099-MISC) \(Rev\. [\d-]+\) Page \d", page), page[:80]
+            assert "—" in page and re.search(r"section \d{3,4}\(", page) and len(fields) >= 5
+            instruction_keys |= set(fields)
+            continue
+        form_keys |= set(fields)
         titles |= {t for t in ("W-9", "W-8BEN", "1099-MISC") if t in page}
         for key, value in fields.items():
             if value is None:
@@ -243,7 +253,8 @@ def test_us_forms_as_printed():
                 caption, answer = words[texts.index("Name")].box, words[first].box
                 assert caption[3] <= answer[1] < caption[3] + 30  # on the next line down
         assert len(fields) >= 5
-    assert titles == {"W-9", "W-8BEN", "1099-MISC"}
+    assert titles == {"W-9", "W-8BEN", "1099-MISC"} and 2 <= instructions <= 14
+    assert instruction_keys <= form_keys  # the keys its form asks
     assert all(sum(ch.isdigit() for ch in c) == 9 for c in cells)
     assert any(c.split()[3:4] == ["-"] for c in cells)  # in cells: "1 2 3 - 4 5 - 6 7 8 9"
     assert MIXES["business"].count("irsform") >= 2

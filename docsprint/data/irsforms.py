@@ -393,10 +393,76 @@ def f1099(f: _Form) -> None:
     f.prose(318, 740 if r.random() < 0.5 else 330)
 
 
+# The instructions pages that follow a form (a W-9 has five of them): dense print full of the
+# numbers a value could be taken for (sections, form numbers, codes, phone numbers, amounts).
+HEADINGS = ["General Instructions", "Purpose of Form", "Specific Instructions", "Definitions", "Line 1", "Line 2",
+            "Line 3", "Line 4, Exemptions", "Line 5", "Line 6", "Part I. Taxpayer Identification Number (TIN)",
+            "How to get a TIN.", "Part II. Certification", "What Name and Number To Give the Requester",
+            "Secure Your Tax Records From Identity Theft", "Privacy Act Notice", "Instructions for Recipient",
+            "Backup withholding.", "What is FATCA reporting?", "Exempt payee code.", "Updating Your Information"]
+CODES = ["An organization exempt from tax under section 501(a)", "The United States or any of its agencies or "
+         "instrumentalities", "A state, the District of Columbia, a U.S. commonwealth or possession", "A corporation",
+         "A dealer in securities or commodities required to register in the United States", "A real estate investment "
+         "trust", "A common trust fund operated by a bank under section 584(a)", "A financial institution",
+         "A middleman known in the investment community as a nominee or custodian", "A trust exempt from tax under "
+         "section 664 or described in section 4947", "A futures commission merchant registered with the CFTC"]
+PHRASES = ["section {s}({a})", "section {s}({a})({n})", "Form {f}", "Pub. {p}", "Regulations section 1.{r}-{n}",
+           "call 1-800-{t}-{u}", "see line {n}", "box {n}", "Form {f}, line {n}", "payments of ${m} or more",
+           "www.irs.gov/Form{f}", "Schedule {S} (Form 1040)", "TIN of {d}-{dd}-{dddd}", "Part {R}"]
+
+
+def _phrase(r: random.Random) -> str:
+    return r.choice(PHRASES).format(
+        s=r.choice([501, 584, 664, 4947, 7701, 1441, 6050, 3406, 403, 457, 851, 1471]), a=r.choice("abcdefgh"),
+        n=r.randint(1, 18), f=r.choice(["1040", "1099-K", "1099-MISC", "W-8BEN", "W-9", "SS-4", "W-7", "8233", "1042-S",
+                                        "1099-NEC", "4506-T", "SS-5"]),
+        p=r.choice([515, 519, 1281, 901, 5027]), r=r.randint(1441, 6049), t=r.randint(100, 999), u=r.randint(1000, 9999),
+        m=r.choice(["600", "10", "5,000", "10,000"]), S=r.choice("BCEF"), d=r.randint(100, 999), dd=r.randint(10, 99),
+        dddd=r.randint(1000, 9999), R=r.choice(["I", "II", "III", "IV"]))
+
+
+def instructions(f: _Form, form: str) -> None:
+    """A page of a form's instructions: the form's name and page number on top, headings, code
+    lists ("A—An organization exempt from tax under section 501(a)") and sentences dense with
+    section, form and phone numbers, in one or two columns. No value is typed on it."""
+    r = f.r
+    name = {"w9": "W-9", "w8ben": "W-8BEN", "f1099": "1099-MISC"}[form]
+    f.text(36, 24, f"Form {name} (Rev. {r.randint(1, 12)}-{r.randint(2014, 2024)})", 7)
+    f.text(540, 24, f"Page {r.randint(2, 6)}", 7, 1)
+    f.line(36, 34, 576, 34)
+    columns = r.choice([1, 2, 2])
+    width = 540 / columns
+    codes = iter(r.sample("ABCDEFGHIJKLM", 11) if r.random() < 0.5 else [str(i) for i in range(1, 14)])
+    for col in range(columns):
+        y, bottom = 44.0, r.uniform(700, 760)
+        while y < bottom:
+            x, roll = 36 + col * width, r.random()
+            if roll < 0.1:
+                f.text(x, y, r.choice(HEADINGS), 9, 1, width=width - 8)
+                y += 13
+                continue
+            if roll < 0.3:
+                line = f"{next(codes, str(r.randint(1, 13)))}—{r.choice(CODES)}"
+            else:
+                words = s._sentence(r, r.randint(6, 12)).rstrip(".").split()
+                for _ in range(r.randint(1, 2)):
+                    words.insert(r.randint(0, len(words)), _phrase(r))
+                line = " ".join(words) + "."
+            f.text(x, y, line, 6.5, width=width - 8)
+            y += 9
+
+
 def irsform(c: s.Canvas, r: random.Random) -> s.Fields:
-    """One of the three forms, filled in; a key the form does not have asked too."""
+    """One of the three forms, filled in; a key the form does not have asked too. One page in
+    six is a page of its instructions instead, asked the form's keys: none of them is on it."""
     f = _Form(c, r)
     layout = r.choice([w9, w9, w8ben, f1099])
+    if r.random() < 1 / 6:
+        scratch = _Form(s.Canvas(c.width, c.height, random.Random(r.random()), c.fonts), random.Random(r.random()))
+        layout(scratch)  # only for the keys it asks
+        instructions(f, layout.__name__)
+        keys = r.sample(list(scratch.fields), k=min(len(scratch.fields), r.randint(5, 10)))
+        return dict.fromkeys(keys)
     layout(f)
     absent = {"w9": ["date of birth", "payer TIN", "citizenship"], "w8ben": ["EIN", "business name", "payer name"],
               "f1099": ["date of birth", "business name", "citizenship"]}[layout.__name__]
