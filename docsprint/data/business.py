@@ -327,12 +327,31 @@ def _structured_header(c: s.Canvas, r: random.Random, loc: dict, seller: Party, 
                        size: int, lh: int, x0: float, number: str, issued: str, due: str, delivery: str,
                        title: str, seller_vat_shown: bool) -> tuple[float, dict[str, str]]:
     """The print of an e-invoice (EN 16931 viewers): the title line with number and date, the
-    currency, then a section per party with "Name:", "Anschrift:" and tax id fields."""
+    currency, then a section per party with "Name:", "Anschrift:", number, GLN and tax id rows,
+    as a two-column table (values from the page's middle, rows shaded in turn, the section's
+    heading on a shaded bar, the name in bold), maybe a remarks section that repeats the
+    seller's address: the seller's name shows twice, the buyer's once."""
     c.text(x0, y, _title_line(r, loc, title, number, issued), size + 3, 1)
     y += lh * 1.5
     shown = {"number": number, "date": issued}
     code = currency_code(cur)
-    gap = 130 + r.randint(0, 40)
+    table = r.random() < 0.6  # the viewer's table look
+    gap = (c.width - x0) * r.uniform(0.35, 0.45) if table else 130 + r.randint(0, 40)
+    x1 = c.width - x0
+    shade = max(0, c.paper - r.randint(12, 30))
+
+    def bar(yy: float, rows: float = 1) -> None:
+        c.draw.rectangle([x0, yy - lh * 0.2, x1, yy + lh * (rows - 0.2)], fill=shade)
+
+    def row(label: str, value: str, n: int, bold: bool = False) -> None:
+        nonlocal y
+        if table and n % 2:
+            bar(y)
+        if label:
+            c.text(x0 + 10, y, label + r.choice([":", ":", ""]), size)
+        c.text(x0 + 10 + gap, y, value, size, 1 if bold else 0)
+        y += lh
+
     rows = [(r.choice(loc["currency_label"]), code)]
     if r.random() < 0.5:
         rows.append((r.choice(loc["delivery"]), delivery))
@@ -340,25 +359,39 @@ def _structured_header(c: s.Canvas, r: random.Random, loc: dict, seller: Party, 
     if r.random() < 0.4:
         rows.append((r.choice(loc["due"]), due))
         shown["due"] = due
-    for label, value in rows:
-        _label_value(c, x0, y, label, value, size, gap, r)
-        y += lh
+    for n, (label, value) in enumerate(rows):
+        row(label, value, n)
     shown["currency"] = code
-    y += lh * 0.5
+    y += lh * (1.5 if table else 0.5)
     for who, p, vat in (("seller", seller, seller_vat_shown), ("buyer", buyer, True)):
-        c.text(x0, y, r.choice(loc[who]), size + 1, 1)
-        y += lh * 1.2
+        if table:
+            c.draw.line([x0, y - lh * 0.4, x1, y - lh * 0.4], fill=c.ink)
+            bar(y)
+        c.text(x0 + (4 if table else 0), y, r.choice(loc[who]), size + (0 if table else 1), 1)
+        y += lh * (1.0 if table else 1.2)
         lines = [(r.choice(["Nummer", "Number", "ID"]), str(r.randint(1000, 999999)))] if r.random() < 0.5 else []
+        if r.random() < 0.3:
+            lines.append((r.choice(["Globale Nummer", "Global ID", "GLN"]), f"{r.randint(10**12, 10**13 - 1)} (GLN)"))
         lines += [(loc["name_label"], p.name), (r.choice(loc["address_label"]), p.street), ("", p.city)]
         if vat:
+            if r.random() < 0.3:
+                lines.append(("Steuernummer", f"{r.randint(100, 299)}/{r.randint(100, 999)}/{r.randint(10000, 99999)}"))
             lines.append((r.choice(loc["vat"]), p.vat))
-        for label, value in lines:
-            if label:
-                _label_value(c, x0 + 10, y, label, value, size, gap, r)
-            else:
-                c.text(x0 + 10 + gap, y, value, size)
-            y += lh
-        y += lh * 0.6
+        bold = table and r.random() < 0.6
+        for n, (label, value) in enumerate(lines):
+            row(label, value, n, bold and value == p.name)
+        y += lh * (1.2 if table else 0.6)
+    if r.random() < 0.35:  # remarks: the seller's address and register entry, again
+        de = loc is LOCALES["de"]
+        c.text(x0 + 4, y, r.choice(["Bemerkungen", "Hinweise"] if de else ["Remarks", "Notes"]), size, 1)
+        y += lh * 1.3
+        small = max(8, size - 3)
+        register = f"Handelsregisternummer: HRB {r.randint(100, 99999)}" if de else f"Reg. No. {r.randint(10**5, 10**8)}"
+        lang = next(k for k, v in LOCALES.items() if v is loc)
+        for line in [seller.name, seller.street, seller.city, r.choice(loc["country"]),
+                     f"{r.choice(loc['director'])} {_person(r, lang)}", register]:
+            c.text(x0 + 10 + gap * 0.5, y, line, small)
+            y += small * 1.3
     return y + lh, shown
 
 
@@ -459,7 +492,7 @@ def invoice(c: s.Canvas, r: random.Random) -> s.Fields:
     # registration numbers under it, the structured print of an e-invoice (sections with
     # "Name:" and "Anschrift:" fields, the number and date in the title line), or the parties
     # side by side with contact people under them.
-    layout = r.choices(["letterhead", "oneline", "structured", "columns"], [6, 2, 2, 3])[0]
+    layout = r.choices(["letterhead", "oneline", "structured", "columns"], [6, 2, 3, 3])[0]
     country = r.choice(loc["country"])
     seller_vat_shown = r.random() < 0.8
     header_vat = False
