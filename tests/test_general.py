@@ -11,7 +11,7 @@ import sys
 
 import pytest
 
-from docsprint.data import business
+from docsprint.data import business, synth
 from docsprint.data.encode import encode, tokenize_page
 from docsprint.data.synth import MIXES, make_document
 from docsprint.decode.common import KeyValue
@@ -317,3 +317,33 @@ def test_locale_formats():
     assert business.fmt_date(r, "de", 2018, 3, 5, "dmy.") == "05.03.2018"
     assert business.fmt_date(r, "es", 2018, 3, 5, "long") == "5 de marzo de 2018"
     assert value_match(business.fmt_date(r, "fr", 2018, 3, 5, "long"), "2018-03-05", "date")
+
+
+def _rows_of(words, name: str) -> list[float]:
+    """The tops of the lines on which ``name`` is printed."""
+    texts, run = [w.text for w in words], name.split()
+    return [w.box[1] for j, w in enumerate(words) if texts[j : j + len(run)] == run]
+
+
+def test_structured_e_invoice_print():
+    """The EN 16931 viewer's print: each party's name on its "Name" row, to the right of the
+    label; the seller's section before the buyer's; in table look the values start near the
+    page's middle; a remarks block may repeat the seller's name, never the buyer's."""
+    twice = table = 0
+    for seed in range(30):
+        r = random.Random(seed)
+        c = synth.Canvas(900, 1200, r, [str(f) for f in synth.font_files()[:3]])
+        loc = business.LOCALES[r.choice(business.LANGS)]
+        seller, buyer = business.party(r, "de"), business.party(r, "de")
+        business._structured_header(c, r, loc, seller, buyer, "EUR", 40, 12, 18, 40, "4711", "05.03.2018",
+                                    "20.03.2018", "01.03.2018", "Rechnung", True)
+        s_rows, b_rows = _rows_of(c.words, seller.name), _rows_of(c.words, buyer.name)
+        assert len(b_rows) == 1 and 1 <= len(s_rows) <= 2 and s_rows[0] < b_rows[0]
+        twice += len(s_rows) == 2
+        label = loc["name_label"]
+        for y in (s_rows[0], b_rows[0]):
+            row = [w for w in c.words if abs(w.box[1] - y) < 6]
+            assert row[0].text.rstrip(":") == label, [w.text for w in row]
+        value_x = next(w.box[0] for w in c.words if w.text == buyer.name.split()[0] and w.box[1] == b_rows[0])
+        table += value_x > 900 * 0.3
+    assert twice >= 3 and table >= 5
