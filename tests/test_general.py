@@ -286,6 +286,32 @@ def test_cards_bills_of_lading_and_utility_bills():
         assert MIXES["everyday"].count(kind) == 1
 
 
+def test_office_paperwork_asks_questions_as_printed():
+    """FUNSD-like pages: every key is a question printed on the page word for word (colon and
+    all), every value a run of words on it (wrapped answers read line after line), some
+    questions unanswered, some answers on several lines; two in every 20 pages of `everyday`."""
+    from docsprint.data.office import office
+
+    wrapped = blank = 0
+    for i in range(20):
+        r = random.Random(i)
+        c = synth.Canvas(800, 1030, r, [str(f) for f in synth.font_files()[:3]])
+        fields, words = office(c, r), c.words  # drawn straight: a line is one height
+        texts = [w.text for w in words]
+        assert len(fields) >= 4
+        for key, value in fields.items():
+            assert _on_page(texts, key.split()), (i, key)
+            if value is None:
+                blank += 1
+                continue
+            assert _on_page(texts, value.split()), (i, key, value)
+            start = texts.index(value.split()[0])
+            tops = [words[j].box[1] for j in range(start, start + len(value.split()))]
+            wrapped += max(tops) - min(tops) > 10
+    assert wrapped >= 3 and blank >= 5
+    assert MIXES["everyday"].count("office") == 2 and len(MIXES["everyday"]) == 20
+
+
 def test_invoice_layouts_of_real_invoices():
     """The letterhead on one line, the e-invoice print with "Name:" sections and the title line
     "Rechnung Nr. 471102 vom 05.03.2018", two tax rates with their total, the parties side by

@@ -31,7 +31,7 @@ from docsprint.io.document import Document, Page, Word
 
 FONT_DIRS = [Path("/usr/share/fonts/truetype"), Path("/usr/share/fonts/opentype")]
 KINDS = ("receipt", "invoice", "form", "letter", "invoice-intl", "receipt-intl", "taxform", "irsform", "payslip",
-         "card", "lading", "utility")
+         "card", "lading", "utility", "office")
 # Mixtures, drawn in turn: "mixed" is every kind once (payslips aside: held out of training for
 # the fine-tuning learning curve); "business" leans on the documents users
 # bring most (invoices in six languages, receipts, boxed tax forms and the US forms as printed).
@@ -43,10 +43,11 @@ MIXES = {"mixed": [k for k in KINDS if k != "payslip"],
                             "invoice-intl", "form", "receipt-intl", "irsform", "invoice", "letter", "invoice-intl",
                             "receipt", "irsform"],
          # business-forms and the other papers users bring: business cards, bills of lading and
-         # utility bills (`docsprint.data.everyday`), one each in every 18 pages
+         # utility bills (`docsprint.data.everyday`), one each in every 20 pages, and office
+         # paperwork with questions as printed (`docsprint.data.office`), two in every 20
          "everyday": ["invoice-intl", "receipt-intl", "irsform", "invoice-intl", "taxform", "irsform", "card",
-                      "invoice-intl", "form", "receipt-intl", "irsform", "lading", "invoice", "letter",
-                      "invoice-intl", "receipt", "irsform", "utility"]}
+                      "invoice-intl", "form", "office", "receipt-intl", "irsform", "lading", "invoice", "letter",
+                      "invoice-intl", "receipt", "irsform", "utility", "office"]}
 
 FIRST = ("James Mary Ahmad Siti Wei Ling Robert Linda Kumar Priya Hans Greta Carlos Ana Yuki Kenji "
          "Fatima Omar Olga Ivan Chloe Liam Noah Emma Ravi Mei Tan Aisha David Sarah").split()
@@ -455,7 +456,7 @@ LAYOUTS: dict[str, tuple[tuple[int, int], Callable[[Canvas, random.Random], Fiel
 
 def _business_layouts() -> None:
     """The kinds of `docsprint.data.business` (it builds on this module's canvas)."""
-    from docsprint.data import business, everyday, irsforms
+    from docsprint.data import business, everyday, irsforms, office
 
     LAYOUTS["invoice-intl"] = ((800, 1100), business.invoice)
     LAYOUTS["receipt-intl"] = ((460, 900), business.receipt)
@@ -465,6 +466,7 @@ def _business_layouts() -> None:
     LAYOUTS["card"] = ((700, 420), everyday.card)
     LAYOUTS["lading"] = ((850, 1100), everyday.lading)
     LAYOUTS["utility"] = ((800, 1050), everyday.utility)
+    LAYOUTS["office"] = ((800, 1030), office.office)
 
 
 def _rotate(img: Image.Image, words: list[Word], degrees: float, fill: int) -> tuple[Image.Image, list[Word]]:
