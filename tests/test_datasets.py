@@ -87,8 +87,10 @@ def test_synthetic_pages_load_in_reading_order(tmp_path):
 
     generate("irsform", 8, 0, tmp_path, progress=False)
     loaded = datasets.load("synth", "train", tmp_path)
-    stored = json.loads((tmp_path / "train.jsonl").read_text().splitlines()[3])["pages"][0]["words"]
-    words = loaded[3].doc.pages[0].words
+    lines = [json.loads(line) for line in (tmp_path / "train.jsonl").read_text().splitlines()]
+    n = next(i for i, doc in enumerate(lines) if {"Rents", "TIN"} <= {w[0] for w in doc["pages"][0]["words"]})
+    stored = lines[n]["pages"][0]["words"]  # the first 1099 of the eight pages
+    words = loaded[n].doc.pages[0].words
     assert sorted(w.text for w in words) == sorted(w[0] for w in stored)
     drawn, read = [w[0] for w in stored], [w.text for w in words]
     # box 1 "Rents" (top right) is drawn after the payer's column; a reader meets it first

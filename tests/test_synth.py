@@ -30,7 +30,8 @@ def test_every_value_is_written_on_the_page_and_every_box_is_inside_it(kind):
     for i in range(5):
         img, words, fields = make_document(kind, 0, i)
         text = " ".join(w.text for w in words)
-        assert sum(v is not None for v in fields.values()) >= 3
+        instructions = kind == "irsform" and all(v is None for v in fields.values())  # a form's instructions page
+        assert sum(v is not None for v in fields.values()) >= 3 or (instructions and " Page " in text)
         assert any(v is None for v in fields.values()) or kind == "form"  # keys asked but absent
         for v in fields.values():
             for item in (v if isinstance(v, list) else [v] if v else []):
