@@ -359,9 +359,10 @@ def test_structured_e_invoice_print():
     for seed in range(30):
         r = random.Random(seed)
         c = synth.Canvas(900, 1200, r, [str(f) for f in synth.font_files()[:3]])
-        loc = business.LOCALES[r.choice(business.LANGS)]
+        lang = r.choice(business.LANGS)
+        loc = business.LOCALES[lang]
         seller, buyer = business.party(r, "de"), business.party(r, "de")
-        business._structured_header(c, r, loc, seller, buyer, "EUR", 40, 12, 18, 40, "4711", "05.03.2018",
+        business._structured_header(c, r, lang, seller, buyer, "EUR", 40, 12, 18, 40, "4711", "05.03.2018",
                                     "20.03.2018", "01.03.2018", "Rechnung", True)
         s_rows, b_rows = _rows_of(c.words, seller.name), _rows_of(c.words, buyer.name)
         assert len(b_rows) == 1 and 1 <= len(s_rows) <= 2 and s_rows[0] < b_rows[0]

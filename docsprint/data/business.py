@@ -323,7 +323,7 @@ def _title_line(r: random.Random, loc: dict, title: str, number: str, issued: st
     return f"{title.title() if r.random() < 0.5 else title}{code} {nr + ' ' if nr else ''}{number} {r.choice(loc['of'])} {issued}"
 
 
-def _structured_header(c: s.Canvas, r: random.Random, loc: dict, seller: Party, buyer: Party, cur: str, y: float,
+def _structured_header(c: s.Canvas, r: random.Random, lang: str, seller: Party, buyer: Party, cur: str, y: float,
                        size: int, lh: int, x0: float, number: str, issued: str, due: str, delivery: str,
                        title: str, seller_vat_shown: bool) -> tuple[float, dict[str, str]]:
     """The print of an e-invoice (EN 16931 viewers): the title line with number and date, the
@@ -331,6 +331,7 @@ def _structured_header(c: s.Canvas, r: random.Random, loc: dict, seller: Party, 
     as a two-column table (values from the page's middle, rows shaded in turn, the section's
     heading on a shaded bar, the name in bold), maybe a remarks section that repeats the
     seller's address: the seller's name shows twice, the buyer's once."""
+    loc = LOCALES[lang]
     c.text(x0, y, _title_line(r, loc, title, number, issued), size + 3, 1)
     y += lh * 1.5
     shown = {"number": number, "date": issued}
@@ -382,12 +383,11 @@ def _structured_header(c: s.Canvas, r: random.Random, loc: dict, seller: Party, 
             row(label, value, n, bold and value == p.name)
         y += lh * (1.2 if table else 0.6)
     if r.random() < 0.35:  # remarks: the seller's address and register entry, again
-        de = loc is LOCALES["de"]
+        de = lang == "de"
         c.text(x0 + 4, y, r.choice(["Bemerkungen", "Hinweise"] if de else ["Remarks", "Notes"]), size, 1)
         y += lh * 1.3
         small = max(8, size - 3)
         register = f"Handelsregisternummer: HRB {r.randint(100, 99999)}" if de else f"Reg. No. {r.randint(10**5, 10**8)}"
-        lang = next(k for k, v in LOCALES.items() if v is loc)
         for line in [seller.name, seller.street, seller.city, r.choice(loc["country"]),
                      f"{r.choice(loc['director'])} {_person(r, lang)}", register]:
             c.text(x0 + 10 + gap * 0.5, y, line, small)
@@ -501,7 +501,7 @@ def invoice(c: s.Canvas, r: random.Random) -> s.Fields:
     buyer_vat_shown = False
     ship_to: str | None = None
     if layout == "structured":
-        y, shown = _structured_header(c, r, loc, seller, buyer, cur, y, size, lh, x0, number, issued, due,
+        y, shown = _structured_header(c, r, lang, seller, buyer, cur, y, size, lh, x0, number, issued, due,
                                       delivery, title, seller_vat_shown)
         seller_address, buyer_vat_shown = f"{seller.street} {seller.city}", True
     else:

@@ -162,7 +162,7 @@ def office(c: s.Canvas, r: random.Random) -> s.Fields:
             col = 1
             pending = advance
         else:
-            row_y += max(advance, pending if two_col and col == 1 else 0)
+            row_y += max(advance, pending)  # pending: the left column's height, 0 in one column
             col, pending = 0, 0.0
     if r.random() < 0.5 and row_y < c.height - 120:
         row_y += lh
