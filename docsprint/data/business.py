@@ -455,6 +455,69 @@ def _columns_header(c: s.Canvas, r: random.Random, loc: dict, lang: str, seller:
     return y + lh * 0.8, seller_address, vat_shown["seller"], vat_shown["buyer"], ship.name if not seller_block else None
 
 
+def _items_and_totals(c: s.Canvas, r: random.Random, loc: dict, lang: str, kind: str, cur: str, y: float,
+                      size: int, lh: int, x0: float, x1: float) -> tuple[float, dict[str, str]]:
+    """The line-item table, then net, tax (one line per rate, or a line per rate and the total
+    tax), total and maybe a payment already made and the amount due. Returns the y under them
+    and each amount as printed, by what it is ("net", "tax", "total", "due_amt")."""
+    cols = [x0, x0 + (x1 - x0) * 0.55, x0 + (x1 - x0) * 0.68]
+    heads = loc["cols"]
+    for x, head in zip(cols, heads[:3], strict=True):
+        c.text(x, y, head, size, 1)
+    c.right(x1, y, heads[3], size, 1)
+    y += lh
+    c.rule(y, x0, x1)
+    y += lh // 3
+    net = 0.0
+    sign = -1 if kind == "credit" and r.random() < 0.5 else 1
+    for _ in range(r.randint(1, 7)):
+        q, unit = r.randint(1, 12), s.money(r, 2, 900)
+        amount = round(q * unit, 2) * sign
+        net += amount
+        c.text(cols[0], y, r.choice(ITEMS[lang]) + (f" {r.randint(1, 99)}" if r.random() < 0.3 else ""), size)
+        c.text(cols[1], y, str(q), size)
+        c.text(cols[2], y, fmt_amount(unit, loc), size)
+        c.right(x1, y, fmt_amount(amount, loc), size)
+        y += lh
+    c.rule(y, x0, x1)
+    y += lh // 2
+    net = round(net, 2)
+    rate = r.choice(TAX_RATES[lang])
+    tax = round(net * rate / 100, 2)
+    breakdown = []  # two rates on one invoice: a tax line each, then the tax total
+    if len(TAX_RATES[lang]) > 1 and rate and r.random() < 0.25:
+        other = r.choice([t for t in TAX_RATES[lang] if t != rate])
+        part = round(net * r.uniform(0.2, 0.8), 2)
+        breakdown = [(rate, round((net - part) * rate / 100, 2)), (other, round(part * other / 100, 2))]
+        tax = round(sum(v for _, v in breakdown), 2)
+    total = round(net + tax, 2)
+    paid = round(total * r.choice([0.1, 0.25, 0.5]), 2) if r.random() < 0.2 else 0.0
+    due_amt = round(total - paid, 2)
+    lx = x0 + (x1 - x0) * 0.5
+    rate_txt = (f"{rate:g}".replace(".", loc["decimal"])) + " %" * (lang in ("de", "fr")) + "%" * (lang not in ("de", "fr"))
+    rows = [("net", r.choice(loc["net"]), net)]
+    if breakdown:
+        for rt, v in breakdown:
+            rows.append(("tax_part", f"{r.choice(loc['tax'])} {rt:g}%".replace(".", loc["decimal"]), v))
+        rows.append(("tax", r.choice(loc["total_tax"]), tax))
+    elif rate or r.random() < 0.5:
+        rows.append(("tax", f"{r.choice(loc['tax'])} {rate_txt}" if r.random() < 0.8 else r.choice(loc["tax"]), tax))
+    rows.append(("total", r.choice(loc["total"]), total))
+    if paid:
+        rows += [("paid", r.choice(loc["paid"]), -paid), ("due_amt", r.choice(loc["due_amt"]), due_amt)]
+    elif r.random() < 0.3:
+        rows.append(("due_amt", r.choice(loc["due_amt"]), due_amt))
+    money_shown: dict[str, str] = {}
+    for what, label, v in rows:
+        text = with_currency(fmt_amount(v, loc), cur, r, lang)
+        bold = 1 if what in ("total", "due_amt") else 0
+        c.text(lx, y, label, size, bold)
+        c.right(x1, y, text, size, bold)
+        money_shown[what] = text
+        y += lh
+    return y, money_shown
+
+
 def invoice(c: s.Canvas, r: random.Random) -> s.Fields:
     """An invoice, credit note or purchase order in one of six languages."""
     lang = r.choices(LANGS, LANG_WEIGHTS)[0]
@@ -492,7 +555,7 @@ def invoice(c: s.Canvas, r: random.Random) -> s.Fields:
     # registration numbers under it, the structured print of an e-invoice (sections with
     # "Name:" and "Anschrift:" fields, the number and date in the title line), or the parties
     # side by side with contact people under them.
-    layout = r.choices(["letterhead", "oneline", "structured", "columns"], [6, 2, 3, 3])[0]
+    layout = r.choices(["letterhead", "oneline", "structured", "columns"], [6, 2, 5, 3])[0]
     country = r.choice(loc["country"])
     seller_vat_shown = r.random() < 0.8
     header_vat = False
@@ -590,62 +653,13 @@ def invoice(c: s.Canvas, r: random.Random) -> s.Fields:
             c.text(x0, y, _title_line(r, loc, title, number, issued), size + 3, 1)
             y += lh
         y += lh * 1.4
-    # Line items.
-    cols = [x0, x0 + (x1 - x0) * 0.55, x0 + (x1 - x0) * 0.68]
-    heads = loc["cols"]
-    for x, head in zip(cols, heads[:3], strict=True):
-        c.text(x, y, head, size, 1)
-    c.right(x1, y, heads[3], size, 1)
-    y += lh
-    c.rule(y, x0, x1)
-    y += lh // 3
-    net = 0.0
-    sign = -1 if kind == "credit" and r.random() < 0.5 else 1
-    for _ in range(r.randint(1, 7)):
-        q, unit = r.randint(1, 12), s.money(r, 2, 900)
-        amount = round(q * unit, 2) * sign
-        net += amount
-        c.text(cols[0], y, r.choice(ITEMS[lang]) + (f" {r.randint(1, 99)}" if r.random() < 0.3 else ""), size)
-        c.text(cols[1], y, str(q), size)
-        c.text(cols[2], y, fmt_amount(unit, loc), size)
-        c.right(x1, y, fmt_amount(amount, loc), size)
-        y += lh
-    c.rule(y, x0, x1)
-    y += lh // 2
-    net = round(net, 2)
-    rate = r.choice(TAX_RATES[lang])
-    tax = round(net * rate / 100, 2)
-    breakdown = []  # two rates on one invoice: a tax line each, then the tax total
-    if len(TAX_RATES[lang]) > 1 and rate and r.random() < 0.25:
-        other = r.choice([t for t in TAX_RATES[lang] if t != rate])
-        part = round(net * r.uniform(0.2, 0.8), 2)
-        breakdown = [(rate, round((net - part) * rate / 100, 2)), (other, round(part * other / 100, 2))]
-        tax = round(sum(v for _, v in breakdown), 2)
-    total = round(net + tax, 2)
-    paid = round(total * r.choice([0.1, 0.25, 0.5]), 2) if r.random() < 0.2 else 0.0
-    due_amt = round(total - paid, 2)
-    lx = x0 + (x1 - x0) * 0.5
-    rate_txt = (f"{rate:g}".replace(".", loc["decimal"])) + " %" * (lang in ("de", "fr")) + "%" * (lang not in ("de", "fr"))
-    rows = [("net", r.choice(loc["net"]), net)]
-    if breakdown:
-        for rt, v in breakdown:
-            rows.append(("tax_part", f"{r.choice(loc['tax'])} {rt:g}%".replace(".", loc["decimal"]), v))
-        rows.append(("tax", r.choice(loc["total_tax"]), tax))
-    elif rate or r.random() < 0.5:
-        rows.append(("tax", f"{r.choice(loc['tax'])} {rate_txt}" if r.random() < 0.8 else r.choice(loc["tax"]), tax))
-    rows.append(("total", r.choice(loc["total"]), total))
-    if paid:
-        rows += [("paid", r.choice(loc["paid"]), -paid), ("due_amt", r.choice(loc["due_amt"]), due_amt)]
-    elif r.random() < 0.3:
-        rows.append(("due_amt", r.choice(loc["due_amt"]), due_amt))
-    money_shown: dict[str, str] = {}
-    for what, label, v in rows:
-        text = with_currency(fmt_amount(v, loc), cur, r, lang)
-        bold = 1 if what in ("total", "due_amt") else 0
-        c.text(lx, y, label, size, bold)
-        c.right(x1, y, text, size, bold)
-        money_shown[what] = text
-        y += lh
+    if layout == "structured" and r.random() < 0.35:
+        # the viewer's first page of two: the parties fill it, the items and totals are on
+        # page 2, which this page does not show (asked, they are null here)
+        money_shown: dict[str, str] = {}
+        c.right(x1, c.height - lh * 1.5, f"{loc['page']} 1 {dict(de='von', en='of').get(lang, '/')} 2", size - 2)
+    else:
+        y, money_shown = _items_and_totals(c, r, loc, lang, kind, cur, y, size, lh, x0, x1)
     y += lh
     if r.random() < 0.6:
         c.text(x0, y, r.choice(loc["thanks"]), size - 1)
