@@ -20,7 +20,7 @@ from docsprint.decode.autoregressive import decode_autoregressive
 from docsprint.decode.common import KeyValue, value_scores
 from docsprint.decode.parallel import compiled_choices, decode_parallel
 from docsprint.errors import DocsprintError
-from docsprint.eval.confidence import calibrated
+from docsprint.eval.confidence import calibrated, words_in
 from docsprint.eval.metrics import normalize
 from docsprint.eval.values import plausible
 from docsprint.io.document import Document, Page
@@ -259,7 +259,7 @@ class Extractor:
         else the Extractor's)."""
         table = self.model.cfg.calibration
         if self.calibrate and table:
-            kv.confidence = calibrated(kv.confidence, kv.value is not None, table)
+            kv.confidence = calibrated(kv.confidence, kv.value is not None, table, words_in(kv.value))
         floor = self.min_confidence if min_confidence is None else min_confidence
         if floor is not None and kv.value is not None and kv.confidence < floor:
             kv.rejected = {"value": kv.value, "confidence": round(kv.confidence, 4)}

@@ -138,10 +138,19 @@ def test_calibration_fixes_overconfidence_and_min_confidence_keeps_the_candidate
     for _ in range(400):  # says 0.95, is right 60% of the time
         raw.append(0.95 if rng.random() < 0.5 else 0.9)
         right.append(rng.random() < 0.6)
-    table = confidence.fit([(c, True, ok) for c, ok in zip(raw, right, strict=True)])
-    after = [confidence.calibrated(c, True, table) for c in raw]
+    table = confidence.fit([(c, True, ok, 2) for c, ok in zip(raw, right, strict=True)])
+    after = [confidence.calibrated(c, True, table, 2) for c in raw]
     assert confidence.ece(raw, right) > 0.25
     assert confidence.ece(after, right) < 0.05
+    # the same confidence on a long answer (an address, a list of items) is right less often:
+    # the fit learns it from the answer's length in words, and an old table without it ignores it
+    records = [(0.9, True, rng.random() < (0.9 if w == 1 else 0.4), w) for w in (1, 8) for _ in range(300)]
+    table = confidence.fit(records)
+    short, long = (confidence.calibrated(0.9, True, table, w) for w in (1, 8))
+    assert short == pytest.approx(0.9, abs=0.06) and long == pytest.approx(0.4, abs=0.08)
+    assert confidence.words_in(["2 x Tea", "Cake"]) == 4 and confidence.words_in(None) == 0
+    old_table = {"answer": {"a": 1.0, "b": 0.0}}
+    assert confidence.calibrated(0.9, True, old_table, 8) == pytest.approx(0.9)
     curve = confidence.risk_coverage([0.2, 0.6, 0.95], [False, True, True], thresholds=(0.0, 0.5, 0.9))
     assert [r["coverage"] for r in curve] == pytest.approx([100, 200 / 3, 100 / 3])
     assert [r["accuracy"] for r in curve] == pytest.approx([200 / 3, 100, 100])

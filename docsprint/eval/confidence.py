@@ -1,11 +1,13 @@
 """Field confidence you can act on: calibration fitted on dev answers, ECE and risk-coverage.
 
 A field's raw confidence is the geometric mean of its chosen tokens' probabilities, which an
-over-confident model puts at 0.9 for answers that are wrong half the time. Calibration maps it
-to the probability that the answer is right, by Platt scaling on the raw confidence's logit,
-fitted apart for answers and for nulls (the two err differently):
+over-confident model puts at 0.9 for answers that are wrong half the time. Being a mean per
+token, it also says nothing of length, while a long answer (an address, a list of line items)
+has more places to be wrong. Calibration maps it to the probability that the answer is right,
+by Platt scaling on the raw confidence's logit and the answer's length in words, fitted apart
+for answers and for nulls (the two err differently):
 
-    p(right) = sigmoid(a * logit(raw) + b)
+    p(right) = sigmoid(a * logit(raw) + c * log(1 + words) + b)
 
 The parameters live in the checkpoint's ``config.json`` (``calibration``) and `Extractor`
 applies them; ``--min-confidence`` then turns an answer below the threshold into null and keeps
@@ -32,44 +34,59 @@ def _logit(p: torch.Tensor) -> torch.Tensor:
     return torch.log(p) - torch.log1p(-p)
 
 
-def fit_platt(confidence: list[float], correct: list[bool], steps: int = 200) -> dict[str, float]:
-    """``a, b`` minimising the log-loss of sigmoid(a * logit(confidence) + b) on ``correct``."""
-    x = _logit(torch.tensor(confidence, dtype=torch.float64))
+def words_in(value: object) -> int:
+    """The length of an answer in words (every item of a list; 0 for null)."""
+    if value is None:
+        return 0
+    items = value if isinstance(value, list) else [value]
+    return sum(len(str(v).split()) for v in items)
+
+
+def fit_platt(confidence: list[float], correct: list[bool], words: list[int] | None = None,
+              steps: int = 200) -> dict[str, float]:
+    """``a, c, b`` minimising the log-loss of sigmoid(a * logit(confidence) + c * log(1 + words)
+    + b) on ``correct`` (``c`` only when ``words`` are given)."""
+    x = torch.stack([_logit(torch.tensor(confidence, dtype=torch.float64)),
+                     torch.log1p(torch.tensor(words or [0] * len(confidence), dtype=torch.float64))], 1)
     y = torch.tensor(correct, dtype=torch.float64)
-    ab = torch.tensor([1.0, 0.0], dtype=torch.float64, requires_grad=True)
-    opt = torch.optim.LBFGS([ab], lr=0.5, max_iter=steps, line_search_fn="strong_wolfe")
+    start = torch.tensor([1.0, 0.0, 0.0], dtype=torch.float64)  # a, c, b: the identity
+    acb = start.clone().requires_grad_(True)
+    opt = torch.optim.LBFGS([acb], lr=0.5, max_iter=steps, line_search_fn="strong_wolfe")
 
     def closure() -> torch.Tensor:
         opt.zero_grad()
         # a small pull towards the identity keeps a tiny dev set from fitting noise
-        loss = torch.nn.functional.binary_cross_entropy_with_logits(ab[0] * x + ab[1], y) + \
-            1e-3 * ((ab[0] - 1) ** 2 + ab[1] ** 2)
+        loss = torch.nn.functional.binary_cross_entropy_with_logits(x @ acb[:2] + acb[2], y) + \
+            1e-3 * ((acb - start) ** 2).sum()
         loss.backward()
         return loss
 
     opt.step(closure)
-    a, b = (float(v) for v in ab.detach())
-    return {"a": round(a, 5), "b": round(b, 5), "n": len(confidence)}
+    a, c, b = (round(float(v), 5) for v in acb.detach())
+    return {"a": a, "b": b, "n": len(confidence), **({"c": c} if words is not None else {})}
 
 
-def fit(records: list[tuple[float, bool, bool]]) -> dict[str, dict[str, float]]:
-    """Calibration from (raw confidence, answered, right) triples: one Platt fit per group
-    with at least 10 records (a group with fewer keeps its raw confidence)."""
+def fit(records: list[tuple[float, bool, bool, int]]) -> dict[str, dict[str, float]]:
+    """Calibration from (raw confidence, answered, right, words) records: one Platt fit per
+    group with at least 10 records (a group with fewer keeps its raw confidence); the answers'
+    fit weighs their length too."""
     out = {}
     for group in GROUPS:
-        rows = [(c, ok) for c, answered, ok in records if answered == (group == "answer")]
-        if len(rows) >= 10 and 0 < sum(ok for _, ok in rows) < len(rows):
-            out[group] = fit_platt([c for c, _ in rows], [ok for _, ok in rows])
+        rows = [(c, ok, w) for c, answered, ok, w in records if answered == (group == "answer")]
+        if len(rows) >= 10 and 0 < sum(ok for _, ok, _ in rows) < len(rows):
+            words = [w for *_, w in rows] if group == "answer" else None
+            out[group] = fit_platt([c for c, _, _ in rows], [ok for _, ok, _ in rows], words)
     return out
 
 
-def calibrated(raw: float, answered: bool, calibration: dict) -> float:
-    """The calibrated confidence of one field (raw when there is no fit for its group)."""
+def calibrated(raw: float, answered: bool, calibration: dict, words: int = 0) -> float:
+    """The calibrated confidence of one field (raw when there is no fit for its group); a fit
+    without ``c`` (older checkpoints) ignores the length."""
     p = calibration.get("answer" if answered else "null")
     if not p:
         return raw
     r = min(max(raw, 1e-6), 1 - 1e-6)
-    z = p["a"] * math.log(r / (1 - r)) + p["b"]
+    z = p["a"] * math.log(r / (1 - r)) + p.get("c", 0.0) * math.log1p(words) + p["b"]
     return 1 / (1 + math.exp(-z)) if z > -700 else 0.0
 
 

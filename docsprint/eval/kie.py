@@ -132,23 +132,23 @@ def calibrate_checkpoint(model: str | Path, dev_ids: str | Path, names: list[str
 
     wanted = set(Path(dev_ids).read_text().split())
     ex = Extractor(model, calibrate=False)
-    raw: list[tuple[float, bool, bool]] = []
+    raw: list[tuple[float, bool, bool, int]] = []
     for name in names:
         examples = [e for e in datasets.load(name, "train", (data_dirs or {}).get(name)) if e.id in wanted][:limit]
         result = score_examples(name, examples, "parallel", ex, warmup=0)
-        raw += [(f["confidence"], f["pred"] is not None, f["right"]) for r in result["predictions"]
-                for f in r["fields"].values()]
+        raw += [(f["confidence"], f["pred"] is not None, f["right"], confidence.words_in(f["pred"]))
+                for r in result["predictions"] for f in r["fields"].values()]
     if not raw:
         raise ValueError(f"no dev documents of {names} found in {dev_ids}")
     table = confidence.fit(raw)
-    after = [(confidence.calibrated(c, a, table), ok) for c, a, ok in raw]
+    after = [(confidence.calibrated(c, a, table, w), ok) for c, a, ok, w in raw]
     cfg_path = Path(model) / "config.json"
     cfg = json.loads(cfg_path.read_text())
     cfg["calibration"] = table
     tmp = cfg_path.with_name("config.json.tmp")
     tmp.write_text(json.dumps(cfg, indent=2, sort_keys=True) + "\n")
     tmp.replace(cfg_path)
-    return {"calibration": table, "fields": len(raw), "ece_before": confidence.ece([c for c, _, _ in raw], [o for *_, o in raw]),
+    return {"calibration": table, "fields": len(raw), "ece_before": confidence.ece([c for c, *_ in raw], [o for _, _, o, _ in raw]),
             "ece_after": confidence.ece([c for c, _ in after], [o for _, o in after])}
 
 

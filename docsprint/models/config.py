@@ -40,7 +40,7 @@ class ModelConfig:
     # the end token); keys not listed get `default_slots`.
     slot_budgets: dict[str, int] = field(default_factory=dict)
     default_slots: int = 16
-    # Field confidence calibration (docsprint.eval.confidence): Platt parameters per group
+    # Field confidence calibration (docsprint.eval.confidence): Platt parameters a, c, b per group
     # ("answer", "null"), fitted on dev answers by `docsprint calibrate`; empty = raw.
     calibration: dict[str, dict[str, float]] = field(default_factory=dict)
 
