@@ -54,6 +54,15 @@ def _digits(r: random.Random, groups: list[int], cells: bool) -> str:
     return r.choice([" – ", "-", " - "]).join(parts)
 
 
+def _tin(r: random.Random) -> str:
+    """An EIN as printed ("12-3456789"), or, one time in four, the made-up numbers of sample
+    and test forms, grouped any way ("82-383-2342", "121-2312-45"): a TIN is read from its box,
+    not recognised by its shape (the form's "OMB No. 1545-0115" has a TIN-like shape too)."""
+    if r.random() < 0.75:
+        return f"{r.randint(10, 99)}-{r.randint(1000000, 9999999)}"
+    return _digits(r, r.choice([[2, 3, 4], [3, 4, 2], [3, 3, 3], [2, 2, 5]]), False)
+
+
 class _Form:
     """The page in points of a US letter form (612 wide), drawn at the canvas's scale."""
 
@@ -332,8 +341,8 @@ def f1099(f: _Form) -> None:
     f.line(36, 130, 300, 130)
     f.text(40, 133, "PAYER'S TIN", 6)
     f.text(175, 133, "RECIPIENT'S TIN", 6)
-    f.value(60, 150, ("payer TIN", "payer's TIN"), f"{r.randint(10, 99)}-{r.randint(1000000, 9999999)}", 0.05)
-    rtin = r.choice([_digits(r, [3, 2, 4], False), "XXX-XX-" + str(r.randint(1000, 9999)), f"{r.randint(10, 99)}-{r.randint(1000000, 9999999)}"])
+    f.value(60, 150, ("payer TIN", "payer's TIN"), _tin(r), 0.05)
+    rtin = r.choice([_digits(r, [3, 2, 4], False), "XXX-XX-" + str(r.randint(1000, 9999)), _tin(r)])
     f.value(190, 150, ("recipient TIN", "recipient's TIN"), rtin, 0.05)
     f.line(36, 166, 300, 166)
     f.text(40, 169, "RECIPIENT'S name", 6)
