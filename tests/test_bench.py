@@ -192,7 +192,7 @@ def test_bench_quick_writes_the_report_json_and_figures(tmp_path, tiny_checkpoin
                                          "training"}
     kie_rows = r["training"]["objectives"][0]["rows"]
     assert [x["setting"] for x in kie_rows] == ["plain loop: shuffled order, full logits, per-tensor AdamW",
-                                                "+ fused AdamW (the default loop)"]
+                                                "+ fused AdamW (the default loop)"] + ["+ bf16 autocast"] * native
     for x in kie_rows:
         assert x["examples_per_second"] > 0 and x["gflop_per_step"] > 0 and x["achieved_gflops"] > 0
         assert set(x["split_seconds_per_step"]) == {"batch", "forward", "backward", "optimizer"}
