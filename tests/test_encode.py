@@ -110,3 +110,41 @@ def test_key_chunks_fit_the_prompt_and_keep_every_key_once(tok, tiny_model):
         assert len(c) <= cfg.max_keys
         assert len(c) == 1 or sum(len(key_name_ids(tok, k)) + cfg.slots_for(k) for k in c) <= 40
     assert key_chunks(tok, cfg, []) == []
+
+
+def _form_page(text: str) -> Page:
+    words = [Word(w, (40 * i, 0, 40 * i + 35, 10)) for i, w in enumerate(text.split())]
+    return Page(None, 40 * len(words), 20, words)
+
+
+def test_key_mentions_mark_where_the_page_prints_a_key_name(tok):
+    from docsprint.data.encode import key_mentions
+
+    page = _form_page("Date of Birth: 12/03/1980 Total : 9.00 Subtotal 8.00 of the date")
+    doc = tokenize_page(tok, page)
+    keys = ["date of birth", "total", "birth place"]
+    marks = key_mentions(tok, doc.ids, keys)
+    assert len(marks) == len(doc.ids)
+    words = {}
+    for p, m in enumerate(marks):
+        words.setdefault(page.words[doc.word_index[p]].text, set()).add(m)
+    assert words["Date"] == {1} and words["of"] == {0, 1}  # "of" of "Date of Birth", not of "of the"
+    assert [m for p, m in enumerate(marks) if page.words[doc.word_index[p]].text == "Birth:"] == [1, 0]  # not ":"
+    assert words["Total"] == {2}  # a one-piece key, whole
+    assert words["12/03/1980"] == {0} and words["9.00"] == {0}
+    assert words["Subtotal"] == {0}  # another word, not "total"
+    assert words["the"] == {0}  # "of the" is stop words only; the lone "date" is not the whole key
+    assert words["date"] == {0}
+    assert 3 not in marks  # "birth" alone is one piece of a two-piece name
+    # the marks reach the encoded sequence only for a model that reads them
+    off = encode(tok, tiny_config(), doc, keys)
+    on = encode(tok, tiny_config(key_mentions=True), doc, keys)
+    assert set(off.mention) == {0} and len(off.mention) == len(off.ids)
+    assert on.mention == [0, *marks, *[0] * (len(on.ids) - len(marks) - 1)]
+    short = encode(tok, tiny_config(key_mentions=True), tokenize_page(tok, _form_page("Total 3.00")), ["total"])
+    batch = collate([short, on])  # the short document is padded to the long one's length
+    assert batch.tokens.mention.shape == batch.tokens.ids.shape
+    assert batch.tokens.mention[1, 1 : 1 + len(marks)].tolist() == marks
+    n = len(short.doc.ids)
+    assert batch.tokens.mention[0, : on.n_doc].tolist() == [0, 1] + [0] * (on.n_doc - 2)
+    assert n == 4 and short.mention[:2] == [0, 1]

@@ -9,7 +9,7 @@ from docsprint.decode.autoregressive import decode_autoregressive
 from docsprint.decode.common import value_choices, value_logits
 from docsprint.decode.parallel import decode_parallel
 from docsprint.errors import CheckpointError
-from docsprint.io.document import Page
+from docsprint.io.document import Page, Word
 from docsprint.models.checkpoint import from_pretrained, init_from_minilm, minilm_dir
 from docsprint.models.config import ModelConfig
 from docsprint.models.model import NEG, DocsprintModel, attention_mask
@@ -153,3 +153,42 @@ def test_minilm_initialisation_loads_every_encoder_weight():
     assert "embed.word.weight" in loaded and "embed.position.weight" in loaded
     # document tokens get nothing from the key-group and value-slot tables
     assert not model.embed.group.weight[0].any() and not model.embed.slot.weight[0].any()
+
+
+def test_key_mentions_start_as_a_no_op_then_learn_and_survive_a_checkpoint(tmp_path, tok, tiny_model):
+    from docsprint.models.checkpoint import TOKENIZER_FILE, save_pretrained
+
+    page = Page(None, 400, 20, [Word(w, (40 * i, 0, 40 * i + 35, 10))
+                                for i, w in enumerate("Company ACME MART Date 01/02/2023 Total 9.00".split())])
+    doc = tokenize_page(tok, page)
+    base = decode_parallel(tiny_model, tok, [encode(tok, tiny_model.cfg, doc, KEYS)], [page])[0]
+    tiny_model.enable_key_mentions()
+    assert tiny_model.cfg.key_mentions and tiny_model.embed.mentions is not None
+    enc = encode(tok, tiny_model.cfg, doc, KEYS)
+    assert sorted(set(enc.mention)) == [0, 1, 2, 3]  # each key's name is printed once
+    same = decode_parallel(tiny_model, tok, [enc], [page])[0]
+    assert [a.value for a in same] == [a.value for a in base]
+    assert [a.confidence for a in same] == pytest.approx([a.confidence for a in base], abs=1e-6)
+    # gradients reach both new vectors
+    tiny_model.train()
+    batch = collate([enc])
+    tiny_model.encode(batch.tokens, None).pow(2).mean().backward()
+    m = tiny_model.embed.mentions
+    assert m.gate.grad.abs().sum() > 0 and m.mark.grad.abs().sum() > 0
+    with torch.no_grad():
+        m.gate.normal_()
+        m.mark.normal_()
+    tiny_model.eval()
+    with torch.no_grad():
+        m.gate.zero_()
+        zero = tiny_model.encode(batch.tokens, None)
+        m.gate.normal_(generator=torch.Generator().manual_seed(0))
+        moved = tiny_model.encode(batch.tokens, None)
+    assert (moved - zero).abs().max() > 1e-2  # the marks now change what the model sees
+    save_pretrained(tiny_model, tmp_path / "ckpt", minilm_dir() / TOKENIZER_FILE)
+    loaded, _ = from_pretrained(tmp_path / "ckpt")
+    assert loaded.cfg.key_mentions
+    torch.testing.assert_close(loaded.embed.mentions.gate, m.gate)
+    with torch.no_grad():
+        again = loaded.eval().encode(collate([encode(tok, loaded.cfg, doc, KEYS)]).tokens, None)
+    torch.testing.assert_close(again, moved)

@@ -259,3 +259,17 @@ def test_loader_processes_train_the_same_weights_and_a_time_budget_stops_the_run
     steps = (tmp_path / "budget" / "log.jsonl").read_text().splitlines()
     assert len(steps) == 1 and "stopping at step 1 of 8" in capsys.readouterr().out
     assert (tmp_path / "budget" / "final" / "model.safetensors").is_file()
+
+
+def test_fine_tuning_a_checkpoint_with_key_mentions_adds_and_trains_them(tmp_path):
+    from docsprint.models.checkpoint import from_pretrained
+
+    folder = make_sroie_folder(tmp_path / "sroie", n=3, short=True)
+    first = train_kie(_config(tmp_path, folder, max_steps=3, out=str(tmp_path / "a")))
+    assert not json.loads((first / "config.json").read_text())["key_mentions"]
+    final = train_kie(_config(tmp_path, folder, init=str(first), model={"key_mentions": True}, max_steps=4,
+                              out=str(tmp_path / "b")))
+    model, _ = from_pretrained(final)
+    assert model.cfg.key_mentions
+    m = model.embed.mentions
+    assert m is not None and m.gate.abs().sum() > 0 and m.mark.abs().sum() > 0  # started at zero, learnt

@@ -55,6 +55,7 @@ class Encoded:
     n_doc: int  # sequence positions 0..n_doc-1 are [CLS] doc [SEP]
     value_pos: list[int]  # sequence positions of value tokens
     value_key: list[int]  # which key each value token belongs to
+    mention: list[int] = field(default_factory=list)  # k + 1 on document pieces naming key k, else 0
     value_base: list[int] = field(default_factory=list)  # per key: prompt position of token 0
     budget: list[int] = field(default_factory=list)  # per key: its number of value slots
     keys: list[str] = field(default_factory=list)  # the keys asked, in prompt order
@@ -175,6 +176,50 @@ def key_chunks(tok: Tokenizer, cfg: ModelConfig, keys: list[str], max_tokens: in
     return chunks if keys else []
 
 
+# Words that alone never make a mention: "of the" in a page is not the key "date of the order".
+_STOP = frozenset("a an and as at by de del der des die das du el en et for from in is la le les no "
+                  "of on or the to und von with y".split())
+
+
+def key_mentions(tok: Tokenizer, doc_ids: list[int], keys: list[str]) -> list[int]:
+    """For each document piece: k + 1 where the page prints (part of) the k-th key's name, else 0.
+
+    A mention is a run of document pieces equal to a contiguous part of a key's name, both
+    read without punctuation ("Date of Birth:" names "date of birth"), at least two pieces
+    long or the whole name ("Total" names "total"), and not stop words only. Where runs
+    overlap, the longest wins. The model adds the key's group embedding to these pieces
+    (`Embeddings.text`), so a question printed on a form points at its own key.
+    """
+    def skip(i: int) -> bool:
+        t = tok.id_to_token(i) or ""
+        return not any(c.isalnum() for c in t)
+
+    def stop(i: int) -> bool:
+        return (tok.id_to_token(i) or "") in _STOP
+
+    kept = [p for p, i in enumerate(doc_ids) if not skip(i)]
+    text = [doc_ids[p] for p in kept]
+    names = [[i for i in key_name_ids(tok, key) if not skip(i)] for key in keys]
+    starts: dict[int, list[tuple[int, int]]] = {}  # piece -> (key, index in its name)
+    for k, name in enumerate(names):
+        for j, i in enumerate(name):
+            starts.setdefault(i, []).append((k, j))
+    runs = []  # (length, start in text, key)
+    for a, i in enumerate(text):
+        for k, j in starts.get(i, ()):
+            n = 1
+            while a + n < len(text) and j + n < len(names[k]) and text[a + n] == names[k][j + n]:
+                n += 1
+            if (n >= 2 or n == len(names[k])) and not all(stop(t) for t in text[a : a + n]):
+                runs.append((n, a, k))
+    out = [0] * len(doc_ids)
+    for n, a, k in sorted(runs, key=lambda r: (-r[0], r[1], r[2])):
+        if all(out[kept[a + m]] == 0 for m in range(n)):
+            for m in range(n):
+                out[kept[a + m]] = k + 1
+    return out
+
+
 def encode(
     tok: Tokenizer,
     cfg: ModelConfig,
@@ -209,6 +254,7 @@ def encode(
         n_doc=n_doc,
         value_pos=[],
         value_key=[],
+        mention=[0, *(key_mentions(tok, doc.ids, keys) if cfg.key_mentions else [0] * len(doc.ids)), 0],
         doc=doc,
         pixels=pixels,
         keys=list(keys),
@@ -225,6 +271,7 @@ def encode(
             prompt_pos += 1
             e.token_type.append(KEY)
             e.group.append(k + 1)
+            e.mention.append(0)
             e.slot.append(0)
             e.rank.append(0)
         budget = slots[k] if slots is not None else cfg.slots_for(key)
@@ -257,6 +304,7 @@ def encode(
             e.position.append(min(prompt_pos + i, last_pos))
             e.token_type.append(VALUE)
             e.group.append(k + 1)
+            e.mention.append(0)
             e.slot.append(i + 1)
             e.rank.append(rank)  # stays 0 in parallel mode
             if values is not None:
@@ -342,6 +390,7 @@ def collate(items: list[Encoded]) -> Batch:
         position=pad("position"),
         token_type=pad("token_type"),
         group=pad("group"),
+        mention=pad("mention"),
         slot=pad("slot"),
         rank=pad("rank"),
         valid=valid,
@@ -368,6 +417,7 @@ def _pad_doc(e: Encoded, Ld: int) -> Encoded:
         position=ins(e.position, 0),
         token_type=ins(e.token_type, DOC),
         group=ins(e.group, 0),
+        mention=ins(e.mention, 0),
         slot=ins(e.slot, 0),
         rank=ins(e.rank, 0),
         n_doc=Ld,

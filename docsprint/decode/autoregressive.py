@@ -29,6 +29,7 @@ def _one_token(ids: int, box: tuple, position: int, group: int, slot: int, rank:
         position=t(position),
         token_type=t(VALUE),
         group=t(group),
+        mention=t(0),
         slot=t(slot),
         rank=t(rank),
         valid=torch.ones((1, 1), dtype=torch.bool, device=dev),

@@ -28,6 +28,9 @@ class ModelConfig:
     patch_size: int = 16
     max_keys: int = 64  # keys per prompt
     max_slots: int = 64  # value tokens per key (mask slots in parallel mode)
+    # Document tokens that print a key's name get that key's group embedding, gated (model.py
+    # `KeyMentions`, data/encode.py `key_mentions`); off in checkpoints trained before it.
+    key_mentions: bool = False
     dropout: float = 0.1
     layer_norm_eps: float = 1e-12
     pad_id: int = 0

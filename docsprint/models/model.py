@@ -32,6 +32,7 @@ class TokenInputs:
     position: Tensor  # 1D position: index in the document, or in the prompt
     token_type: Tensor  # DOC / KEY / VALUE
     group: Tensor  # 0 for the document, k + 1 for tokens of the k-th key
+    mention: Tensor  # k + 1 on document tokens that print the k-th key's name, else 0
     slot: Tensor  # 0 except for value tokens: i + 1 for the one predicting token i
     rank: Tensor  # attention rank, see module docstring
     valid: Tensor  # bool, False for padding
@@ -71,6 +72,21 @@ class LayoutEmbedding(nn.Module):
         return torch.cat([self.x(x0), self.y(y0), self.x(x1), self.y(y1), self.w(w), self.h(h)], -1)
 
 
+class KeyMentions(nn.Module):
+    """What a document token that prints a key's name gets added (``cfg.key_mentions``):
+    ``gate * group(k + 1) + mark``, i.e. a learnt share of that key's group embedding, which the
+    key's prompt tokens carry too, plus one vector saying "this names some key". Both start at
+    zero, so a checkpoint trained without mentions decodes unchanged when they are added."""
+
+    def __init__(self, hidden: int):
+        super().__init__()
+        self.gate = nn.Parameter(torch.zeros(hidden))
+        self.mark = nn.Parameter(torch.zeros(hidden))
+
+    def forward(self, mention: Tensor, group: nn.Embedding) -> Tensor:
+        return self.gate * group(mention) + self.mark * (mention > 0)[..., None]
+
+
 class Embeddings(nn.Module):
     def __init__(self, cfg: ModelConfig):
         super().__init__()
@@ -82,6 +98,7 @@ class Embeddings(nn.Module):
         self.group = nn.Embedding(cfg.max_keys + 1, h, padding_idx=0)
         self.slot = nn.Embedding(cfg.max_slots + 1, h, padding_idx=0)
         self.layout = LayoutEmbedding(cfg)
+        self.mentions = KeyMentions(h) if cfg.key_mentions else None
         # Stride = kernel = patch size: a linear embedding of each patch (LayoutLMv3).
         self.patch = nn.Conv2d(3, h, kernel_size=cfg.patch_size, stride=cfg.patch_size)
         self.patch_position = nn.Embedding(cfg.num_patches, h)
@@ -120,6 +137,8 @@ class Embeddings(nn.Module):
             + self.layout(t.bbox)
             + named * is_value
         )
+        if self.mentions is not None:
+            x = x + self.mentions(t.mention, self.group)
         return self.drop(self.norm(x))  # (B, T, H)
 
     def image(self, pixels: Tensor) -> Tensor:
@@ -298,6 +317,14 @@ class DocsprintModel(nn.Module):
         self.blocks = nn.ModuleList(Block(cfg) for _ in range(cfg.num_layers))
         self.head = ValueHead(cfg, self.embed.word)
         self.apply(self._init)
+
+    def enable_key_mentions(self) -> None:
+        """Add the (zero) key-mention embedding to a model built without it, e.g. to fine-tune
+        an older checkpoint with mentions: its outputs stay the same until it trains."""
+        if self.embed.mentions is None:
+            p = self.embed.word.weight
+            self.embed.mentions = KeyMentions(self.cfg.hidden_size).to(device=p.device, dtype=p.dtype)
+        self.cfg.key_mentions = True
 
     @staticmethod
     def _init(m: nn.Module) -> None:

@@ -46,7 +46,7 @@ class TrainConfig:
     """Settings every training run has; each task's config adds its own."""
 
     init: str = "minilm"  # "minilm", "random", or a checkpoint folder
-    model: dict | None = None  # ModelConfig overrides (new models only)
+    model: dict | None = None  # ModelConfig overrides (new models; from a checkpoint only key_mentions)
     epochs: int = 10
     batch_size: int = 8  # per process
     lr: float = 1e-4
