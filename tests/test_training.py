@@ -273,3 +273,9 @@ def test_fine_tuning_a_checkpoint_with_key_mentions_adds_and_trains_them(tmp_pat
     assert model.cfg.key_mentions
     m = model.embed.mentions
     assert m is not None and m.gate.abs().sum() > 0 and m.mark.abs().sum() > 0  # started at zero, learnt
+    from docsprint.train.loop import param_groups
+
+    tc = _config(tmp_path, folder, mention_lr=0.25)
+    groups = {id(p): g["lr"] for g in param_groups(model, tc) for p in g["params"]}
+    assert groups[id(m.gate)] == groups[id(m.mark)] == 0.25  # they start at zero: their own, faster rate
+    assert groups[id(model.embed.group.weight)] == tc.head_lr
