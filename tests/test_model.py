@@ -6,7 +6,7 @@ from safetensors.torch import load_file
 
 from docsprint.data.encode import collate, encode, page_pixels, tokenize_page
 from docsprint.decode.autoregressive import decode_autoregressive
-from docsprint.decode.common import value_choices, value_logits
+from docsprint.decode.common import head_inputs, value_choices, value_logits
 from docsprint.decode.parallel import decode_parallel
 from docsprint.errors import CheckpointError
 from docsprint.io.document import Page, Word
@@ -190,3 +190,52 @@ def test_key_mentions_start_as_a_no_op_then_learn_and_survive_a_checkpoint(tmp_p
     with torch.no_grad():
         again = loaded.eval().encode(collate([encode(tok, loaded.cfg, doc, KEYS)]).tokens, None)
     torch.testing.assert_close(again, moved)
+
+
+def test_key_geometry_starts_as_a_no_op_then_points_each_key_past_its_printed_name(tmp_path, tok, tiny_model):
+    from docsprint.models.checkpoint import TOKENIZER_FILE, save_pretrained
+
+    words = "Company ACME MART Date 01/02/2023 Total 9.00".split()
+    page = Page(None, 400, 20, [Word(w, (40 * i, 0, 40 * i + 35, 10)) for i, w in enumerate(words)])
+    doc = tokenize_page(tok, page)
+    keys = [*KEYS, "address"]  # the page does not print "address"
+    base = decode_parallel(tiny_model, tok, [encode(tok, tiny_model.cfg, doc, keys)], [page])[0]
+    tiny_model.enable_key_geometry()
+    assert tiny_model.cfg.key_geometry and tiny_model.cfg.key_mentions
+    enc = encode(tok, tiny_model.cfg, doc, keys)
+    same = decode_parallel(tiny_model, tok, [enc], [page])[0]
+    assert [a.value for a in same] == [a.value for a in base]  # zero output layer: unchanged
+    assert [a.confidence for a in same] == pytest.approx([a.confidence for a in base], abs=1e-6)
+
+    geo = tiny_model.head.geometry
+    with torch.no_grad():  # score = 20 * gelu(1) for the piece right after a mention, else 0
+        geo.hidden.weight.zero_()
+        geo.hidden.bias.zero_()
+        geo.hidden.weight[0, 7] = 1.0  # feature 7: order == 1
+        geo.out.weight[0, 0] = 20.0
+    batch = collate([enc])
+    bias = geo(batch.tokens.bbox[:, : enc.n_doc], batch.tokens.mention[:, : enc.n_doc], tiny_model.cfg.max_keys + 1)
+    assert bias.shape == (1, tiny_model.cfg.max_keys + 1, enc.n_doc)
+    assert not bias[0, 0].any() and not bias[0, 4].any()  # no key, and the unprinted key
+    assert [int(bias[0, k].argmax()) for k in (1, 2, 3)] == [enc.mention.index(k) + 1 for k in (1, 2, 3)]
+    # each key's first value token copies the word right after its printed name (later tokens
+    # are this random model's), in parallel and autoregressive decoding alike
+    expected = {"company": "ACME", "date": "01/02/2023", "total": "9.00"}
+    ar_enc = encode(tok, tiny_model.cfg, doc, keys, "autoregressive")
+    for answers in (decode_parallel(tiny_model, tok, [enc], [page])[0],
+                    decode_autoregressive(tiny_model, tok, ar_enc, page)):
+        got = {a.key: a for a in answers}
+        for key, word in expected.items():
+            assert got[key].boxes[0] == page.words[words.index(word)].box, (key, got[key].value)
+    # gradients reach the MLP through the start pointer
+    tiny_model.train()
+    _, ptr, start_ptr, _ = head_inputs(tiny_model, batch)
+    start_ptr.logsumexp(-1).sum().backward()
+    assert geo.out.weight.grad.abs().sum() > 0
+    tiny_model.eval()
+    save_pretrained(tiny_model, tmp_path / "ckpt", minilm_dir() / TOKENIZER_FILE)
+    loaded, _ = from_pretrained(tmp_path / "ckpt")
+    assert loaded.cfg.key_geometry
+    torch.testing.assert_close(loaded.head.geometry.out.weight, geo.out.weight)
+    again = {a.key: a for a in decode_parallel(loaded, tok, [encode(tok, loaded.cfg, doc, keys)], [page])[0]}
+    assert all(again[k].boxes[0] == page.words[words.index(w)].box for k, w in expected.items())

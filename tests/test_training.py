@@ -261,21 +261,23 @@ def test_loader_processes_train_the_same_weights_and_a_time_budget_stops_the_run
     assert (tmp_path / "budget" / "final" / "model.safetensors").is_file()
 
 
-def test_fine_tuning_a_checkpoint_with_key_mentions_adds_and_trains_them(tmp_path):
+def test_fine_tuning_a_checkpoint_with_key_mentions_and_geometry_adds_and_trains_them(tmp_path):
     from docsprint.models.checkpoint import from_pretrained
 
     folder = make_sroie_folder(tmp_path / "sroie", n=3, short=True)
     first = train_kie(_config(tmp_path, folder, max_steps=3, out=str(tmp_path / "a")))
     assert not json.loads((first / "config.json").read_text())["key_mentions"]
-    final = train_kie(_config(tmp_path, folder, init=str(first), model={"key_mentions": True}, max_steps=4,
+    final = train_kie(_config(tmp_path, folder, init=str(first), model={"key_geometry": True}, max_steps=4,
                               out=str(tmp_path / "b")))
     model, _ = from_pretrained(final)
-    assert model.cfg.key_mentions
-    m = model.embed.mentions
+    assert model.cfg.key_mentions and model.cfg.key_geometry  # geometry brings the mentions it reads
+    m, geo = model.embed.mentions, model.head.geometry
     assert m is not None and m.gate.abs().sum() > 0 and m.mark.abs().sum() > 0  # started at zero, learnt
+    assert geo is not None and geo.out.weight.abs().sum() > 0
     from docsprint.train.loop import param_groups
 
     tc = _config(tmp_path, folder, mention_lr=0.25)
     groups = {id(p): g["lr"] for g in param_groups(model, tc) for p in g["params"]}
     assert groups[id(m.gate)] == groups[id(m.mark)] == 0.25  # they start at zero: their own, faster rate
+    assert groups[id(geo.out.weight)] == groups[id(geo.hidden.weight)] == 0.25
     assert groups[id(model.embed.group.weight)] == tc.head_lr

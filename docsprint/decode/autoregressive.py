@@ -66,6 +66,9 @@ def decode_autoregressive(
     h = model.encode(prefix, pixels, caches)  # (1, P + T, H): the prefix, computed once
     key_names = model.embed.key_names(prefix)  # (1, max_keys + 1, H)
     doc_keys = model.head.doc_keys(h[:, n_patches : n_patches + enc.n_doc])
+    # the first token of key k's value gets its start bias (row k + 1), as in parallel decoding
+    groups = torch.arange(len(keys) + 1, device=dev)[None]  # (1, K + 1)
+    start_bias = model.head.start_bias(prefix, enc.n_doc, groups, groups > 0)  # (1, K + 1, Ld) or None
     past_rank = torch.zeros((1, h.shape[1]), dtype=torch.long, device=dev)
     past_valid = torch.cat([torch.ones((1, n_patches), dtype=torch.bool, device=dev), prefix.valid], 1)
     seq = prefix
@@ -86,7 +89,8 @@ def decode_autoregressive(
             else:
                 seq = _cat(seq, step)
                 h = model.encode(seq, pixels)[:, -1:]
-            ptr = model.head.pointer(h, doc_keys, copyable)  # (1, 1, Ld)
+            bias = start_bias[:, k + 1 : k + 2] if start_bias is not None and i == 0 else None
+            ptr = model.head.pointer(h, doc_keys, copyable, bias)  # (1, 1, Ld)
             if i == 0:
                 start_ptr = ptr  # where this key's value starts: the copy prior of its tokens
             slot = torch.full((1, 1), i, dtype=torch.long, device=dev)

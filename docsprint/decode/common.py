@@ -24,7 +24,9 @@ def head_inputs(model: DocsprintModel, batch: Batch) -> tuple[Tensor, Tensor, Te
     doc = h[:, offset : offset + batch.n_doc_max]  # (B, Ld, H)
     idx = (batch.value_pos + offset)[..., None].expand(-1, -1, h.shape[-1])
     query = torch.gather(h, 1, idx)  # (B, Q, H)
-    ptr = model.head.pointer(query, model.head.doc_keys(doc), batch.doc_copyable)  # (B, Q, Ld)
+    group = torch.gather(batch.tokens.group, 1, batch.value_pos)  # (B, Q) each value token's key
+    bias = model.head.start_bias(batch.tokens, batch.n_doc_max, group, batch.value_valid & (batch.value_slot == 0))
+    ptr = model.head.pointer(query, model.head.doc_keys(doc), batch.doc_copyable, bias)  # (B, Q, Ld)
     start_ptr = torch.gather(ptr, 1, batch.value_first[..., None].expand(-1, -1, ptr.shape[-1]))
     return query, ptr, start_ptr, batch.value_slot
 

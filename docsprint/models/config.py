@@ -31,6 +31,9 @@ class ModelConfig:
     # Document tokens that print a key's name get that key's group embedding, gated (model.py
     # `KeyMentions`, data/encode.py `key_mentions`); off in checkpoints trained before it.
     key_mentions: bool = False
+    # A start-pointer bias from each document token's place relative to its key's mention
+    # (model.py `KeyGeometry`); needs key_mentions.
+    key_geometry: bool = False
     dropout: float = 0.1
     layer_norm_eps: float = 1e-12
     pad_id: int = 0
@@ -54,6 +57,8 @@ class ModelConfig:
             raise ValueError("hidden_size must be divisible by 6 (six layout embeddings)")
         if self.image_size % self.patch_size:
             raise ValueError("image_size must be a multiple of patch_size")
+        if self.key_geometry and not self.key_mentions:
+            raise ValueError("key_geometry needs key_mentions")
         if not 1 <= self.default_slots <= self.max_slots:
             raise ValueError("default_slots must be in 1..max_slots")
 

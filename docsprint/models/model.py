@@ -87,6 +87,75 @@ class KeyMentions(nn.Module):
         return self.gate * group(mention) + self.mark * (mention > 0)[..., None]
 
 
+class KeyGeometry(nn.Module):
+    """Where a key's value starts, from where the page prints the key's name
+    (``cfg.key_geometry``): a logit bias (B, max_keys + 1, Ld) for the start pointer.
+
+    Every mention run of key k (see `KeyMentions`) is an anchor; a small MLP scores each
+    document token from its offset to the anchor (gap to the right, left alignment, lines
+    below, same line, order after it, whether it names a key itself). A key's bias on a token
+    is its best anchor's score; keys the page does not print get none. Forms place an answer
+    right of or under its question: attention has to find that from the embeddings, this
+    says it directly. The output layer starts at zero, so a checkpoint trained without it
+    decodes unchanged when it is added.
+    """
+
+    FEATURES = 10
+
+    def __init__(self, width: int = 32):
+        super().__init__()
+        self.hidden = nn.Linear(self.FEATURES, width)
+        self.out = nn.Linear(width, 1)
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        self.hidden.reset_parameters()  # PyTorch's default: the features are O(1)
+        nn.init.zeros_(self.out.weight)
+        nn.init.zeros_(self.out.bias)
+
+    @staticmethod
+    def features(bbox: Tensor, mention: Tensor, anchor: Tensor) -> Tensor:
+        """(B, A, Ld, FEATURES): every document token seen from every anchor.
+        bbox (B, Ld, 4) in 0..1000, mention (B, Ld), anchor (B, A) positions."""
+        box = bbox.float() / 1000
+        a = torch.gather(box, 1, anchor[..., None].expand(-1, -1, 4))[:, :, None]  # (B, A, 1, 4)
+        t = box[:, None]  # (B, 1, Ld, 4)
+        height = (a[..., 3] - a[..., 1]).clamp(min=0.005)
+        dy = (t[..., 1] + t[..., 3] - a[..., 1] - a[..., 3]) / 2  # centre to centre
+        gap = t[..., 0] - a[..., 2]  # anchor's right edge to the token's left edge
+        order = torch.arange(bbox.shape[1], device=bbox.device)[None, None, :] - anchor[..., None]  # (B, A, Ld)
+        key = torch.gather(mention, 1, anchor)[..., None]  # (B, A, 1)
+        named = mention[:, None, :]  # (B, 1, Ld)
+        dy, gap = torch.broadcast_tensors(dy, gap)
+        return torch.stack([
+            gap,
+            t[..., 0] - a[..., 0],  # left alignment
+            dy,
+            (dy / height).clamp(-8, 8) / 8,  # lines below
+            (dy.abs() < height / 2).to(gap.dtype),  # same line
+            (gap / height).clamp(-8, 8) / 8,
+            order.clamp(-16, 16).to(gap.dtype) / 16,
+            (order == 1).to(gap.dtype),
+            (named > 0).expand_as(order).to(gap.dtype),  # prints some key's name
+            (named == key).to(gap.dtype),  # prints this key's name
+        ], -1)
+
+    def forward(self, bbox: Tensor, mention: Tensor, n_groups: int) -> Tensor:
+        """Start-pointer bias (B, n_groups, Ld) of the document tokens (bbox (B, Ld, 4),
+        mention (B, Ld)); row 0 (no key) is zero, as is every key without a mention."""
+        B, Ld = mention.shape
+        nxt = torch.cat([mention[:, 1:], mention.new_zeros(B, 1)], 1)
+        ends = (mention > 0) & (nxt != mention)  # last piece of each mention run
+        n = max(int(ends.sum(1).max()), 1)
+        anchor = torch.sort(ends.to(torch.int8), dim=1, descending=True, stable=True).indices[:, :n]  # (B, A)
+        key = torch.where(torch.gather(ends, 1, anchor), torch.gather(mention, 1, anchor), 0)  # (B, A); 0 = none
+        f = self.features(bbox, mention, anchor).to(self.hidden.weight.dtype)
+        score = self.out(F.gelu(self.hidden(f)))[..., 0].float()  # (B, A, Ld)
+        out = score.new_zeros(B, n_groups, Ld)
+        out = out.scatter_reduce(1, key[..., None].expand(-1, -1, Ld), score, "amax", include_self=False)
+        return out * (torch.arange(n_groups, device=out.device) > 0)[None, :, None]
+
+
 class Embeddings(nn.Module):
     def __init__(self, cfg: ModelConfig):
         super().__init__()
@@ -235,6 +304,8 @@ class ValueHead(nn.Module):
         self.bias = nn.Parameter(torch.zeros(cfg.vocab_size))
         self.ptr_query = nn.Linear(h, h)
         self.ptr_key = nn.Linear(h, h)
+        self.geometry = KeyGeometry() if cfg.key_geometry else None
+        self.n_groups = cfg.max_keys + 1
         # An untied copy of the vocabulary projection, set only by `quantize_int8` (which can
         # quantise an nn.Linear, not a product with the embedding table); never saved.
         self.untied: nn.Module | None = None
@@ -253,11 +324,23 @@ class ValueHead(nn.Module):
     def doc_keys(self, doc_hidden: Tensor) -> Tensor:
         return self.ptr_key(doc_hidden)  # (B, Ld, H)
 
-    def pointer(self, query: Tensor, doc_keys: Tensor, doc_copyable: Tensor) -> Tensor:
-        """Content pointer logits: query (B, Q, H), doc_keys (B, Ld, H) -> (B, Q, Ld)."""
+    def pointer(self, query: Tensor, doc_keys: Tensor, doc_copyable: Tensor, bias: Tensor | None = None) -> Tensor:
+        """Content pointer logits: query (B, Q, H), doc_keys (B, Ld, H) -> (B, Q, Ld), plus
+        ``bias`` (B, Q, Ld) if given (`start_bias`)."""
         scale = 1.0 / math.sqrt(query.shape[-1])
         ptr = (self.ptr_query(query) @ doc_keys.transpose(1, 2)).float() * scale  # (B, Q, Ld)
+        if bias is not None:
+            ptr = ptr + bias
         return ptr.masked_fill(~doc_copyable[:, None, :], NEG)
+
+    def start_bias(self, tokens: TokenInputs, n_doc: int, group: Tensor, first: Tensor) -> Tensor | None:
+        """`KeyGeometry`'s bias for value tokens of key groups ``group`` (B, Q) where ``first``
+        (B, Q) marks the first token of a value, zero elsewhere; None without geometry."""
+        if self.geometry is None:
+            return None
+        geo = self.geometry(tokens.bbox[:, :n_doc], tokens.mention[:, :n_doc], self.n_groups)  # (B, K + 1, Ld)
+        bias = torch.gather(geo, 1, group[..., None].expand(-1, -1, n_doc))  # (B, Q, Ld)
+        return bias * first[..., None]
 
     def copy_logits(self, ptr: Tensor, start_ptr: Tensor, slot: Tensor) -> Tensor:
         """Logits (B, Q, Ld) of copying each document token: the content pointer plus the
@@ -317,6 +400,8 @@ class DocsprintModel(nn.Module):
         self.blocks = nn.ModuleList(Block(cfg) for _ in range(cfg.num_layers))
         self.head = ValueHead(cfg, self.embed.word)
         self.apply(self._init)
+        if self.head.geometry is not None:
+            self.head.geometry.reset_parameters()
 
     def enable_key_mentions(self) -> None:
         """Add the (zero) key-mention embedding to a model built without it, e.g. to fine-tune
@@ -325,6 +410,15 @@ class DocsprintModel(nn.Module):
             p = self.embed.word.weight
             self.embed.mentions = KeyMentions(self.cfg.hidden_size).to(device=p.device, dtype=p.dtype)
         self.cfg.key_mentions = True
+
+    def enable_key_geometry(self) -> None:
+        """Add the (zero-output) `KeyGeometry` start-pointer bias to a model built without it;
+        it needs key mentions, which this enables too."""
+        self.enable_key_mentions()
+        if self.head.geometry is None:
+            p = self.embed.word.weight
+            self.head.geometry = KeyGeometry().to(device=p.device, dtype=p.dtype)
+        self.cfg.key_geometry = True
 
     @staticmethod
     def _init(m: nn.Module) -> None:

@@ -235,8 +235,11 @@ def build_model(tc: TrainConfig, budgets: dict[str, int], default_slots: int) ->
         # a few documents must not shrink what the model learnt on many)
         model.cfg.slot_budgets = {**model.cfg.slot_budgets, **budgets}
         model.cfg.default_slots = min(max(default_slots, model.cfg.default_slots), model.cfg.max_slots)
-        if (tc.model or {}).get("key_mentions"):  # the one override a trained model can take
+        # the overrides a trained model can take: parts that start as no-ops
+        if (tc.model or {}).get("key_mentions"):
             model.enable_key_mentions()
+        if (tc.model or {}).get("key_geometry"):
+            model.enable_key_geometry()
         return model.train(), Path(tc.init) / TOKENIZER_FILE
     overrides = dict(tc.model or {})
     max_slots = overrides.get("max_slots", ModelConfig.max_slots)

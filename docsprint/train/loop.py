@@ -46,14 +46,14 @@ class TrainConfig:
     """Settings every training run has; each task's config adds its own."""
 
     init: str = "minilm"  # "minilm", "random", or a checkpoint folder
-    model: dict | None = None  # ModelConfig overrides (new models; from a checkpoint only key_mentions)
+    model: dict | None = None  # ModelConfig overrides (new models; from a checkpoint key_mentions, key_geometry)
     epochs: int = 10
     batch_size: int = 8  # per process
     lr: float = 1e-4
     head_lr: float = 5e-4  # new parameters (layout, image, pointer, slots) learn faster
     # The key-mention vectors start at zero and must grow to the size of an embedding (gate ~1)
     # within one fine-tuning round: Adam moves a weight by about its lr a step, so at head_lr
-    # they reached 0.01 in 400 steps.
+    # they reached 0.01 in 400 steps. The key geometry's MLP (zero output layer) learns at it too.
     mention_lr: float = 3e-3
     weight_decay: float = 0.01
     warmup: float = 0.06
@@ -137,7 +137,7 @@ def param_groups(model: DocsprintModel | ExitClassifier, tc: TrainConfig) -> lis
     for name, p in model.named_parameters():
         is_old = name in pretrained or name.startswith("blocks.")
         lr = tc.lr if (is_old and tc.init != "random") else tc.head_lr
-        if name.startswith("embed.mentions."):
+        if name.startswith(("embed.mentions.", "head.geometry.")):
             lr = tc.mention_lr
         wd = 0.0 if (p.ndim == 1 or "norm" in name) else tc.weight_decay
         groups.setdefault((lr, wd), []).append(p)
