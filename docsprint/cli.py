@@ -275,6 +275,10 @@ def cmd_eval(args: argparse.Namespace) -> int:
     from docsprint.eval.kie import evaluate_kie, format_table, write_json
     from docsprint.pipeline import Extractor, set_threads
 
+    if args.data and args.repeat > 1:
+        print("error: --repeat times a dataset's decodes (--dataset); a folder's time includes its OCR",
+              file=sys.stderr)
+        return 2
     set_threads(args.threads)
     _check_compile(args)
     extractor = Extractor(args.model, precision=args.precision, quantize=args.quantize, compile=args.compile,
@@ -289,7 +293,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
             print(format_folder(r))
     else:
         results = [
-            evaluate_kie(args.dataset, args.split, m, args.model, args.data_dir, args.limit, extractor, ocr=args.ocr)
+            evaluate_kie(args.dataset, args.split, m, args.model, args.data_dir, args.limit, extractor, ocr=args.ocr,
+                         repeat=args.repeat)
             for m in modes
         ]
         print(format_table(results))
@@ -606,6 +611,9 @@ def build_parser() -> argparse.ArgumentParser:
     ek.add_argument("--data-dir", help="folder laid out like ../shared/data/<dataset>")
     ek.add_argument("--model", help="checkpoint folder (default: the shipped model)")
     ek.add_argument("--limit", type=int, help="first N documents only")
+    ek.add_argument("--repeat", type=positive_int, default=1, metavar="N",
+                    help="decode each document N times and keep its fastest time (same answers): "
+                         "steadier timings and speedups on a shared machine")
     ek.add_argument("--threads", type=positive_int, help="torch threads")
     ek.add_argument("--precision", choices=PRECISIONS, default="fp32", help="bf16: weights cast to bfloat16")
     ek.add_argument("--quantize", choices=QUANTIZE, help="int8: dynamically quantised linear layers (CPU)")

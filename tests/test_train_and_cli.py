@@ -48,6 +48,33 @@ def test_training_learns_both_modes_into_one_checkpoint(trained, tmp_path, capsy
     assert row.startswith("| run | sroie | 6 | ANLS |") and row.count("|") == 11
 
 
+def test_eval_repeat_keeps_each_documents_fastest_decode_and_the_same_answers(trained, tmp_path, capsys):
+    from docsprint.eval.kie import evaluate_kie
+    from docsprint.pipeline import Extractor
+
+    final, folder = trained
+    ex = Extractor(str(final))
+    once = evaluate_kie("sroie", "train", "parallel", final, folder, extractor=ex, warmup=0)
+    reasked = ex.reasked
+    real, clock = ex.extract, []
+
+    def extract(*args, **kw):  # the clock reads 5, 1, 3 s for each document's three decodes
+        out = real(*args, **kw)
+        out.model_seconds = (5.0, 1.0, 3.0)[len(clock) % 3]
+        clock.append(out.model_seconds)
+        return out
+
+    ex.extract = extract
+    thrice = evaluate_kie("sroie", "train", "parallel", final, folder, extractor=ex, warmup=0, repeat=3)
+    assert len(clock) == 3 * thrice["n_docs"] == 18
+    assert thrice["seconds_per_doc"] == 1.0 and thrice["timing_repeats"] == 3
+    assert thrice["anls"] == once["anls"] and thrice["predictions"] == once["predictions"]
+    assert ex.reasked == 2 * reasked  # a document's repeats do not count as keys asked again
+    # a folder's time includes its OCR: --repeat is refused there, before any model is loaded
+    assert main(["eval", "kie", "--data", str(tmp_path), "--repeat", "2"]) == 2
+    assert "--repeat times a dataset" in capsys.readouterr().err
+
+
 def test_training_resumes_after_a_kill(tmp_path, sroie_folder, capsys):
     # "Killed" after 10 steps: the last checkpoint holds step 10.
     train_kie(_config(tmp_path, sroie_folder, max_steps=10))

@@ -28,23 +28,41 @@ def evaluate_kie(
     extractor: Extractor | None = None,
     warmup: int = 2,
     ocr: str | None = None,
+    repeat: int = 1,
 ) -> dict:
     """ANLS (mean over every document-key pair), field F1, per-key ANLS and model time.
 
     Time is model time only (tokenised dataset OCR in, answers out), batch size 1, after
-    ``warmup`` documents that are decoded once untimed.
+    ``warmup`` documents that are decoded once untimed; with ``repeat`` > 1 each document is
+    decoded that many times and its fastest time kept (see `timed_extract`).
     """
     examples = datasets.load(dataset, split, data_dir, limit)
     if ocr:  # end to end: the page images re-read by our own OCR, not the dataset's words
         from docsprint.eval.folder import reocr
 
         examples = reocr(examples, dataset, split, ocr)
-    result = score_examples(dataset, examples, mode, extractor or Extractor(model), warmup)
+    result = score_examples(dataset, examples, mode, extractor or Extractor(model), warmup, repeat)
     return {**result, "split": split, "model": str(model or "default"), "ocr": ocr or "dataset"}
 
 
+def timed_extract(ex: Extractor, doc: Any, keys: list[str], mode: str, list_keys: Any, repeat: int = 1) -> Any:
+    """``ex.extract``, with its model time the fastest of ``repeat`` decodes of the document.
+
+    The answers are the same each time (decoding is deterministic); only the clock differs. On
+    a shared machine a decode is slowed now and then by other work, and slowed by more when
+    it takes longer: a speedup of two passes timed once each moved between 3.2x and 6.7x on
+    identical runs here. The fastest of a few decodes is the cost of the decode itself.
+    """
+    out = ex.extract(doc, keys, mode, list_keys)
+    reasked = ex.reasked  # a repeat asks the same keys again: count them once
+    for _ in range(repeat - 1):
+        out.model_seconds = min(out.model_seconds, ex.extract(doc, keys, mode, list_keys).model_seconds)
+    ex.reasked = reasked
+    return out
+
+
 def score_examples(dataset: str, examples: list[datasets.Example], mode: str, ex: Extractor,
-                   warmup: int = 2) -> dict:
+                   warmup: int = 2, repeat: int = 1) -> dict:
     """`evaluate_kie` on documents already loaded (a training run's dev sample, say)."""
     dataset = datasets.base_dataset(dataset)  # a second view (sroie@rapidocr) is scored as its dataset
     for e in examples[:warmup]:
@@ -62,7 +80,7 @@ def score_examples(dataset: str, examples: list[datasets.Example], mode: str, ex
         keys = list(e.fields)
         if not keys:
             continue
-        out = ex.extract(e.doc, keys, mode, datasets.list_keys(dataset, e))
+        out = timed_extract(ex, e.doc, keys, mode, datasets.list_keys(dataset, e), repeat)
         seconds.append(out.model_seconds)
         input_tokens, slot_tokens = input_tokens + out.input_tokens, slot_tokens + out.slot_tokens
         row: dict[str, Any] = {"id": e.id, "fields": {}}
@@ -105,6 +123,7 @@ def score_examples(dataset: str, examples: list[datasets.Example], mode: str, ex
         "per_key": {k: 100 * float(np.mean(v)) for k, v in scores.items()},
         "per_key_f1": {k: 100 * f1_from_counts(*c) for k, c in key_counts.items()} if dataset != "funsd" else {},
         "seconds_per_doc": mean_s,
+        "timing_repeats": repeat,
         "docs_per_second": 1.0 / mean_s if mean_s else 0.0,
         "input_tokens_per_doc": input_tokens / max(len(rows), 1),
         "slot_tokens_per_doc": slot_tokens / max(len(rows), 1),
