@@ -1,3 +1,4 @@
+import copy
 import json
 
 import pytest
@@ -13,6 +14,7 @@ from docsprint.io.document import Page, Word
 from docsprint.models.checkpoint import from_pretrained, init_from_minilm, minilm_dir
 from docsprint.models.config import ModelConfig
 from docsprint.models.model import NEG, DocsprintModel, attention_mask
+from docsprint.models.quantize import quantize_int8
 from tests.conftest import tiny_config
 
 KEYS = ["company", "date", "total"]
@@ -239,3 +241,7 @@ def test_key_geometry_starts_as_a_no_op_then_points_each_key_past_its_printed_na
     torch.testing.assert_close(loaded.head.geometry.out.weight, geo.out.weight)
     again = {a.key: a for a in decode_parallel(loaded, tok, [encode(tok, loaded.cfg, doc, keys)], [page])[0]}
     assert all(again[k].boxes[0] == page.words[words.index(w)].box for k, w in expected.items())
+    for precision in ("int8", "bf16"):  # the reduced-precision models the CLI offers
+        m = quantize_int8(loaded) if precision == "int8" else copy.deepcopy(loaded).to(torch.bfloat16)
+        out = {a.key: a for a in decode_parallel(m, tok, [encode(tok, m.cfg, doc, keys)], [page])[0]}
+        assert all(out[k].boxes[0] == page.words[words.index(w)].box for k, w in expected.items()), precision

@@ -149,7 +149,8 @@ class KeyGeometry(nn.Module):
         n = max(int(ends.sum(1).max()), 1)
         anchor = torch.sort(ends.to(torch.int8), dim=1, descending=True, stable=True).indices[:, :n]  # (B, A)
         key = torch.where(torch.gather(ends, 1, anchor), torch.gather(mention, 1, anchor), 0)  # (B, A); 0 = none
-        f = self.features(bbox, mention, anchor).to(self.hidden.weight.dtype)
+        w = self.hidden.weight  # a method once the layer is int8-quantised (fp32 in, fp32 out)
+        f = self.features(bbox, mention, anchor).to(w.dtype if isinstance(w, Tensor) else torch.float32)
         score = self.out(F.gelu(self.hidden(f)))[..., 0].float()  # (B, A, Ld)
         out = score.new_zeros(B, n_groups, Ld)
         out = out.scatter_reduce(1, key[..., None].expand(-1, -1, Ld), score, "amax", include_self=False)
