@@ -15,7 +15,7 @@ from docsprint.data.kleister import pair_counts, task_pairs
 from docsprint.errors import OutputError
 from docsprint.eval.confidence import confidence_report
 from docsprint.eval.metrics import anls, f1_from_counts, match_counts
-from docsprint.pipeline import Extractor
+from docsprint.pipeline import Extraction, Extractor
 
 
 def evaluate_kie(
@@ -45,7 +45,7 @@ def evaluate_kie(
     return {**result, "split": split, "model": str(model or "default"), "ocr": ocr or "dataset"}
 
 
-def timed_extract(ex: Extractor, doc: Any, keys: list[str], mode: str, list_keys: Any, repeat: int = 1) -> Any:
+def timed_extract(ex: Extractor, doc: Any, keys: list[str], mode: str, list_keys: Any, repeat: int = 1) -> Extraction:
     """``ex.extract``, with its model time the fastest of ``repeat`` decodes of the document.
 
     The answers are the same each time (decoding is deterministic); only the clock differs. On

@@ -126,7 +126,6 @@ class KeyGeometry(nn.Module):
         order = torch.arange(bbox.shape[1], device=bbox.device)[None, None, :] - anchor[..., None]  # (B, A, Ld)
         key = torch.gather(mention, 1, anchor)[..., None]  # (B, A, 1)
         named = mention[:, None, :]  # (B, 1, Ld)
-        dy, gap = torch.broadcast_tensors(dy, gap)
         return torch.stack([
             gap,
             t[..., 0] - a[..., 0],  # left alignment
