@@ -75,15 +75,24 @@ class Extraction:
         }
 
 
+# Pieces of context an answer needs on both sides in its window to be preferred (see `merge`);
+# with windows of 500 and a stride of 250, every piece has a window that gives it 125.
+MIN_CONTEXT = 100
+
+
 def merge(candidates: list[KeyValue], is_list: bool = False, min_confidence: float = 0.5) -> KeyValue:
     """Across windows and pages: the most confident non-null answer that can be one
     (`plausible`: a date for a date key, a digit for an amount key), else the most confident
-    non-null one, else the surest null.
+    non-null one, else the surest null. Answers read with at least ``MIN_CONTEXT`` pieces of
+    their window on both sides come first (a window cut just before a value has lost its
+    label, one cut just after it the rest of the value): where windows overlap, the one that
+    saw the value in the middle decides, as in the SQuAD readers' "max context" rule.
 
     A list key (parties of a contract, line items) takes the union of the items of every
     window that answers it with at least ``min_confidence`` (the most confident always).
     """
     found = [c for c in candidates if c.value is not None]
+    found = [c for c in found if c.context >= MIN_CONTEXT] or found  # read with its context
     typed = [c for c in found if isinstance(c.value, str) and plausible(c.key, c.value)]
     best = max(typed or found or candidates, key=lambda c: c.confidence)
     if not is_list or len(found) < 2:
@@ -106,7 +115,7 @@ class Extractor:
     """Loads a checkpoint once; ``extract`` runs on documents, paths or pages."""
 
     def __init__(self, model: str | Path | None = None, device: str = "cpu", ocr: str = "rapidocr",
-                 max_doc_tokens: int = 500, stride: int = 400, precision: str = "fp32", batch_size: int = 8,
+                 max_doc_tokens: int = 500, stride: int = 250, precision: str = "fp32", batch_size: int = 8,
                  quantize: str | None = None, compile: bool = False,
                  loaded: tuple[DocsprintModel, Tokenizer] | None = None, min_confidence: float | None = None,
                  calibrate: bool = True, limits: Limits = DEFAULT_LIMITS):
@@ -143,7 +152,7 @@ class Extractor:
         self.min_confidence = min_confidence
 
     @classmethod
-    def of(cls, model: DocsprintModel, tok: Tokenizer, max_doc_tokens: int = 500, stride: int = 400) -> Extractor:
+    def of(cls, model: DocsprintModel, tok: Tokenizer, max_doc_tokens: int = 500, stride: int = 250) -> Extractor:
         """An Extractor around a model already in memory (a training run's dev evaluation): fp32,
         eager, nothing loaded or converted."""
         return cls(loaded=(model, tok), max_doc_tokens=max_doc_tokens, stride=stride)

@@ -88,6 +88,37 @@ def test_best_choice_is_the_argmax_of_the_joint_log_softmax(tok, tiny_model, rec
     assert torch.equal(idx, expected_idx) and torch.allclose(lp, expected_lp, atol=1e-5)
 
 
+def test_many_value_tokens_reduce_the_vocabulary_chunk_by_chunk_to_the_same_answers(tiny_model, monkeypatch):
+    """A parallel pass (`ValueHead.scores`) reduces the vocabulary chunk by chunk
+    (`ValueHead.vocab_summary`): its max, argmax, normaliser and END logit equal those of
+    the whole logits, and the fused path's."""
+    import docsprint.models.model as model_module
+
+    head = tiny_model.head
+    torch.manual_seed(1)
+    B, Q, Ld, H = 2, 40, 11, tiny_model.cfg.hidden_size
+    V = tiny_model.cfg.vocab_size
+    monkeypatch.setattr(model_module, "VOCAB_CHUNK", V // 5 + 3)  # several chunks, the last one short
+    query = torch.randn(B, Q, H) * 3
+    ptr = torch.randn(B, Q, Ld) * 3
+    slot = torch.arange(Q).remainder(4)[None].expand(B, -1)
+    start_ptr = ptr[:, [q - q % 4 for q in range(Q)]]
+    end_id = tiny_model.cfg.end_id
+    with torch.inference_mode():
+        whole = torch.log_softmax(head(query, ptr, start_ptr, slot), -1)  # (B, Q, V + Ld)
+        lp, idx, copy_lp, end_lp = head.scores(query, ptr, start_ptr, slot, end_id=end_id)
+        vocab = head.vocab_logits(query)
+        best, arg, lse, end = head.vocab_summary(query, end_id, chunked=True)
+        fused = head.vocab_summary(query, end_id)
+    expected_lp, expected_idx = whole.max(-1)
+    assert (idx < V).any() and (idx >= V).any()  # both halves are chosen somewhere
+    assert torch.equal(idx, expected_idx) and torch.allclose(lp, expected_lp, atol=1e-5)
+    assert torch.allclose(copy_lp, whole[..., V:], atol=1e-4) and torch.allclose(end_lp, whole[..., end_id], atol=1e-5)
+    assert torch.equal(arg, vocab.argmax(-1)) and torch.allclose(best, vocab.amax(-1))
+    assert torch.allclose(lse, torch.logsumexp(vocab, -1), atol=1e-5) and torch.allclose(end, vocab[..., end_id], atol=1e-5)
+    assert all(torch.allclose(a.float(), b.float(), atol=1e-5) for a, b in zip(fused, (best, arg, lse, end), strict=True))
+
+
 def test_parallel_decoding_is_exactly_one_forward_pass(tok, tiny_model, receipt_page):
     counter = ForwardCounter(tiny_model)
     enc = _inputs(tok, tiny_model, receipt_page, "parallel")

@@ -29,6 +29,40 @@ def test_merge_prefers_a_value_that_can_answer_the_key():
     assert merge([KeyValue("invoice number", "INV", 0.9), KeyValue("invoice number", "12", 0.5)]).value == "INV"
 
 
+def test_merge_prefers_answers_read_with_their_context_around_them():
+    # a window cut just before the value lost its label ("Invoice date"): its confident answer
+    # (a delivery date further down) loses to the window that saw the value in its middle
+    cut = KeyValue("invoice date", "02.08.2013", 0.98, context=3)
+    middle = KeyValue("invoice date", "06.08.2013", 0.90, context=180)
+    assert merge([cut, middle]).value == "06.08.2013"
+    assert merge([cut, KeyValue("invoice date", None, 0.95, context=180)]).value == "02.08.2013"  # still an answer
+    first = KeyValue("invoice date", "06.08.2013", 0.6)  # a window that starts the page: context unbounded
+    assert merge([cut, first]).value == "06.08.2013"
+
+
+def test_answers_know_how_much_of_their_window_surrounds_them(tiny_checkpoint, receipt_page):
+    from docsprint.data.encode import encode, tokenize_page, windows
+    from docsprint.decode.common import assemble
+
+    ex = Extractor(tiny_checkpoint, max_doc_tokens=24, stride=12)
+    cfg, tok = ex.model.cfg, ex.tok
+    parts = windows(tokenize_page(tok, receipt_page), 24, 12)
+    assert len(parts) >= 3
+    V = cfg.vocab_size
+    first, middle, last = (encode(tok, cfg, w, ["total"], "parallel") for w in (parts[0], parts[1], parts[-1]))
+    n = len(parts[1].ids)
+    # document position p + 1 copies piece p of the window
+    assert assemble("total", [V + 3, V + 4, cfg.end_id], [0.0] * 3, middle, receipt_page, cfg, tok).context == 2
+    assert assemble("total", [V + n - 1, cfg.end_id], [0.0] * 2, middle, receipt_page, cfg, tok).context == 1
+    # the first window starts the page: nothing is missing on the left, only the right counts
+    assert assemble("total", [V + 1, cfg.end_id], [0.0] * 2, first, receipt_page, cfg, tok).context == len(parts[0].ids) - 1
+    m = len(parts[-1].ids)  # the last one ends it: only the left counts
+    assert assemble("total", [V + m, cfg.end_id], [0.0] * 2, last, receipt_page, cfg, tok).context == m - 1
+    whole = encode(tok, cfg, tokenize_page(tok, receipt_page), ["total"], "parallel")  # one window: unbounded
+    assert assemble("total", [V + 1, cfg.end_id], [0.0] * 2, whole, receipt_page, cfg, tok).context == float("inf")
+    assert assemble("total", [cfg.end_id], [0.0], middle, receipt_page, cfg, tok).value is None
+
+
 def test_long_pages_are_read_in_windows_and_merged(tiny_checkpoint, receipt_page):
     doc = Document([receipt_page, receipt_page], source="two-pages")
     whole = Extractor(tiny_checkpoint).extract(doc, ["total"])

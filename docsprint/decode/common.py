@@ -39,7 +39,7 @@ def value_logits(model: DocsprintModel, batch: Batch) -> Tensor:
 def value_choices(model: DocsprintModel, batch: Batch) -> tuple[Tensor, Tensor]:
     """Every value token's best log-probability and choice, (B, Q) each (as ``max`` returns
     values and indices), in one forward pass: ``log_softmax(value_logits(...)).max(-1)``, faster."""
-    return model.head.best(*head_inputs(model, batch))
+    return model.head.best(*head_inputs(model, batch), chunked=True)
 
 
 def value_scores(model: DocsprintModel, batch: Batch) -> tuple[Tensor, Tensor, Tensor, Tensor]:
@@ -89,6 +89,10 @@ class KeyValue:
     # Set by --min-confidence: the answer that was turned into null, and its confidence.
     rejected: dict | None = None
     page: int | None = None  # 0-based page of the document the answer (and its boxes) is on
+    # Pieces of its window on the value's tighter side (inf where the window reaches the
+    # page's edge, or nothing was copied): an answer read near a window's cut saw half its
+    # context. `docsprint.pipeline.merge` prefers answers read with enough of it.
+    context: float = math.inf
 
 
     def to_dict(self) -> dict:
@@ -135,6 +139,7 @@ def assemble(
     current = ""
     prev_word = -1
     boxes: dict[int, Box] = {}
+    copied: list[int] = []
     for c in chosen[:n]:
         if c == cfg.end_id:
             break
@@ -144,6 +149,7 @@ def assemble(
             continue
         if c >= V and enc.doc is not None:
             j = c - V - 1  # document position -> index into the window's pieces
+            copied.append(j)
             w = enc.doc.word_index[j]
             a, b = enc.doc.char_span[j]
             piece = page.words[w].text[a:b]
@@ -167,4 +173,10 @@ def assemble(
         value = items
     else:
         value = " ".join(items)
-    return KeyValue(key, value, confidence, [boxes[w] for w in sorted(boxes)], complete)
+    context = math.inf
+    if copied and value is not None and enc.doc is not None:
+        d = enc.doc
+        left = math.inf if d.word_index[0] == 0 else min(copied)
+        right = math.inf if d.word_index[-1] == len(page.words) - 1 else len(d.ids) - 1 - max(copied)
+        context = min(left, right)
+    return KeyValue(key, value, confidence, [boxes[w] for w in sorted(boxes)], complete, context=context)
