@@ -166,6 +166,22 @@ def test_calibration_fixes_overconfidence_and_min_confidence_keeps_the_candidate
         Extractor(tiny_checkpoint, min_confidence=1.5)
 
 
+def test_calibration_weighs_every_dataset_the_same():
+    """A big easy source (synthetic pages, right 95% of the time at 0.9) and a small hard one
+    (receipts, right 50% at 0.9): pooled, the fit follows the big one; balanced, it meets
+    both halfway."""
+    from docsprint.eval import confidence
+
+    rng = random.Random(1)
+    easy = [(0.9, True, rng.random() < 0.95, 1) for _ in range(900)]
+    hard = [(0.9, True, rng.random() < 0.5, 1) for _ in range(100)]
+    sources = ["synth"] * 900 + ["receipts"] * 100
+    pooled = confidence.calibrated(0.9, True, confidence.fit(easy + hard), 1)
+    balanced = confidence.calibrated(0.9, True, confidence.fit(easy + hard, sources), 1)
+    assert pooled == pytest.approx(0.9, abs=0.03)  # (900 * 0.95 + 100 * 0.5) / 1000
+    assert balanced == pytest.approx(0.72, abs=0.04)  # (0.95 + 0.5) / 2
+
+
 def _truth_folder(root, receipt_page):
     (root / "shop").mkdir(parents=True)
     receipt_page.image.save(root / "shop" / "r.png")

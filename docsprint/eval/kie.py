@@ -152,14 +152,16 @@ def calibrate_checkpoint(model: str | Path, dev_ids: str | Path, names: list[str
     wanted = set(Path(dev_ids).read_text().split())
     ex = Extractor(model, calibrate=False)
     raw: list[tuple[float, bool, bool, int]] = []
+    sources: list[str] = []
     for name in names:
         examples = [e for e in datasets.load(name, "train", (data_dirs or {}).get(name)) if e.id in wanted][:limit]
         result = score_examples(name, examples, "parallel", ex, warmup=0)
         raw += [(f["confidence"], f["pred"] is not None, f["right"], confidence.words_in(f["pred"]))
                 for r in result["predictions"] for f in r["fields"].values()]
+        sources += [name] * (len(raw) - len(sources))
     if not raw:
         raise ValueError(f"no dev documents of {names} found in {dev_ids}")
-    table = confidence.fit(raw)
+    table = confidence.fit(raw, sources)  # each dataset weighs the same
     after = [(confidence.calibrated(c, a, table, w), ok) for c, a, ok, w in raw]
     cfg_path = Path(model) / "config.json"
     cfg = json.loads(cfg_path.read_text())
