@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from docsprint.data.encode import encode, tokenize_page
-from docsprint.decode.common import assemble, contiguous
+from docsprint.decode.common import assemble, contiguous, next_lines
 from docsprint.io.document import Page, Word
 from tests.conftest import tiny_config
 
@@ -74,3 +74,24 @@ def test_runs_vocabulary_values_and_nulls_are_kept():
     lp, end = torch.zeros(3, 5), torch.zeros(3)
     for chosen in ([V + 1, V + 2, END], [12, V + 4, END], [END, V + 1, V + 3], [V + 2, 2, V + 4]):
         assert contiguous(chosen, [-1.0] * 3, lp, end, V, END) == (chosen, [-1.0] * 3)
+
+
+def test_a_value_on_the_next_lines_of_its_block_stays_stitched(tok):
+    """An address in a column with other text beside it: its two lines are not one run of
+    the reading order, yet one value; a number further down and elsewhere is no next line."""
+    cfg = tiny_config()
+    rows = [("Payer", 10, 0), ("43", 10, 20), ("Brooklyn", 40, 20), ("Road", 90, 20), ("Box", 300, 20), ("7", 340, 20),
+            ("Alburquerque,", 10, 44), ("NM", 120, 44), ("87102", 150, 44), ("Rents", 300, 44), ("2,400", 340, 44),
+            ("Total", 10, 120), ("900", 200, 120)]
+    page = Page(None, 400, 200, [Word(w, (x, y, x + 8 * len(w), y + 10)) for w, x, y in rows])
+    enc = encode(tok, cfg, tokenize_page(tok, page), ["payer address"])
+    END = cfg.end_id
+    street, city = _pointers(enc, cfg, 1, 3), _pointers(enc, cfg, 6, 8)
+    assert next_lines(street + city + [END], enc, page, cfg.vocab_size, END)
+    value = assemble("payer address", street + city + [END], [0.0] * 20, enc, page, cfg, tok).value
+    assert value == "43 Brooklyn Road Alburquerque, NM 87102"
+    assert not next_lines(street + [END], enc, page, cfg.vocab_size, END)  # one run: nothing to keep
+    assert not next_lines(street + _pointers(enc, cfg, 10, 10) + [END], enc, page, cfg.vocab_size, END)  # not aligned
+    assert not next_lines(street + _pointers(enc, cfg, 11, 11) + [END], enc, page, cfg.vocab_size, END)  # 5 lines down
+    assert not next_lines(city + street + [END], enc, page, cfg.vocab_size, END)  # backwards
+    assert not next_lines(street + city[1:] + [END], enc, page, cfg.vocab_size, END)  # inside a word

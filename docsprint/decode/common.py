@@ -76,6 +76,37 @@ def contiguous(chosen: list[int], logprobs: list[float], copy_lp: Tensor, end_lp
     return run + [end_id] + chosen[length + 1 :], lps + logprobs[length + 1 :]
 
 
+MAX_LINES = 4  # lines one value may run over (`next_lines`)
+
+
+def next_lines(chosen: list[int], enc: Encoded, page: Page, vocab_size: int, end_id: int) -> bool:
+    """Whether a stitched value (copied pieces, not one run) reads as the lines of one block:
+    each jump lands on the first piece of a word that starts the next line below, left-aligned
+    with the value's first word ("43 Brooklyn Road" / "Alburquerque, NM 87102" in a column with
+    other text beside it, so the two lines are not one run of the reading order), up to
+    ``MAX_LINES`` lines. Such a value is kept as chosen; other stitched values go to
+    `contiguous`. A "471102 789" (a number, then one further down and elsewhere) is not."""
+    if enc.doc is None:
+        return False
+    n = chosen.index(end_id) if end_id in chosen else len(chosen)
+    pos = [c - vocab_size - 1 for c in chosen[:n]]  # pieces of the window
+    if not pos or min(pos) < 0 or max(pos) >= len(enc.doc.ids):
+        return False
+    d, words = enc.doc, page.words
+    first = words[d.word_index[pos[0]]].box
+    jumps = 0
+    for a, b in zip(pos, pos[1:], strict=False):
+        if b == a + 1:
+            continue
+        jumps += 1
+        wa, wb = words[d.word_index[a]].box, words[d.word_index[b]].box
+        h = max(wa[3] - wa[1], 1e-6)
+        below = 0.5 * h <= wb[1] - wa[1] <= 3 * h  # the next line down (top to top)
+        if b < a or jumps >= MAX_LINES or d.char_span[b][0] != 0 or not below or abs(wb[0] - first[0]) > h:
+            return False
+    return jumps > 0
+
+
 @dataclass
 class KeyValue:
     """One key's answer: its value (None when the key is absent), confidence and word boxes.

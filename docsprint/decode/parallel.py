@@ -1,6 +1,7 @@
 """PIP decoding: every value token of every key is a [MASK] slot, all filled in one forward
 pass with bidirectional attention, each slot by its own argmax; a copied value stitched from
-scattered places is then replaced by the best contiguous run of the page (`contiguous`)."""
+scattered places is then replaced by the best contiguous run of the page (`contiguous`),
+unless it reads as the next lines of one block (`next_lines`: a two-line address)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from tokenizers import Tokenizer
 from torch import Tensor
 
 from docsprint.data.encode import Batch, Encoded, collate
-from docsprint.decode.common import KeyValue, assemble, contiguous, value_scores
+from docsprint.decode.common import KeyValue, assemble, contiguous, next_lines, value_scores
 from docsprint.io.document import Page
 from docsprint.models.model import DocsprintModel
 
@@ -55,8 +56,9 @@ def decode_parallel(
         answers = []
         for k, key in enumerate(enc.keys):
             qs = [q for q, kk in enumerate(enc.value_key) if kk == k]
-            ids, lps = contiguous([chosen[q] for q in qs], [float(best[b, q]) for q in qs],
-                                  copy_lp[b, qs], end_lp[b, qs], V, end)
+            ids, lps = [chosen[q] for q in qs], [float(best[b, q]) for q in qs]
+            if not next_lines(ids, enc, page, V, end):  # the lines of one block stay stitched
+                ids, lps = contiguous(ids, lps, copy_lp[b, qs], end_lp[b, qs], V, end)
             answers.append(assemble(key, ids, lps, enc, page, model.cfg, tok, key in list_keys))
         out.append(answers)
     return out
