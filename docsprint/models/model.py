@@ -315,12 +315,12 @@ class ValueHead(nn.Module):
         """Logits (B, Q, V) over the vocabulary."""
         return self.project_vocab(self.transform(query))
 
-    def project_vocab(self, h: Tensor) -> Tensor:
+    def project_vocab(self, h: Tensor, start: int = 0, stop: int | None = None) -> Tensor:
         """The vocabulary projection: one fused addmm with the tied word embeddings (or the
-        int8 untied copy of them)."""
-        if self.untied is not None:
+        int8 untied copy of them); ``start:stop`` projects onto those vocabulary rows only."""
+        if self.untied is not None and start == 0 and stop is None:
             return self.untied(h)
-        return F.linear(h, self.word.weight, self.bias)
+        return F.linear(h, self.word.weight[start:stop], self.bias[start:stop])
 
     def doc_keys(self, doc_hidden: Tensor) -> Tensor:
         return self.ptr_key(doc_hidden)  # (B, Ld, H)
@@ -410,10 +410,9 @@ class ValueHead(nn.Module):
             v_best, v_idx = vocab.max(-1)
             return v_best, v_idx, torch.logsumexp(vocab, -1), vocab[..., end_id]
         flat = h.reshape(-1, h.shape[-1])
-        w, b = self.word.weight, self.bias
         best = idx = lse = flat.new_empty(0)
-        for s in range(0, w.shape[0], VOCAB_CHUNK):
-            part = F.linear(flat, w[s : s + VOCAB_CHUNK], b[s : s + VOCAB_CHUNK]).float()
+        for s in range(0, self.bias.shape[0], VOCAB_CHUNK):
+            part = self.project_vocab(flat, s, s + VOCAB_CHUNK).float()
             m, i = part.max(-1)
             z = torch.logsumexp(part, -1)
             if s == 0:
@@ -421,7 +420,7 @@ class ValueHead(nn.Module):
             else:
                 better = m > best
                 best, idx, lse = torch.where(better, m, best), torch.where(better, i + s, idx), torch.logaddexp(lse, z)
-        end = F.linear(flat, w[end_id : end_id + 1], b[end_id : end_id + 1]).float()[:, 0]
+        end = self.project_vocab(flat, end_id, end_id + 1).float()[:, 0]
         return best.view(shape), idx.view(shape), lse.view(shape), end.view(shape)
 
 
