@@ -21,6 +21,7 @@ accepted at each threshold against the accuracy of those accepted).
 from __future__ import annotations
 
 import math
+from collections import Counter
 
 import torch
 
@@ -82,12 +83,12 @@ def fit(records: list[tuple[float, bool, bool, int]], sources: list[str] | None 
     out = {}
     src = sources or [""] * len(records)
     for group in GROUPS:
-        rows = [(c, ok, w, s) for (c, answered, ok, w), s in zip(records, src, strict=True) if answered == (group == "answer")]
-        if len(rows) >= 10 and 0 < sum(r[1] for r in rows) < len(rows):
-            words = [r[2] for r in rows] if group == "answer" else None
-            count = {s: sum(r[3] == s for r in rows) for s in {r[3] for r in rows}}
-            out[group] = fit_platt([r[0] for r in rows], [r[1] for r in rows], words,
-                                   weights=[1 / count[r[3]] for r in rows])
+        rows = [(r, s) for r, s in zip(records, src, strict=True) if r[1] == (group == "answer")]
+        right = [ok for (_, _, ok, _), _ in rows]
+        if len(rows) >= 10 and 0 < sum(right) < len(rows):
+            words = [w for (*_, w), _ in rows] if group == "answer" else None
+            count = Counter(s for _, s in rows)
+            out[group] = fit_platt([c for (c, *_), _ in rows], right, words, weights=[1 / count[s] for _, s in rows])
     return out
 
 

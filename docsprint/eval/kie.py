@@ -156,9 +156,9 @@ def calibrate_checkpoint(model: str | Path, dev_ids: str | Path, names: list[str
     for name in names:
         examples = [e for e in datasets.load(name, "train", (data_dirs or {}).get(name)) if e.id in wanted][:limit]
         result = score_examples(name, examples, "parallel", ex, warmup=0)
-        raw += [(f["confidence"], f["pred"] is not None, f["right"], confidence.words_in(f["pred"]))
-                for r in result["predictions"] for f in r["fields"].values()]
-        sources += [name] * (len(raw) - len(sources))
+        fields = [f for r in result["predictions"] for f in r["fields"].values()]
+        raw += [(f["confidence"], f["pred"] is not None, f["right"], confidence.words_in(f["pred"])) for f in fields]
+        sources += [name] * len(fields)
     if not raw:
         raise ValueError(f"no dev documents of {names} found in {dev_ids}")
     table = confidence.fit(raw, sources)  # each dataset weighs the same

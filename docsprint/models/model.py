@@ -365,10 +365,9 @@ class ValueHead(nn.Module):
              chunked: bool = False) -> tuple[Tensor, Tensor]:
         """Each value token's log-probability and choice, (B, Q) each: the max and argmax of
         ``log_softmax(forward(...))`` without the 31k-wide concatenation (about 3 ms of a
-        receipt's 110 on CPU). The vocabulary is normalised on its own by the fused
-        log-softmax kernel, then both halves are put over the joint normaliser. Ties go to
-        the vocabulary, as ``max`` over the concatenation would. ``chunked``: see
-        `vocab_summary`."""
+        receipt's 110 on CPU). The vocabulary is reduced on its own (`vocab_summary`: max,
+        argmax, logsumexp), then both halves are put over the joint normaliser. Ties go to the
+        vocabulary, as ``max`` over the concatenation would."""
         best, idx, *_ = self._choose(query, ptr, start_ptr, slot, chunked=chunked)
         return best, idx
 
