@@ -341,17 +341,22 @@ def test_invoice_layouts_of_real_invoices():
     """The letterhead on one line, the e-invoice print with "Name:" sections and the title line
     "Rechnung Nr. 471102 vom 05.03.2018", two tax rates with their total, the parties side by
     side (a delivery address beside the billing one), contact people and directors (names that
-    are not the parties'): all drawn, and the currency asked as printed."""
-    texts, currencies, ship_to = [], [], []
+    are not the parties'), parties named after their role: all drawn, and the currency asked
+    as printed."""
+    texts, currencies, ship_to, role_named = [], [], [], []
+    roles = {w.lower() for _, words_ in business.ROLE_NAMES.values() for w in words_}
     for i in range(60):
         _, words, fields = make_document("invoice-intl", 11, i)
         texts.append(" ".join(w.text for w in words))
         currencies += [v for k, v in fields.items() if k == "currency" and v]
         ship_to += [v for k, v in fields.items() if k in business.ASK["ship_to"] and v]
+        parties = [v for k, v in fields.items() if k in business.ASK["seller"] + business.ASK["buyer"] and v]
+        role_named += [v for v in parties if any(role in v.lower() for role in roles) and v in texts[-1]]
     labels = {what: [lab for loc in business.LOCALES.values() for lab in loc[what]] for what in ("ship_to", "contact", "director")}
     for what, words_ in labels.items():
         assert sum(any(lab in t for lab in words_) for t in texts) >= 3, what
     assert ship_to
+    assert len(role_named) >= 3  # sample documents' parties: "Kunden AG Mitte", "MUSTERLIEFERANT GMBH"
     assert any(" vom " in t and "Name:" in t for t in texts)  # structured German e-invoice print
     assert any(" - " in t.split("·")[0] for t in texts)  # one-line letterheads
     assert any(sum(t.count(lab) for lab in ("Total taxes", "Summe MwSt.", "Total TVA", "Totaal BTW",

@@ -19,7 +19,14 @@ from docsprint.data.encode import collate, encode, tokenize_page
 from docsprint.decode.common import value_logits
 from docsprint.models.checkpoint import load_weights
 from docsprint.models.model import DocsprintModel
-from docsprint.train.kie import KIETrainConfig, load_prepared, train_kie
+from docsprint.train.kie import (
+    KIETrainConfig,
+    Prepared,
+    Window,
+    load_prepared,
+    make_example,
+    train_kie,
+)
 from docsprint.train.loop import epoch_order
 from docsprint.train.losses import batch_value_loss, value_loss
 from docsprint.train.status import format_status, plot_progress, run_status
@@ -56,6 +63,26 @@ def test_loss_on_value_rows_equals_loss_on_full_logits(tok, receipt_page):
     for a, b in zip(grads_full, grads_rows, strict=True):
         if a is not None:
             assert torch.allclose(a, b, rtol=1e-4, atol=1e-7)
+
+
+def test_key_subsets_ask_part_of_the_keys_in_the_prompt_order(tok, receipt_page):
+    """subset_prob: some examples ask one key up to all but one (a key's answer must not hang on
+    the other keys asked); without it every key is asked."""
+    cfg = tiny_config()
+    fields = {"company": "ACME", "total": "12.50", "date": None, "address": "1 MAIN ROAD"}
+    ex = Prepared([Window(tokenize_page(tok, receipt_page), None, dict(fields))], [0])
+    common = dict(datasets=["sroie"], ar_fraction=0.0, absent_prob=0.0, shuffle_keys=False)
+    rng = random.Random(0)
+    whole = KIETrainConfig(**common)
+    assert all(make_example(tok, cfg, whole, ex, rng).keys == list(fields) for _ in range(5))
+    part = KIETrainConfig(**common, subset_prob=1.0)
+    seen = set()
+    for _ in range(60):
+        keys = make_example(tok, cfg, part, ex, rng).keys
+        assert 1 <= len(keys) < len(fields)
+        assert keys == [k for k in fields if k in keys]  # the prompt's order is kept
+        seen.add(tuple(keys))
+    assert len(seen) > 8 and any(len(k) == 1 for k in seen) and any(len(k) == 3 for k in seen)
 
 
 def test_epoch_order_groups_lengths_and_keeps_every_item():

@@ -268,9 +268,44 @@ def _person(r: random.Random, lang: str) -> str:
     return f"{r.choice(s.FIRST)} {r.choice(NAMES[lang])}"
 
 
+# The parties of sample and test documents (the first ones a user tries) are named after
+# their role: "Lieferant GmbH", "MUSTERLIEFERANT GMBH", "Kunden AG Mitte", "Sample Customer
+# Inc."; a name that holds a label word ("Kunde", "Lieferant") is still the name.
+ROLE_NAMES = {"de": (["Muster", "Beispiel", "Test"], ["Lieferant", "Kunde", "Kunden", "Käufer", "Verkäufer", "Mieter",
+                                                      "Vermieter", "Händler", "Firma", "Empfänger", "Rechnungssteller"]),
+              "en": (["Sample", "Example", "Test", "Demo", "Contoso"], ["Supplier", "Customer", "Vendor", "Buyer", "Client",
+                                                                       "Seller", "Company", "Tenant", "Merchant"]),
+              "fr": (["Exemple", "Test", "Démo"], ["Client", "Fournisseur", "Vendeur", "Acheteur", "Société", "Locataire"]),
+              "es": (["Ejemplo", "Prueba", "Demo"], ["Cliente", "Proveedor", "Vendedor", "Comprador", "Empresa"]),
+              "it": (["Esempio", "Prova", "Demo"], ["Cliente", "Fornitore", "Venditore", "Acquirente", "Ditta"]),
+              "nl": (["Voorbeeld", "Test", "Demo"], ["Klant", "Leverancier", "Verkoper", "Koper", "Bedrijf"])}
+BRANCH = ["Mitte", "Nord", "Süd", "West", "Ost", "Europe", "International", "Holding", "Services", "Zweigniederlassung"]
+
+
+def role_name(r: random.Random, lang: str) -> str:
+    """A sample document's party name made of a role word: "Kunden AG Mitte", "MUSTER-KUNDE GMBH",
+    "Beispielmieter GmbH", "Lieferant GmbH", "Sample Customer Inc."."""
+    prefixes, roles = ROLE_NAMES[lang]
+    role, prefix = r.choice(roles), r.choice(prefixes)
+    form = r.random()
+    if form < 0.3:
+        name = f"{role} {r.choice(LEGAL[lang])}"
+    elif form < 0.55:
+        name = f"{prefix}{role.lower()} {r.choice(LEGAL[lang])}" if lang == "de" else f"{prefix} {role} {r.choice(LEGAL[lang])}"
+    elif form < 0.75:
+        name = f"{prefix}-{role} {r.choice(LEGAL[lang])}"
+    elif form < 0.9:
+        name = f"{role} {r.choice(LEGAL[lang])} {r.choice(BRANCH)}"
+    else:
+        name = f"{prefix} {role}"
+    return name.upper() if r.random() < 0.35 else name
+
+
 def party(r: random.Random, lang: str, person: bool = False) -> Party:
     if person:
         name = _person(r, lang)
+    elif r.random() < 0.12:
+        name = role_name(r, lang)
     else:
         style = r.random()
         base = r.choice(NAMES[lang]) if style < 0.5 else r.choice(s.ORG_A)

@@ -205,7 +205,9 @@ def w9(f: _Form) -> None:
     f.value(62, 250, ("address", "street address"), us_street(r), 0.03)
     f.text(393, 240, "Requester's name and address (optional)")
     requester = _name(r, r.random() < 0.5) + (f"\n{us_street(r)}" if r.random() < 0.3 else "")
-    f.value(393, 252, ("requester name address", "requester name and address", "requester"), requester, 0.3)
+    # the box is five lines tall: the name may be typed on any of its first three
+    f.value(393, 252 + r.choice([0, 0, 6, 12, 18, 24]), ("requester name address", "requester name and address",
+                                                         "requester"), requester, 0.3)
     f.text(62, 264, "6 City, state, and ZIP code")
     f.value(62, 274, ("city state zip", "city, state and ZIP code"), us_city(r), 0.03)
     f.text(62, 288, "7 List account number(s) here (optional)")

@@ -60,6 +60,10 @@ class KIETrainConfig(TrainConfig):
     ar_fraction: float = 0.5
     absent_prob: float = 0.1  # remove a key's value from the page and expect null
     shuffle_keys: bool = True
+    # Ask a random part of the keys (one of them up to all but one): a key's answer must not
+    # hang on which other keys share the prompt (issue #15: "the answer for one key changes with
+    # the other keys asked")
+    subset_prob: float = 0.0
     max_doc_tokens: int = 500  # window size; longer pages are cut into windows
     stride: int = 400
     positive_window_prob: float = 0.75  # long documents: pick a window that shows a value
@@ -139,6 +143,9 @@ def make_example(tok, cfg: ModelConfig, tc: KIETrainConfig, ex: Prepared, rng: r
     keys = list(w.fields)
     if tc.shuffle_keys:
         rng.shuffle(keys)
+    if len(keys) > 1 and rng.random() < tc.subset_prob:
+        chosen = set(rng.sample(keys, rng.randint(1, len(keys) - 1)))
+        keys = [k for k in keys if k in chosen]
     keys = key_chunks(tok, cfg, keys, tc.max_prompt_tokens)[0]  # as many as fit the prompt
     mode = "autoregressive" if rng.random() < tc.ar_fraction else "parallel"
     return encode(tok, cfg, w.doc, keys, mode, [w.fields[k] for k in keys], thumbnail_pixels(w.image))
