@@ -611,7 +611,10 @@ def invoice(c: s.Canvas, r: random.Random) -> s.Fields:
                 y += lh * 1.8
             by = y
         elif layout == "oneline":
-            line = " - ".join([seller.name, seller.street, seller.city, country])
+            # "Lieferant GmbH - Hauptstraße 5 - ...", or with no mark at all between the name and
+            # the street: "Au bon moulin SARL 1242 chemin de l'olive 84340 Malaucène France"
+            sep = r.choice([" - ", " - ", " · ", ", ", " | ", " "])
+            line = sep.join([seller.name, seller.street, seller.city, country])
             c.text(x0, y, line, size - 1, 1 if r.random() < 0.3 else 0)
             y += lh
             extra = [f"{r.choice(loc['phone'])} {seller.phone}", f"www.{seller.name.split()[0].lower()}.com"]
