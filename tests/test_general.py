@@ -341,13 +341,15 @@ def test_invoice_layouts_of_real_invoices():
     """The letterhead on one line, the e-invoice print with "Name:" sections and the title line
     "Rechnung Nr. 471102 vom 05.03.2018", two tax rates with their total, the parties side by
     side (a delivery address beside the billing one), contact people and directors (names that
-    are not the parties'), parties named after their role: all drawn, and the currency asked
+    are not the parties'), parties named after their role, a watermark up the margin: all drawn, and the currency asked
     as printed."""
-    texts, currencies, ship_to, role_named = [], [], [], []
+    texts, currencies, ship_to, role_named, watermarks = [], [], [], [], 0
     roles = {w.lower() for _, words_ in business.ROLE_NAMES.values() for w in words_}
     for i in range(60):
         _, words, fields = make_document("invoice-intl", 11, i)
         texts.append(" ".join(w.text for w in words))
+        letters = [round(w.box[0] / 10) for w in words if len(w.text) == 1 and w.text.isalpha()]
+        watermarks += any(letters.count(x) >= 8 for x in set(letters))  # a letter a line, one above the other
         currencies += [v for k, v in fields.items() if k == "currency" and v]
         ship_to += [v for k, v in fields.items() if k in business.ASK["ship_to"] and v]
         parties = [v for k, v in fields.items() if k in business.ASK["seller"] + business.ASK["buyer"] and v]
@@ -356,6 +358,7 @@ def test_invoice_layouts_of_real_invoices():
     for what, words_ in labels.items():
         assert sum(any(lab in t for lab in words_) for t in texts) >= 3, what
     assert ship_to
+    assert watermarks >= 1
     assert len(role_named) >= 3  # sample documents' parties: "Kunden AG Mitte", "MUSTERLIEFERANT GMBH"
     assert any(" vom " in t and "Name:" in t for t in texts)  # structured German e-invoice print
     assert any(" - " in t.split("·")[0] for t in texts)  # one-line letterheads

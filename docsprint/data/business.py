@@ -32,9 +32,9 @@ LOCALES: dict[str, dict] = {
         "date": ["Invoice Date", "Date", "Date of issue"], "due": ["Due Date", "Payment due", "Due by"],
         "delivery": ["Delivery date", "Ship date", "Service period"], "ref": ["Your order", "Order reference", "PO #"],
         "buyer": ["Bill to", "Billed to", "Customer", "Sold to", "Invoice to", "Buyer"], "seller": ["From", "Supplier", "Vendor"],
-        "vat": ["VAT No.", "VAT ID", "Tax ID", "EIN"], "net": ["Subtotal", "Net amount", "Total excl. tax", "Net total"],
-        "tax": ["VAT", "Sales tax", "Tax"], "total": ["Total", "TOTAL", "Grand total", "Invoice total"],
-        "paid": ["Paid", "Less deposit", "Prepayment"], "due_amt": ["Amount due", "Balance due", "Total due", "Please pay"],
+        "vat": ["VAT No.", "VAT ID", "Tax ID", "EIN"], "net": ["Subtotal", "Net amount", "Total excl. tax", "Net total", "Sub-total", "Total before tax", "Amount excl. VAT", "Total net"],
+        "tax": ["VAT", "Sales tax", "Tax", "Tax amount", "VAT amount"], "total": ["Total", "TOTAL", "Grand total", "Invoice total", "Total incl. VAT", "Total amount", "Gross total"],
+        "paid": ["Paid", "Less deposit", "Prepayment"], "due_amt": ["Amount due", "Balance due", "Total due", "Please pay", "Amount payable", "Balance", "Due now"],
         "cols": ["Description", "Qty", "Unit price", "Amount"], "customer_no": ["Customer No.", "Account No."],
         "thanks": ["Thank you for your business.", "Payment within 30 days.", "Please quote the invoice number."],
         "receipt_total": ["TOTAL", "Total", "AMOUNT", "Total due"], "cash": ["CASH", "Card", "VISA", "Change"],
@@ -51,9 +51,9 @@ LOCALES: dict[str, dict] = {
         "date": ["Rechnungsdatum", "Datum", "Belegdatum"], "due": ["Fällig am", "Zahlbar bis", "Fälligkeitsdatum"],
         "delivery": ["Lieferdatum", "Leistungsdatum", "Leistungszeitraum"], "ref": ["Ihre Bestellung", "Bestellreferenz", "Auftrag"],
         "buyer": ["Rechnungsempfänger", "Kunde", "An", "Käufer", "Käufer/Leistungsempfänger", "Leistungsempfänger"], "seller": ["Verkäufer", "Lieferant", "Absender"],
-        "vat": ["USt-IdNr.", "USt-ID", "Steuernummer", "UID"], "net": ["Nettobetrag", "Summe netto", "Zwischensumme", "Gesamt netto"],
-        "tax": ["MwSt.", "USt.", "Umsatzsteuer"], "total": ["Gesamtbetrag", "Bruttobetrag", "Summe", "Rechnungsbetrag"],
-        "paid": ["Anzahlung", "Bereits gezahlt", "Vorauszahlung"], "due_amt": ["Zu zahlen", "Zahlbetrag", "Offener Betrag"],
+        "vat": ["USt-IdNr.", "USt-ID", "Steuernummer", "UID"], "net": ["Nettobetrag", "Summe netto", "Zwischensumme", "Gesamt netto", "Rechnungssumme Netto", "Nettosumme", "Warenwert netto", "Summe Positionen"],
+        "tax": ["MwSt.", "USt.", "Umsatzsteuer", "Mehrwertsteuer", "zzgl. USt.", "USt.-Betrag"], "total": ["Gesamtbetrag", "Bruttobetrag", "Summe", "Rechnungsbetrag", "Rechnungssumme Brutto", "Gesamtsumme", "Bruttosumme", "Endbetrag", "Summe brutto"],
+        "paid": ["Anzahlung", "Bereits gezahlt", "Vorauszahlung"], "due_amt": ["Zu zahlen", "Zahlbetrag", "Offener Betrag", "Fälliger Betrag", "Zahlbarer Betrag", "Restbetrag"],
         "cols": ["Bezeichnung", "Menge", "Einzelpreis", "Betrag"], "customer_no": ["Kundennummer", "Kunden-Nr."],
         "thanks": ["Vielen Dank für Ihren Auftrag.", "Zahlbar innerhalb von 14 Tagen ohne Abzug."],
         "receipt_total": ["SUMME", "Summe", "GESAMT", "Zu zahlen"], "cash": ["BAR", "EC-Karte", "Rückgeld", "Gegeben"],
@@ -69,9 +69,9 @@ LOCALES: dict[str, dict] = {
         "date": ["Date de facture", "Date", "Date d'émission"], "due": ["Date d'échéance", "Échéance", "À payer avant le"],
         "delivery": ["Date de livraison", "Période"], "ref": ["Votre commande", "Référence", "Réf. commande"],
         "buyer": ["Client", "Facturé à", "Destinataire", "Acheteur", "Adresse de facturation"], "seller": ["Vendeur", "Fournisseur", "Émetteur"],
-        "vat": ["N° TVA", "TVA intracom.", "SIRET"], "net": ["Total HT", "Montant HT", "Sous-total"],
-        "tax": ["TVA", "Total TVA"], "total": ["Total TTC", "Montant TTC", "Total"],
-        "paid": ["Acompte", "Déjà réglé"], "due_amt": ["Net à payer", "Reste à payer", "Montant dû"],
+        "vat": ["N° TVA", "TVA intracom.", "SIRET"], "net": ["Total HT", "Montant HT", "Sous-total", "Total hors taxes", "Base HT"],
+        "tax": ["TVA", "Total TVA", "Montant TVA"], "total": ["Total TTC", "Montant TTC", "Total", "Montant total", "Total toutes taxes"],
+        "paid": ["Acompte", "Déjà réglé"], "due_amt": ["Net à payer", "Reste à payer", "Montant dû", "Solde à payer", "À payer"],
         "cols": ["Désignation", "Qté", "Prix unitaire", "Montant"], "customer_no": ["N° client", "Code client"],
         "thanks": ["Merci de votre confiance.", "Paiement à 30 jours."],
         "receipt_total": ["TOTAL", "Total TTC", "A PAYER"], "cash": ["ESPECES", "CB", "Rendu"],
@@ -702,6 +702,9 @@ def invoice(c: s.Canvas, r: random.Random) -> s.Fields:
     if r.random() < 0.6:
         c.text(x0, y, r.choice(loc["thanks"]), size - 1)
         y += lh * 1.5
+    if r.random() < 0.08:  # a watermark up the left margin, its letters among the page's lines
+        mark = r.choice(["ZUGFeRD COMFORT Beispiel", "SAMPLE DOCUMENT", "MUSTERRECHNUNG", "SPECIMEN", "COPY - KOPIE"])
+        c.vertical(max(4, x0 - 25), r.uniform(c.height * 0.2, c.height * 0.4), mark, max(8, size - 1))
     # Footer: the seller's registration and bank details (more numbers to tell apart).
     iban = f"{seller.vat[:2] if seller.vat[:2].isalpha() else 'GB'}{r.randint(10, 99)} {r.randint(1000, 9999)} {r.randint(1000, 9999)} {r.randint(1000, 9999)} {r.randint(10, 99)}"
     foot = []

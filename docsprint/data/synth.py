@@ -183,6 +183,15 @@ class Canvas:
             x += bx1 + space
         return x
 
+    def vertical(self, x: float, y: float, s: str, size: int) -> float:
+        """Text turned 90 degrees in a margin (a sample watermark, a form's print code), as text
+        layers and OCR give it back: a letter a line, each its own word. Returns the y after it."""
+        for ch in s:
+            if ch != " ":
+                self.text(x, y, ch, size)
+            y += size * 0.9
+        return y
+
     def length(self, s: str, size: int, which: int = 0) -> float:
         return _length(self.fonts[which % len(self.fonts)], size, s)
 
