@@ -284,25 +284,23 @@ def cmd_eval(args: argparse.Namespace) -> int:
     extractor = Extractor(args.model, precision=args.precision, quantize=args.quantize, compile=args.compile,
                           ocr=args.ocr or "rapidocr", min_confidence=args.min_confidence)
     _compile_notice(args)
-    modes = list(MODES) if args.mode == "both" else [args.mode]
     if args.data:
         from docsprint.eval.folder import evaluate_folder, format_folder
 
+        modes = list(MODES) if args.mode == "both" else [args.mode]
         results = [evaluate_folder(args.data, extractor, m, args.limit) for m in modes]
         for r in results:
             print(format_folder(r))
-    else:
-        results = [
-            evaluate_kie(args.dataset, args.split, m, args.model, args.data_dir, args.limit, extractor, ocr=args.ocr,
-                         repeat=args.repeat)
-            for m in modes
-        ]
-        print(format_table(results))
-    out = results[0]
-    if len(results) == 2:
-        par, ar = results
-        out = {**par, "mode": "both", "autoregressive": ar,
-               "speedup": ar["seconds_per_doc"] / par["seconds_per_doc"] if par["seconds_per_doc"] else 0.0}
+        out = results[0]
+        if len(results) == 2:
+            out = {**results[0], "mode": "both", "autoregressive": results[1],
+                   "speedup": (results[1]["seconds_per_doc"] / results[0]["seconds_per_doc"]
+                               if results[0]["seconds_per_doc"] else 0.0)}
+    else:  # with --mode both, the two modes take turns on each document (`decode_examples`)
+        out = evaluate_kie(args.dataset, args.split, args.mode, args.model, args.data_dir, args.limit, extractor,
+                           ocr=args.ocr, repeat=args.repeat)
+        print(format_table([{**out, "mode": "parallel"}, out["autoregressive"]] if args.mode == "both" else [out]))
+    if args.mode == "both":
         print(f"speedup (autoregressive / parallel model time): {out['speedup']:.2f}x")
     if args.json:
         write_json(out, args.json)

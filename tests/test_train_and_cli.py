@@ -75,6 +75,31 @@ def test_eval_repeat_keeps_each_documents_fastest_decode_and_the_same_answers(tr
     assert "--repeat times a dataset" in capsys.readouterr().err
 
 
+def test_both_modes_take_turns_on_each_document(trained):
+    """--mode both: each document is decoded parallel, autoregressive, parallel, ... before the
+    next one, so a machine that slows down mid-run slows both modes alike."""
+    from docsprint.eval.kie import evaluate_kie
+    from docsprint.pipeline import Extractor
+
+    final, folder = trained
+    ex = Extractor(str(final))
+    real, calls = ex.extract, []
+
+    def extract(doc, keys, mode, *args, **kw):  # parallel takes 1 s, autoregressive 4 s, then slower
+        out = real(doc, keys, mode, *args, **kw)
+        calls.append((id(doc), mode))
+        out.model_seconds = (1.0 if mode == "parallel" else 4.0) * (1 + len(calls) / 100)
+        return out
+
+    ex.extract = extract
+    both = evaluate_kie("sroie", "train", "both", final, folder, extractor=ex, warmup=0, repeat=2)
+    docs = list(dict.fromkeys(d for d, _ in calls))
+    assert len(docs) == 6 and calls == [(d, m) for d in docs for _ in range(2) for m in ("parallel", "autoregressive")]
+    assert both["mode"] == "both" and both["autoregressive"]["mode"] == "autoregressive"
+    assert both["autoregressive"]["split"] == "train" and both["autoregressive"]["anls"] > 80
+    assert 3.9 < both["speedup"] < 4.1  # the clock's drift falls on both modes
+
+
 def test_training_resumes_after_a_kill(tmp_path, sroie_folder, capsys):
     # "Killed" after 10 steps: the last checkpoint holds step 10.
     train_kie(_config(tmp_path, sroie_folder, max_steps=10))

@@ -1,4 +1,4 @@
-"""``docsprint eval kie``: score a checkpoint on a dataset split in one decoding mode."""
+"""``docsprint eval kie``: score a checkpoint on a dataset split in one decoding mode, or both."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from docsprint.data.kleister import pair_counts, task_pairs
 from docsprint.errors import OutputError
 from docsprint.eval.confidence import confidence_report
 from docsprint.eval.metrics import anls, f1_from_counts, match_counts
-from docsprint.pipeline import Extraction, Extractor
+from docsprint.pipeline import MODES, Extraction, Extractor
 
 
 def evaluate_kie(
@@ -34,7 +34,9 @@ def evaluate_kie(
 
     Time is model time only (tokenised dataset OCR in, answers out), batch size 1, after
     ``warmup`` documents that are decoded once untimed; with ``repeat`` > 1 each document is
-    decoded that many times and its fastest time kept (see `timed_extract`).
+    decoded that many times and its fastest time kept (see `decode_examples`). ``mode``
+    "both": the parallel result with the autoregressive one under "autoregressive" and the
+    speedup, the two modes timed document by document.
     """
     examples = datasets.load(dataset, split, data_dir, limit)
     if ocr:  # end to end: the page images re-read by our own OCR, not the dataset's words
@@ -42,31 +44,67 @@ def evaluate_kie(
 
         examples = reocr(examples, dataset, split, ocr)
     result = score_examples(dataset, examples, mode, extractor or Extractor(model), warmup, repeat)
-    return {**result, "split": split, "model": str(model or "default"), "ocr": ocr or "dataset"}
+    extra = {"split": split, "model": str(model or "default"), "ocr": ocr or "dataset"}
+    if mode == "both":
+        result["autoregressive"].update(extra)
+    return {**result, **extra}
 
 
-def timed_extract(ex: Extractor, doc: Any, keys: list[str], mode: str, list_keys: Any, repeat: int = 1) -> Extraction:
-    """``ex.extract``, with its model time the fastest of ``repeat`` decodes of the document.
+def decode_examples(dataset: str, examples: list[datasets.Example], modes: list[str], ex: Extractor,
+                    warmup: int = 2, repeat: int = 1) -> tuple[dict[str, list[Extraction | None]], dict[str, int]]:
+    """Every document decoded in every mode (None for a document that asks nothing), and the
+    keys each mode asked again with more slots.
 
-    The answers are the same each time (decoding is deterministic); only the clock differs. On
-    a shared machine a decode is slowed now and then by other work, and slowed by more when
-    it takes longer: a speedup of two passes timed once each moved between 3.2x and 6.7x on
-    identical runs here. The fastest of a few decodes is the cost of the decode itself.
+    Each document is decoded ``repeat`` times per mode and its fastest model time kept; the
+    answers are the same each time (decoding is deterministic), only the clock differs. On a
+    shared machine a decode is slowed now and then by other work, and more when it takes
+    longer: a speedup of two passes timed once each moved between 3.2x and 6.7x on identical
+    runs here. With two modes the document's decodes take turns (parallel, autoregressive,
+    parallel, ...), so both meet the machine in the same state; a speedup measured mode after
+    mode moved with the machine's state between the two halves of the run.
     """
-    out = ex.extract(doc, keys, mode, list_keys)
-    reasked = ex.reasked  # a repeat asks the same keys again: count them once
-    for _ in range(repeat - 1):
-        out.model_seconds = min(out.model_seconds, ex.extract(doc, keys, mode, list_keys).model_seconds)
-    ex.reasked = reasked
-    return out
+    for e in examples[:warmup]:
+        for mode in modes:
+            ex.extract(e.doc, list(e.fields) or ["total"], mode, datasets.list_keys(dataset, e))
+    outs: dict[str, list[Extraction | None]] = {m: [] for m in modes}
+    reasked = dict.fromkeys(modes, 0)
+    for e in tqdm(examples, desc=f"eval {dataset} {'+'.join(modes)}", leave=False, mininterval=5):
+        keys = list(e.fields)
+        for r in range(repeat if keys else 0):
+            for mode in modes:
+                before = ex.reasked
+                out = ex.extract(e.doc, keys, mode, datasets.list_keys(dataset, e))
+                if r == 0:
+                    outs[mode].append(out)
+                    reasked[mode] += ex.reasked - before
+                else:  # a repeat asks the same keys again: count them once
+                    kept = outs[mode][-1]
+                    assert kept is not None
+                    kept.model_seconds = min(kept.model_seconds, out.model_seconds)
+                    ex.reasked = before
+        if not keys:
+            for mode in modes:
+                outs[mode].append(None)
+    return outs, reasked
 
 
 def score_examples(dataset: str, examples: list[datasets.Example], mode: str, ex: Extractor,
                    warmup: int = 2, repeat: int = 1) -> dict:
     """`evaluate_kie` on documents already loaded (a training run's dev sample, say)."""
     dataset = datasets.base_dataset(dataset)  # a second view (sroie@rapidocr) is scored as its dataset
-    for e in examples[:warmup]:
-        ex.extract(e.doc, list(e.fields) or ["total"], mode, datasets.list_keys(dataset, e))
+    modes = list(MODES) if mode == "both" else [mode]
+    outs, reasked = decode_examples(dataset, examples, modes, ex, warmup, repeat)
+    results = [score_outputs(dataset, examples, m, outs[m], reasked[m], ex, repeat) for m in modes]
+    if mode != "both":
+        return results[0]
+    par, ar = results
+    return {**par, "mode": "both", "autoregressive": ar,
+            "speedup": ar["seconds_per_doc"] / par["seconds_per_doc"] if par["seconds_per_doc"] else 0.0}
+
+
+def score_outputs(dataset: str, examples: list[datasets.Example], mode: str, outs: list[Extraction | None],
+                  reasked: int, ex: Extractor, repeat: int = 1) -> dict:
+    """The scores of one mode's answers (``outs``, one per example)."""
     scores: dict[str, list[float]] = {}
     all_scores: list[float] = []
     tp = n_pred = n_gold = 0
@@ -76,11 +114,10 @@ def score_examples(dataset: str, examples: list[datasets.Example], mode: str, ex
     input_tokens = slot_tokens = truncated = n_values = cut = 0
     records: list[tuple[float, bool]] = []  # (confidence, right) of every field
     cfg = ex.model.cfg
-    for e in tqdm(examples, desc=f"eval {dataset} {mode}", leave=False, mininterval=5):
-        keys = list(e.fields)
-        if not keys:
+    for e, out in zip(examples, outs, strict=True):
+        if out is None:
             continue
-        out = timed_extract(ex, e.doc, keys, mode, datasets.list_keys(dataset, e), repeat)
+        keys = list(e.fields)
         seconds.append(out.model_seconds)
         input_tokens, slot_tokens = input_tokens + out.input_tokens, slot_tokens + out.slot_tokens
         row: dict[str, Any] = {"id": e.id, "fields": {}}
@@ -130,7 +167,7 @@ def score_examples(dataset: str, examples: list[datasets.Example], mode: str, ex
         "mask_overhead": slot_tokens / input_tokens if input_tokens else 0.0,
         "gold_longer_than_budget": truncated / max(n_values, 1),
         "truncated_values": cut,
-        "reasked_keys": ex.reasked,
+        "reasked_keys": reasked,
         "confidence": {**confidence_report(records), "calibrated": bool(ex.calibrate and cfg.calibration)},
         "predictions": rows,
     }
