@@ -4,7 +4,7 @@ import json
 
 from docsprint.data import datasets
 from docsprint.data.encode import tokenize_page, windows
-from docsprint.data.kleister import pair_counts, parse_expected, surface_forms, task_pairs
+from docsprint.data.kleister import pair_counts, parse_expected, surface_forms, task_pairs, task_value
 from docsprint.data.render import render_lines
 from docsprint.train.kie import label_windows
 from tests.pdfs import text_pdf
@@ -27,6 +27,30 @@ def test_task_f1_counts_upper_cased_items():
     assert pair_counts({"party": None}, gold) == (0, 0, 4)
 
 
+def test_page_spellings_are_read_as_the_task_writes_them():
+    assert task_value("effective_date", "April 18, 2001") == "2001-04-18"
+    assert task_value("effective_date", "18th day of April, 2001") == "2001-04-18"
+    assert task_value("effective_date", "4/5/2001") == "2001-04-05"  # month first
+    assert task_value("effective_date", "2001-04-18") == "2001-04-18"
+    assert task_value("effective_date", "sometime") == "sometime"
+    assert task_value("term", "two (2) years") == "2 years"
+    assert task_value("term", "one year") == "1 year"
+    assert task_value("term", "eighteen (18) months") == "18 months"
+    assert task_value("jurisdiction", "Oregon") == "Oregon"
+    pred = {"effective date": "April 18, 2001", "jurisdiction": "Oregon", "party": ["Nike Inc."],
+            "term": "two (2) years"}
+    assert pair_counts(pred, parse_expected(EXPECTED)) == (3, 4, 4)
+
+
+def test_a_one_window_document_asks_what_it_writes_and_keeps_the_rest(tok):
+    page = render_lines(["This Agreement is made as of April 18, 2001 by Nike, Inc."])
+    (win,) = windows(tokenize_page(tok, page), 500, 250)
+    (lab,) = label_windows(tok, [win], {"effective date": "2001-04-18", "party": ["Nike Inc.", "Somebody Else"],
+                                        "term": None, "total": "12.50"}, search_all=False)
+    assert lab == {"effective date": "april 18, 2001", "party": ["Nike Inc.", "Somebody Else"], "term": None,
+                   "total": "12.50"}
+
+
 def test_surface_forms_of_dates_and_terms():
     assert "april 18, 2001" in surface_forms("2001-04-18")
     assert "18th day of april, 2001" in surface_forms("2001-04-18")
@@ -44,7 +68,8 @@ def test_each_window_is_asked_what_it_shows(tok):
     labels = label_windows(tok, wins, fields)
     text = [tok.decode(w.ids) for w in wins]
     for t, lab in zip(text, labels, strict=True):
-        assert lab["effective date"] == ("2001-04-18" if "april 18, 2001" in t else None)
+        # asked as the window writes it (the model copies it; `task_value` reads it as ISO)
+        assert lab["effective date"] == ("april 18, 2001" if "april 18, 2001" in t else None)
         assert lab["jurisdiction"] == ("Oregon" if "oregon" in t else None)
         party = lab["party"] or []
         assert ("Eric Dean Sprunk" in party) == ("eric dean sprunk" in t)

@@ -21,6 +21,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from docsprint.data.store import Fields, read_jsonl, write_jsonl
+from docsprint.eval.values import dates
 from docsprint.io.document import Document
 
 # task key -> the key as asked (free text)
@@ -47,13 +48,46 @@ def parse_expected(expected: str) -> Fields:
     return fields
 
 
+def task_value(key: str, value: str) -> str:
+    """A value as the task writes it: an effective date as an ISO date ("April 18, 2001" ->
+    2001-04-18; "4/5/2001" month first, as US contracts write it), a term as "N units" ("two (2)
+    years" -> 2 years); what reads no one way stays as it is. The model copies what the page
+    writes; this is the task's reading of it."""
+    if key == "effective_date":
+        found = dates(value)
+        numeric = re.fullmatch(r"\s*(\d{1,2})[/.-](\d{1,2})[/.-](\d{4})\s*", value)
+        if len(found) > 1 and numeric:
+            mo, d, y = (int(g) for g in numeric.groups())
+            found = {day for day in found if (day.month, day.day, day.year) == (mo, d, y)}
+        return found.pop().isoformat() if len(found) == 1 else value
+    if key == "term":
+        text = value.lower()
+        m = re.search(r"(\d+(?:\.\d+)?)\s*\)?\s*(year|month|day|week)s?\b", text)
+        n = m[1] if m else None
+        if not m:
+            m = re.search(r"\b(" + "|".join(NUMBER_WORDS[1:]) + r")\s+(year|month|day|week)s?\b", text)
+            n = str(NUMBER_WORDS.index(m[1])) if m else None
+        if m and n:
+            return f"{n} {m[2]}{'' if n == '1' else 's'}"
+    return value
+
+
+def as_task(asked: str, value: str | list[str] | None) -> str | list[str] | None:
+    """A field's answer (key as asked) in the task's writing (`task_value`, item by item)."""
+    key = next((k for k, a in KEYS.items() if a == asked), asked)
+    if isinstance(value, list):
+        return [task_value(key, v) for v in value]
+    return task_value(key, value) if value is not None else None
+
+
 def task_pairs(fields: dict[str, str | list[str] | None]) -> list[str]:
-    """Fields (keys as asked) -> the task's ``KEY=VALUE`` items, upper-cased, spaces as ``_``."""
+    """Fields (keys as asked) -> the task's ``KEY=VALUE`` items (`task_value`), upper-cased,
+    spaces as ``_``."""
     out = []
     for key, asked in KEYS.items():
         v = fields.get(asked)
         for item in (v if isinstance(v, list) else [v]) if v is not None else []:
-            item = "_".join(item.split())
+            item = "_".join(task_value(key, item).split())
             if item:
                 out.append(f"{key}={item}".upper())
     return out

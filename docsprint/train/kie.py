@@ -78,6 +78,11 @@ class KIETrainConfig(TrainConfig):
         return self.data_dir.get(name) or self.data_dir.get(datasets.base_dataset(name))
 
 
+# The labelling rule's version, part of the encoding cache's settings: 2 = values asked as the
+# window writes them (`label_windows`)
+LABELS = 2
+
+
 @dataclass
 class Window:
     """One window of one page, with the keys to ask there and their values."""
@@ -161,13 +166,22 @@ def _contains(doc_ids: list[int], forms: list[list[int]], punct: frozenset[int])
     return False
 
 
-def label_windows(tok, wins: list[DocTokens], fields: dict) -> list[dict]:
-    """Per window, the keys to ask and their values there.
+def _written_as(doc_ids: list[int], forms: list[tuple[str, list[int]]], punct: frozenset[int]) -> str | None:
+    """The first of a value's surface forms (the value itself first) the window writes, or None."""
+    return next((text for text, ids in forms if _contains(doc_ids, [ids], punct)), None)
+
+
+def label_windows(tok, wins: list[DocTokens], fields: dict, search_all: bool = True) -> list[dict]:
+    """Per window, the keys to ask and their values there, as the window writes them.
 
     A value (or list item) counts where it is written in the window, in any of its surface
-    forms (an ISO date may be written "April 18, 2001"); a key whose value is written
-    nowhere is not asked at all (we cannot tell where the answer is), a key written
-    elsewhere is null here, and a key absent from the document is null everywhere.
+    forms (an ISO date may be written "April 18, 2001"), and is asked as written there: the
+    model copies "April 18, 2001" from the page and `normalized` reads it as 2001-04-18; it is
+    not asked to spell an ISO date the page does not show. A key whose value is written
+    nowhere is not asked at all (we cannot tell where the answer is), a key written elsewhere
+    is null here, and a key absent from the document is null everywhere. With ``search_all``
+    False (a document of one window), a value written nowhere is asked as given, for the
+    model to write (a receipt's total the dataset spells differently).
     """
     punct = frozenset(i for t, i in tok.get_vocab().items() if len(t) == 1 and not t.isalnum())
     out: list[dict] = [{} for _ in wins]
@@ -177,8 +191,12 @@ def label_windows(tok, wins: list[DocTokens], fields: dict) -> list[dict]:
                 f[key] = None
             continue
         items = value if isinstance(value, list) else [value]
-        forms = [[tok.encode(s, add_special_tokens=False).ids for s in surface_forms(it)] for it in items]
-        found = [[it for it, fs in zip(items, forms, strict=True) if _contains(w.ids, fs, punct)] for w in wins]
+        forms = [[(text, tok.encode(text, add_special_tokens=False).ids) for text in surface_forms(it)] for it in items]
+        if not search_all:  # one window: every item as written there, else as given
+            written = [_written_as(wins[0].ids, fs, punct) or it for it, fs in zip(items, forms, strict=True)]
+            out[0][key] = written if isinstance(value, list) else written[0]
+            continue
+        found = [[w for fs in forms if (w := _written_as(doc.ids, fs, punct)) is not None] for doc in wins]
         if not any(found):
             continue
         for f, here in zip(out, found, strict=True):
@@ -192,10 +210,8 @@ def prepare_windows(tok, image_size: int, tc: KIETrainConfig, ex: datasets.Examp
     for page in ex.doc.pages:
         thumb = thumbnail(page.get_image(), image_size)
         wins += [Window(d, thumb, {}) for d in windows(tokenize_page(tok, page), tc.max_doc_tokens, tc.stride)]
-    if len(wins) == 1:
-        wins[0].fields = dict(ex.fields)
-    elif wins:
-        for w, f in zip(wins, label_windows(tok, [w.doc for w in wins], ex.fields), strict=True):
+    if wins:
+        for w, f in zip(wins, label_windows(tok, [w.doc for w in wins], ex.fields, len(wins) > 1), strict=True):
             w.fields = f
     wins = [w for w in wins if w.fields]
     return wins, [i for i, w in enumerate(wins) if any(v is not None for v in w.fields.values())]
@@ -210,7 +226,7 @@ def load_prepared(tok, tok_file: Path, cfg: ModelConfig, tc: KIETrainConfig, nam
         root: Path | None = datasets.data_dir(name, tc.folder(name))
     except datasets.DatasetError:
         root = None
-    settings = {"dataset": name, "split": split, "limit": limit, "tokenizer": tokenizer_digest(tok_file),
+    settings = {"dataset": name, "split": split, "limit": limit, "tokenizer": tokenizer_digest(tok_file), "labels": LABELS,
                 "max_doc_tokens": tc.max_doc_tokens, "stride": tc.stride, "image_size": cfg.image_size}
 
     def build():
