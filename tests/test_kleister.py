@@ -4,7 +4,13 @@ import json
 
 from docsprint.data import datasets
 from docsprint.data.encode import tokenize_page, windows
-from docsprint.data.kleister import pair_counts, parse_expected, surface_forms, task_pairs, task_value
+from docsprint.data.kleister import (
+    pair_counts,
+    parse_expected,
+    surface_forms,
+    task_pairs,
+    task_value,
+)
 from docsprint.data.render import render_lines
 from docsprint.train.kie import label_windows
 from tests.pdfs import text_pdf
@@ -43,11 +49,12 @@ def test_page_spellings_are_read_as_the_task_writes_them():
 
 
 def test_a_one_window_document_asks_what_it_writes_and_keeps_the_rest(tok):
-    page = render_lines(["This Agreement is made as of April 18, 2001 by Nike, Inc."])
+    page = render_lines(["This Agreement is made as of April 18, 2001 by Nike, Inc. for two (2) years."])
     (win,) = windows(tokenize_page(tok, page), 500, 250)
     (lab,) = label_windows(tok, [win], {"effective date": "2001-04-18", "party": ["Nike Inc.", "Somebody Else"],
-                                        "term": None, "total": "12.50"}, search_all=False)
-    assert lab == {"effective date": "april 18, 2001", "party": ["Nike Inc.", "Somebody Else"], "term": None,
+                                        "term": "2 years", "total": "12.50"}, search_all=False)
+    # the date copied as written; the term written as the task writes it (from the vocabulary)
+    assert lab == {"effective date": "april 18, 2001", "party": ["Nike Inc.", "Somebody Else"], "term": "2 years",
                    "total": "12.50"}
 
 
