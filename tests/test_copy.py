@@ -42,6 +42,15 @@ def test_part_of_a_word_and_tokens_after_end(tok):
     assert kv.value == "9.00"
 
 
+def test_a_piece_copied_by_neighbouring_slots_is_written_once(tok):
+    cfg, page, enc = _setup(tok)
+    kedai, buku = _pointers(enc, cfg, 0, 0), _pointers(enc, cfg, 1, 1)
+    chosen = kedai + kedai[-1:] + buku + buku + [cfg.end_id]  # "Kedai" twice at its place, "BUKU" too
+    assert assemble("x", chosen, [0.0] * len(chosen), enc, page, cfg, tok).value == "Kedai BUKU"
+    again = kedai + buku + kedai + [cfg.end_id]  # the same word again later, from its place: kept
+    assert assemble("x", again, [0.0] * len(again), enc, page, cfg, tok).value == "Kedai BUKU Kedai"
+
+
 def test_vocabulary_tokens_and_null(tok):
     cfg, page, enc = _setup(tok)
     ids = tok.encode("unknown value", add_special_tokens=False).ids

@@ -155,7 +155,9 @@ def assemble(
     document position) into the value.
 
     Tokens after the first END are ignored. Copied pieces keep the document's characters; two
-    pieces of the same word are joined without a space, pieces of different words with one.
+    pieces of the same word are joined without a space, pieces of different words with one; slots
+    that go back into the word they are copying ("WATERWATER") add nothing (a page writes each
+    piece once).
     Confidence = geometric mean of the chosen tokens' probabilities, END included.
     """
     V = cfg.vocab_size
@@ -180,6 +182,8 @@ def assemble(
             continue
         if c >= V and enc.doc is not None:
             j = c - V - 1  # document position -> index into the window's pieces
+            if copied and prev_word == enc.doc.word_index[j] and j <= copied[-1]:
+                continue  # slots re-reading the word they are in ("WATERWATER"): written once
             copied.append(j)
             w = enc.doc.word_index[j]
             a, b = enc.doc.char_span[j]
