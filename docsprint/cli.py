@@ -272,7 +272,7 @@ def cmd_synth(args: argparse.Namespace) -> int:
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
-    from docsprint.eval.kie import evaluate_kie, format_table, write_json
+    from docsprint.eval.kie import both_modes, evaluate_kie, format_table, write_json
     from docsprint.pipeline import Extractor, set_threads
 
     if args.data and args.repeat > 1:
@@ -291,11 +291,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
         results = [evaluate_folder(args.data, extractor, m, args.limit) for m in modes]
         for r in results:
             print(format_folder(r))
-        out = results[0]
-        if len(results) == 2:
-            out = {**results[0], "mode": "both", "autoregressive": results[1],
-                   "speedup": (results[1]["seconds_per_doc"] / results[0]["seconds_per_doc"]
-                               if results[0]["seconds_per_doc"] else 0.0)}
+        out = both_modes(*results) if args.mode == "both" else results[0]
     else:  # with --mode both, the two modes take turns on each document (`decode_examples`)
         out = evaluate_kie(args.dataset, args.split, args.mode, args.model, args.data_dir, args.limit, extractor,
                            ocr=args.ocr, repeat=args.repeat)

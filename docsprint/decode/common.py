@@ -182,10 +182,10 @@ def assemble(
             continue
         if c >= V and enc.doc is not None:
             j = c - V - 1  # document position -> index into the window's pieces
-            if copied and prev_word == enc.doc.word_index[j] and j <= copied[-1]:
+            w = enc.doc.word_index[j]
+            if copied and w == prev_word and j <= copied[-1]:
                 continue  # slots re-reading the word they are in ("WATERWATER"): written once
             copied.append(j)
-            w = enc.doc.word_index[j]
             a, b = enc.doc.char_span[j]
             piece = page.words[w].text[a:b]
             boxes.setdefault(w, page.words[w].box)

@@ -70,7 +70,11 @@ def decode_examples(dataset: str, examples: list[datasets.Example], modes: list[
     reasked = dict.fromkeys(modes, 0)
     for e in tqdm(examples, desc=f"eval {dataset} {'+'.join(modes)}", leave=False, mininterval=5):
         keys = list(e.fields)
-        for r in range(repeat if keys else 0):
+        if not keys:
+            for mode in modes:
+                outs[mode].append(None)
+            continue
+        for r in range(repeat):
             for mode in modes:
                 before = ex.reasked
                 out = ex.extract(e.doc, keys, mode, datasets.list_keys(dataset, e))
@@ -82,9 +86,6 @@ def decode_examples(dataset: str, examples: list[datasets.Example], modes: list[
                     assert kept is not None
                     kept.model_seconds = min(kept.model_seconds, out.model_seconds)
                     ex.reasked = before
-        if not keys:
-            for mode in modes:
-                outs[mode].append(None)
     return outs, reasked
 
 
@@ -95,9 +96,12 @@ def score_examples(dataset: str, examples: list[datasets.Example], mode: str, ex
     modes = list(MODES) if mode == "both" else [mode]
     outs, reasked = decode_examples(dataset, examples, modes, ex, warmup, repeat)
     results = [score_outputs(dataset, examples, m, outs[m], reasked[m], ex, repeat) for m in modes]
-    if mode != "both":
-        return results[0]
-    par, ar = results
+    return both_modes(*results) if mode == "both" else results[0]
+
+
+def both_modes(par: dict, ar: dict) -> dict:
+    """The parallel result with the autoregressive one under "autoregressive" and the speedup
+    (autoregressive over parallel model time)."""
     return {**par, "mode": "both", "autoregressive": ar,
             "speedup": ar["seconds_per_doc"] / par["seconds_per_doc"] if par["seconds_per_doc"] else 0.0}
 

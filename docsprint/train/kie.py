@@ -167,14 +167,19 @@ def _contains(doc_ids: list[int], forms: list[list[int]], punct: frozenset[int])
     return False
 
 
+def _forms(tok, value: str) -> list[tuple[str, list[int]]]:
+    """A value's surface forms (the value itself first), each as (text to ask where that form is
+    found, its pieces). A date is asked as written ("April 18, 2001", copied); other values as
+    given: a term's "2 years" is written from the vocabulary better than "two (2) years" is
+    copied slot by slot (Kleister-NDA terms: 54.6 ANLS written, 34.7 copied, v9 against v10)."""
+    as_written = bool(dates(value))
+    return [(text if as_written else value, tok.encode(text, add_special_tokens=False).ids)
+            for text in surface_forms(value)]
+
+
 def _written_as(doc_ids: list[int], forms: list[tuple[str, list[int]]], punct: frozenset[int]) -> str | None:
-    """How the window writes a value: the first of its surface forms (the value itself first)
-    found there, or None. A date is asked as written ("April 18, 2001", copied); other values
-    as given, when found in any form: a term's "2 years" is written from the vocabulary better
-    than "two (2) years" is copied slot by slot (Kleister-NDA terms: 54.6 ANLS written, 34.7
-    copied, v9 against v10)."""
-    text = next((text for text, ids in forms if _contains(doc_ids, [ids], punct)), None)
-    return text if text is None or dates(forms[0][0]) else forms[0][0]
+    """What to ask for a value in this window (`_forms`), or None when no form is written there."""
+    return next((asked for asked, ids in forms if _contains(doc_ids, [ids], punct)), None)
 
 
 def label_windows(tok, wins: list[DocTokens], fields: dict, search_all: bool = True) -> list[dict]:
@@ -183,7 +188,7 @@ def label_windows(tok, wins: list[DocTokens], fields: dict, search_all: bool = T
     A value (or list item) counts where it is written in the window, in any of its surface
     forms (an ISO date may be written "April 18, 2001"); a date is asked as written there: the
     model copies "April 18, 2001" from the page and `normalized` reads it as 2001-04-18; it is
-    not asked to spell an ISO date the page does not show (`_written_as`). A key whose value is written
+    not asked to spell an ISO date the page does not show (`_forms`). A key whose value is written
     nowhere is not asked at all (we cannot tell where the answer is), a key written elsewhere
     is null here, and a key absent from the document is null everywhere. With ``search_all``
     False (a document of one window), a value written nowhere is asked as given, for the
@@ -197,7 +202,7 @@ def label_windows(tok, wins: list[DocTokens], fields: dict, search_all: bool = T
                 f[key] = None
             continue
         items = value if isinstance(value, list) else [value]
-        forms = [[(text, tok.encode(text, add_special_tokens=False).ids) for text in surface_forms(it)] for it in items]
+        forms = [_forms(tok, it) for it in items]
         if not search_all:  # one window: every item as written there, else as given
             written = [_written_as(wins[0].ids, fs, punct) or it for it, fs in zip(items, forms, strict=True)]
             out[0][key] = written if isinstance(value, list) else written[0]
