@@ -448,6 +448,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return 0
 
 
+PRECISION_HELP = ("auto (default): --mode parallel in bf16 where the CPU (AMX, AVX512-BF16) or GPU "
+                  "multiplies it natively, autoregressive in fp32; fp32 or bf16: both modes")
 COMPILE_HELP = ("--mode parallel through torch.compile (inductor), after a one-off compilation of "
                 "about a minute; 0-12%% faster on a 2-core CPU (BENCHMARKS.md)")
 
@@ -471,7 +473,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_key_arguments(ex)
     ex.add_argument("--ocr", choices=["rapidocr", "tesseract"], default="rapidocr")
     ex.add_argument("--threads", type=positive_int, help="torch threads")
-    ex.add_argument("--precision", choices=PRECISIONS, default="fp32", help="bf16: weights cast to bfloat16")
+    ex.add_argument("--precision", choices=PRECISIONS, default="auto", help=PRECISION_HELP)
     ex.add_argument("--quantize", choices=QUANTIZE, help="int8: dynamically quantised linear layers (CPU)")
     ex.add_argument("--compile", action="store_true", help=COMPILE_HELP)
     ex.add_argument("--out", help="write the JSON here (atomically) instead of stdout")
@@ -609,7 +611,7 @@ def build_parser() -> argparse.ArgumentParser:
                     help="decode each document N times and keep its fastest time (same answers): "
                          "steadier timings and speedups on a shared machine")
     ek.add_argument("--threads", type=positive_int, help="torch threads")
-    ek.add_argument("--precision", choices=PRECISIONS, default="fp32", help="bf16: weights cast to bfloat16")
+    ek.add_argument("--precision", choices=PRECISIONS, default="auto", help=PRECISION_HELP)
     ek.add_argument("--quantize", choices=QUANTIZE, help="int8: dynamically quantised linear layers (CPU)")
     ek.add_argument("--compile", action="store_true", help=COMPILE_HELP)
     ek.add_argument("--json", help="write the results here")

@@ -47,6 +47,15 @@ def test_expand_inputs(tmp_path):
         expand_inputs(["@" + str(tmp_path / "nolist.txt")])
 
 
+def assert_same_answers(got: dict, want: dict) -> None:
+    """The job's fields are `extract`'s: the same values, boxes and pages; confidences equal up
+    to bf16 rounding (parallel decoding runs in bf16 on AMX CPUs, where a batch of other
+    documents shifts the last digits)."""
+    assert {k: {**f, "confidence": None} for k, f in got.items()} == {k: {**f, "confidence": None} for k, f in want.items()}
+    for k, f in got.items():
+        assert f["confidence"] == pytest.approx(want[k]["confidence"], abs=0.02), k
+
+
 def test_stages_answer_like_extract(tmp_path):
     """The two stages, called as Ray calls them, give `extract`'s fields (thumbnails included)."""
     files = [*_inputs(tmp_path, 2), ROOT / "samples" / "receipt.jpg"]
@@ -59,7 +68,7 @@ def test_stages_answer_like_extract(tmp_path):
             assert rows["fields"][i] is None and rows["error"][i].startswith(str(f))
         else:
             assert rows["error"][i] is None and len(rows["sha256"][i]) == 64
-            assert json.loads(rows["fields"][i]) == local.extract(f, ["total", "date"]).to_dict()["fields"]
+            assert_same_answers(json.loads(rows["fields"][i]), local.extract(f, ["total", "date"]).to_dict()["fields"])
 
 
 def _ray_processes() -> list[int]:
@@ -148,7 +157,7 @@ def test_workers_and_driver_killed_part_way_then_resumed_has_every_input_once(tm
     assert len(_rows(out)) == len(files) and set(rows) == {str(f.absolute()) for f in files}
     local = Extractor()
     for f in files[:3]:
-        assert json.loads(rows[str(f)]["fields"]) == local.extract(f, ["total"]).to_dict()["fields"]
+        assert_same_answers(json.loads(rows[str(f)]["fields"]), local.extract(f, ["total"]).to_dict()["fields"])
     assert rows[str(files[-1])]["fields"] and json.loads(rows[str(files[-1])]["fields"])["total"]["value"] == "21.80"
     assert rows[str(files[4])]["error"].endswith("broken.pdf: corrupt or truncated PDF (Failed to load document "
                                                   "(PDFium: Data format error).)")

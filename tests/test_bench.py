@@ -58,6 +58,26 @@ def test_int8_extractor_answers_and_rejects_bf16(tiny_checkpoint, receipt_page):
         Extractor(tiny_checkpoint, quantize="int4")
 
 
+def test_auto_precision_runs_parallel_in_bf16_only_where_the_hardware_has_it(tiny_checkpoint, receipt_page,
+                                                                              monkeypatch):
+    doc = Document([receipt_page])
+    for native in (True, False):
+        monkeypatch.setattr("docsprint.pipeline.native_bf16", lambda device, native=native: native)
+        ex = Extractor(tiny_checkpoint)  # precision="auto", the default
+        dtypes = {mode: next(m.parameters()).dtype for mode, m in
+                  (("parallel", ex.parallel_model), ("autoregressive", ex.model))}
+        want = torch.bfloat16 if native else torch.float32
+        assert dtypes == {"parallel": want, "autoregressive": torch.float32}
+        assert ex.precisions == {"parallel": "bf16" if native else "fp32", "autoregressive": "fp32"}
+        assert (ex.parallel_model is ex.model) is not native  # a copy only where it is used
+        for mode in ("parallel", "autoregressive"):
+            assert set(ex.extract(doc, ["total"], mode=mode).fields) == {"total"}
+    # int8 and the training run's own model stay as they are
+    assert Extractor(tiny_checkpoint, quantize="int8").precisions == {"parallel": "int8", "autoregressive": "int8"}
+    ex = Extractor(tiny_checkpoint, precision="bf16")
+    assert ex.parallel_model is ex.model and ex.precisions["autoregressive"] == "bf16"
+
+
 def test_flops_of_a_linear_layer_and_of_attention_and_the_matmul_rate_arithmetic(monkeypatch):
     layer = nn.Linear(32, 64)
     x = torch.randn(5, 32)

@@ -344,7 +344,7 @@ def test_invoice_layouts_of_real_invoices():
     are not the parties'), parties named after their role, a watermark up the margin: all drawn, and the currency asked
     as printed."""
     texts, currencies, ship_to, role_named, watermarks = [], [], [], [], 0
-    roles = {w.lower() for _, words_ in business.ROLE_NAMES.values() for w in words_}
+    roles = {w.lower() for _, by_role in business.ROLE_NAMES.values() for ws in by_role.values() for w in ws}
     for i in range(60):
         _, words, fields = make_document("invoice-intl", 11, i)
         texts.append(" ".join(w.text for w in words))
@@ -366,6 +366,17 @@ def test_invoice_layouts_of_real_invoices():
                                             "Total IVA", "Steuerbetrag")) for t in texts)
     assert currencies and all(currency_code(c) in ("EUR", "USD", "GBP", "CHF", "CAD", "AUD")
                               for c in currencies)
+
+
+def test_parties_named_after_a_role_mostly_take_their_own_role_word():
+    r = random.Random(3)
+    for lang, (_, by_role) in business.ROLE_NAMES.items():
+        for role, other in (("seller", "buyer"), ("buyer", "seller")):
+            names = [business.role_name(r, lang, role).lower() for _ in range(200)]
+            own = sum(any(w.lower() in n for w in by_role[role]) for n in names)
+            theirs = sum(any(w.lower() in n for w in by_role[other]) and not any(w.lower() in n for w in by_role[role])
+                         for n in names)
+            assert own >= 150 and 0 < theirs < 40, (lang, role, own, theirs)  # mostly, not always
 
 
 def test_locale_formats():

@@ -111,8 +111,8 @@ def test_compiled_parallel_decoding_answers_as_eager_with_its_two_graphs_compile
         tiny_checkpoint, receipt_page, tmp_path, capsys):
     keys = ["total", "date", "company"]
     doc = Document([receipt_page])
-    eager = Extractor(tiny_checkpoint, max_doc_tokens=40, stride=30).extract(doc, keys)
-    compiled = Extractor(tiny_checkpoint, max_doc_tokens=40, stride=30, compile=True)
+    eager = Extractor(tiny_checkpoint, max_doc_tokens=40, stride=30, precision="fp32").extract(doc, keys)
+    compiled = Extractor(tiny_checkpoint, max_doc_tokens=40, stride=30, compile=True, precision="fp32")
     graphs = counters["stats"]["unique_graphs"]
     got = compiled.extract(doc, keys)
     assert counters["stats"]["unique_graphs"] - graphs == 2  # one window; several (symbolic sizes)

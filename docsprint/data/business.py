@@ -270,42 +270,57 @@ def _person(r: random.Random, lang: str) -> str:
 
 # The parties of sample and test documents (the first ones a user tries) are named after
 # their role: "Lieferant GmbH", "MUSTERLIEFERANT GMBH", "Kunden AG Mitte", "Sample Customer
-# Inc."; a name that holds a label word ("Kunde", "Lieferant") is still the name.
-ROLE_NAMES = {"de": (["Muster", "Beispiel", "Test"], ["Lieferant", "Kunde", "Kunden", "Käufer", "Verkäufer", "Mieter",
-                                                      "Vermieter", "Händler", "Firma", "Empfänger", "Rechnungssteller"]),
-              "en": (["Sample", "Example", "Test", "Demo", "Contoso"], ["Supplier", "Customer", "Vendor", "Buyer", "Client",
-                                                                       "Seller", "Company", "Tenant", "Merchant"]),
-              "fr": (["Exemple", "Test", "Démo"], ["Client", "Fournisseur", "Vendeur", "Acheteur", "Société", "Locataire"]),
-              "es": (["Ejemplo", "Prueba", "Demo"], ["Cliente", "Proveedor", "Vendedor", "Comprador", "Empresa"]),
-              "it": (["Esempio", "Prova", "Demo"], ["Cliente", "Fornitore", "Venditore", "Acquirente", "Ditta"]),
-              "nl": (["Voorbeeld", "Test", "Demo"], ["Klant", "Leverancier", "Verkoper", "Koper", "Bedrijf"])}
+# Inc."; a name that holds a label word ("Kunde", "Lieferant") is still the name. As on those
+# documents, the role word is mostly the party's own (the seller a "Lieferant", the buyer a
+# "Kunde"): a word a reader may go by, though not always.
+ROLE_NAMES = {
+    "de": (["Muster", "Beispiel", "Test"], {
+        "seller": ["Lieferant", "Verkäufer", "Vermieter", "Händler", "Rechnungssteller"],
+        "buyer": ["Kunde", "Kunden", "Käufer", "Mieter", "Empfänger"], "any": ["Firma"]}),
+    "en": (["Sample", "Example", "Test", "Demo", "Contoso"], {
+        "seller": ["Supplier", "Vendor", "Seller", "Merchant"], "buyer": ["Customer", "Buyer", "Client", "Tenant"],
+        "any": ["Company"]}),
+    "fr": (["Exemple", "Test", "Démo"], {"seller": ["Fournisseur", "Vendeur"], "buyer": ["Client", "Acheteur", "Locataire"],
+                                         "any": ["Société"]}),
+    "es": (["Ejemplo", "Prueba", "Demo"], {"seller": ["Proveedor", "Vendedor"], "buyer": ["Cliente", "Comprador"],
+                                           "any": ["Empresa"]}),
+    "it": (["Esempio", "Prova", "Demo"], {"seller": ["Fornitore", "Venditore"], "buyer": ["Cliente", "Acquirente"],
+                                          "any": ["Ditta"]}),
+    "nl": (["Voorbeeld", "Test", "Demo"], {"seller": ["Leverancier", "Verkoper"], "buyer": ["Klant", "Koper"],
+                                           "any": ["Bedrijf"]}),
+}
 BRANCH = ["Mitte", "Nord", "Süd", "West", "Ost", "Europe", "International", "Holding", "Services", "Zweigniederlassung"]
 
 
-def role_name(r: random.Random, lang: str) -> str:
+def role_name(r: random.Random, lang: str, role: str | None = None) -> str:
     """A sample document's party name made of a role word: "Kunden AG Mitte", "MUSTER-KUNDE GMBH",
-    "Beispielmieter GmbH", "Lieferant GmbH", "Sample Customer Inc."."""
-    prefixes, roles = ROLE_NAMES[lang]
-    role, prefix = r.choice(roles), r.choice(prefixes)
+    "Beispielmieter GmbH", "Lieferant GmbH", "Sample Customer Inc."; for a ``role`` ("seller",
+    "buyer"), mostly one of that role's words."""
+    prefixes, words = ROLE_NAMES[lang]
+    pool = words[role] if role in words and r.random() < 0.85 else [w for ws in words.values() for w in ws]
+    role_word, prefix = r.choice(pool), r.choice(prefixes)
     form = r.random()
     if form < 0.3:
-        name = f"{role} {r.choice(LEGAL[lang])}"
+        name = f"{role_word} {r.choice(LEGAL[lang])}"
     elif form < 0.55:
-        name = f"{prefix}{role.lower()} {r.choice(LEGAL[lang])}" if lang == "de" else f"{prefix} {role} {r.choice(LEGAL[lang])}"
+        name = f"{prefix}{role_word.lower()} {r.choice(LEGAL[lang])}" if lang == "de" \
+            else f"{prefix} {role_word} {r.choice(LEGAL[lang])}"
     elif form < 0.75:
-        name = f"{prefix}-{role} {r.choice(LEGAL[lang])}"
+        name = f"{prefix}-{role_word} {r.choice(LEGAL[lang])}"
     elif form < 0.9:
-        name = f"{role} {r.choice(LEGAL[lang])} {r.choice(BRANCH)}"
+        name = f"{role_word} {r.choice(LEGAL[lang])} {r.choice(BRANCH)}"
     else:
-        name = f"{prefix} {role}"
+        name = f"{prefix} {role_word}"
     return name.upper() if r.random() < 0.35 else name
 
 
-def party(r: random.Random, lang: str, person: bool = False) -> Party:
+def party(r: random.Random, lang: str, person: bool = False, role: str | None = None) -> Party:
+    """A company (or a person) with its address, tax id and phone; ``role`` ("seller", "buyer")
+    picks the words of a name made of a role (`role_name`)."""
     if person:
         name = _person(r, lang)
     elif r.random() < 0.12:
-        name = role_name(r, lang)
+        name = role_name(r, lang, role)
     else:
         style = r.random()
         base = r.choice(NAMES[lang]) if style < 0.5 else r.choice(s.ORG_A)
@@ -452,7 +467,7 @@ def _columns_header(c: s.Canvas, r: random.Random, loc: dict, lang: str, seller:
         seller_address = f"{seller.street} · {seller.city}" if r.random() < 0.5 else f"{seller.street}, {seller.city}"
         c.text(x0, y, seller_address, size - 2)
         y += lh * 1.6
-    ship = buyer if r.random() < 0.35 else party(r, lang, person=r.random() < 0.3)
+    ship = buyer if r.random() < 0.35 else party(r, lang, person=r.random() < 0.3, role="buyer")
     blocks = [("seller", seller), ("buyer", buyer)] if seller_block else [("buyer", buyer), ("ship_to", ship)]
     if r.random() < 0.25:
         blocks.reverse()
@@ -561,7 +576,7 @@ def invoice(c: s.Canvas, r: random.Random) -> s.Fields:
     size = r.randint(10, 14)
     lh = int(size * r.uniform(1.35, 1.7))
     x0, x1 = r.randint(30, 60), c.width - r.randint(30, 60)
-    seller, buyer = party(r, lang), party(r, lang, person=r.random() < 0.2)
+    seller, buyer = party(r, lang, role="seller"), party(r, lang, person=r.random() < 0.2, role="buyer")
     cur = r.choice(CURRENCIES[lang])
     y0 = r.randint(2016, 2026)
     m, d = r.randint(1, 12), r.randint(1, 28)
@@ -756,7 +771,7 @@ def receipt(c: s.Canvas, r: random.Random) -> s.Fields:
     size = r.randint(12, 17)
     lh = int(size * r.uniform(1.25, 1.6))
     mid, x0, x1 = c.width / 2, r.randint(15, 45), c.width - r.randint(15, 45)
-    store = party(r, lang)
+    store = party(r, lang, role="seller")
     cur = r.choice(CURRENCIES[lang])
     dt = fmt_date(r, lang, r.randint(2016, 2026), r.randint(1, 12), r.randint(1, 28))
     tm = f"{r.randint(6, 23):02d}:{r.randint(0, 59):02d}" + (f":{r.randint(0, 59):02d}" if r.random() < 0.4 else "")

@@ -200,7 +200,7 @@ def bench_extraction(cfg: BenchConfig) -> list[dict]:
         r = evaluate(dataset, mode, precision, quantize)
         if (dataset, mode) not in flops:
             if model not in extractors:
-                extractors[model] = Extractor(model)
+                extractors[model] = Extractor(model, precision="fp32")
             flops[dataset, mode] = _flops_per_doc(extractors[model], dataset, mode, data_dir, limit, 1 if cfg.quick else 10)
         r["flops_per_doc"] = flops[dataset, mode]
         r["roof"] = "bf16" if precision == "bf16" else "fp32"
@@ -247,7 +247,7 @@ def bench_keys(cfg: BenchConfig) -> list[dict]:
     from docsprint.io.document import Document, Page
     from docsprint.pipeline import Extractor
 
-    ex = Extractor(cfg.model_for("forms"))
+    ex = Extractor(cfg.model_for("forms"), precision="fp32")
     rows = []
     for n in cfg.key_counts:
         docs = []
@@ -434,7 +434,7 @@ def _floor_receipts(cfg: BenchConfig) -> tuple:
     from docsprint.data import datasets
     from docsprint.pipeline import Extractor
 
-    ex = Extractor(cfg.model)
+    ex = Extractor(cfg.model, precision="fp32")
     examples = [e for e in datasets.load("sroie", "test", cfg.dataset_dir("sroie"), cfg.floor_docs) if e.fields]
     return ex, [enc for e in examples for enc, _ in ex.prepare(e.doc, list(e.fields), "parallel")[1]]
 
@@ -473,7 +473,7 @@ def bench_pictures(cfg: BenchConfig, figures: Path) -> list[dict]:
     for d in cfg.datasets:
         e = next(e for e in datasets.load(d, "test", cfg.dataset_dir(d), 5) if e.fields)
         key = next(iter(e.fields))
-        view = explain(Extractor(cfg.model_for(d)), e.doc, key)
+        view = explain(Extractor(cfg.model_for(d), precision="fp32"), e.doc, key)
         path = draw(view, figures / f"explain-{d}.png", width=420)
         out.append({"dataset": d, "document": e.id, "gold": e.fields[key], **view.to_dict(),
                     "picture": str(path.relative_to(cfg.out))})

@@ -156,7 +156,7 @@ def score_outputs(dataset: str, examples: list[datasets.Example], mode: str, out
     return {
         "dataset": dataset,
         "mode": mode,
-        "precision": ex.precision,
+        "precision": ex.precisions[mode],
         "compiled": ex.compiled and mode == "parallel",
         "n_docs": len(rows),
         "anls": 100 * float(np.mean(all_scores)) if all_scores else 0.0,
@@ -193,7 +193,7 @@ def calibrate_checkpoint(model: str | Path, dev_ids: str | Path, names: list[str
     from docsprint.eval import confidence
 
     wanted = set(Path(dev_ids).read_text().split())
-    ex = Extractor(model, calibrate=False)
+    ex = Extractor(model, calibrate=False, precision="fp32")  # the same fit on any machine
     raw: list[tuple[float, bool, bool, int]] = []
     sources: list[str] = []
     for name in names:
