@@ -10,11 +10,12 @@ from docsprint.decode.autoregressive import decode_autoregressive
 from docsprint.decode.common import head_inputs, value_choices, value_logits
 from docsprint.decode.parallel import decode_parallel
 from docsprint.errors import CheckpointError
-from docsprint.io.document import Page, Word
+from docsprint.io.document import Document, Page, Word
 from docsprint.models.checkpoint import from_pretrained, init_from_minilm, minilm_dir
 from docsprint.models.config import ModelConfig
 from docsprint.models.model import NEG, DocsprintModel, attention_mask
 from docsprint.models.quantize import quantize_int8
+from docsprint.pipeline import Extractor
 from tests.conftest import tiny_config
 
 KEYS = ["company", "date", "total"]
@@ -276,3 +277,27 @@ def test_key_geometry_starts_as_a_no_op_then_points_each_key_past_its_printed_na
         m = quantize_int8(loaded) if precision == "int8" else copy.deepcopy(loaded).to(torch.bfloat16)
         out = {a.key: a for a in decode_parallel(m, tok, [encode(tok, m.cfg, doc, keys)], [page])[0]}
         assert all(out[k].boxes[0] == page.words[words.index(w)].box for k, w in expected.items()), precision
+
+
+def test_attention_runs_in_fp32_under_autocast_and_in_bf16_with_bf16_weights(tiny_checkpoint, receipt_page, monkeypatch):
+    """Training's autocast keeps attention in fp32 (the residual stream's precision); bf16
+    weights (parallel decoding on AMX) run it in bf16, AMX's faster kernel."""
+    import docsprint.models.model as model_module
+
+    seen: list[torch.dtype] = []
+    sdpa = model_module.F.scaled_dot_product_attention
+
+    def spy(q, k, v, **kw):
+        seen.append(q.dtype)
+        return sdpa(q, k, v, **kw)
+
+    monkeypatch.setattr(model_module.F, "scaled_dot_product_attention", spy)
+    ex = Extractor(tiny_checkpoint, precision="fp32")
+    batch = collate([ex.prepare(Document([receipt_page]), ["total"])[1][0][0]])
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        ex.model.encode(batch.tokens)
+    assert seen and set(seen) == {torch.float32}
+    seen.clear()
+    with torch.inference_mode():
+        copy.deepcopy(ex.model).to(torch.bfloat16).encode(batch.tokens)
+    assert seen and set(seen) == {torch.bfloat16}
