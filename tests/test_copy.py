@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from docsprint.data.encode import encode, tokenize_page
+from docsprint.data.encode import ITEM_SEP_ID, encode, tokenize_page
 from docsprint.decode.common import assemble, contiguous, next_lines
 from docsprint.io.document import Page, Word
 from tests.conftest import tiny_config
@@ -104,3 +104,27 @@ def test_a_value_on_the_next_lines_of_its_block_stays_stitched(tok):
     assert not next_lines(street + _pointers(enc, cfg, 11, 11) + [END], enc, page, cfg.vocab_size, END)  # 5 lines down
     assert not next_lines(city + street + [END], enc, page, cfg.vocab_size, END)  # backwards
     assert not next_lines(street + city[1:] + [END], enc, page, cfg.vocab_size, END)  # inside a word
+
+
+def test_a_copy_cut_inside_a_run_of_digits_or_letters_takes_the_rest_of_its_word(tok):
+    cfg = tiny_config()
+    words = ["hg", "honeygrow", "489723-B", "28/11/2022,", "12.00RM"]
+    page = Page(None, 400, 100, [Word(w, (60 * i, 0, 60 * i + 50, 10)) for i, w in enumerate(words)])
+    enc = encode(tok, cfg, tokenize_page(tok, page), ["x"])
+
+    def cut(word: int, pieces: int, first: int | None = None):
+        """The value copying words first..word, of the last one only its first ``pieces``."""
+        before = _pointers(enc, cfg, first, word - 1) if first is not None else []
+        chosen = before + _pointers(enc, cfg, word, word)[:pieces] + [cfg.end_id]
+        return assemble("x", chosen, [0.0] * len(chosen), enc, page, cfg, tok).value
+
+    assert cut(1, 1, first=0) == "hg honeygrow"  # "honey" | "##gr" "##ow": letters on both sides
+    assert cut(2, 2) == "489723-B"  # "48" "##9" | "##7" "##23" "-" "b": digits on both sides
+    assert cut(2, 5) == "489723-B"  # after the hyphen, the code's last part
+    assert cut(3, 5) == "28/11/2022"  # "202" | "##2": the year whole, the comma after it left out
+    assert cut(4, 3) == "12.00"  # "00" | "##rm": a number, then letters: a cut between kinds stays
+    assert cut(4, 1) == "12"  # "12" | ".": stays
+    assert cut(3, 7) == "28/11/2022,"  # nothing cut: the word as written
+    items = _pointers(enc, cfg, 1, 1)[:1] + [ITEM_SEP_ID] + _pointers(enc, cfg, 3, 3)[:5] + [cfg.end_id]
+    listed = assemble("x", items, [0.0] * len(items), enc, page, cfg, tok, is_list=True).value
+    assert listed == ["honeygrow", "28/11/2022"]  # each item of a list alike
