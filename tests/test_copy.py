@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from docsprint.data.encode import ITEM_SEP_ID, encode, tokenize_page
-from docsprint.decode.common import assemble, contiguous, next_lines
+from docsprint.decode.common import assemble, contiguous, extend_run, next_lines
 from docsprint.io.document import Page, Word
 from tests.conftest import tiny_config
 
@@ -128,3 +128,21 @@ def test_a_copy_cut_inside_a_run_of_digits_or_letters_takes_the_rest_of_its_word
     items = _pointers(enc, cfg, 1, 1)[:1] + [ITEM_SEP_ID] + _pointers(enc, cfg, 3, 3)[:5] + [cfg.end_id]
     listed = assemble("x", items, [0.0] * len(items), enc, page, cfg, tok, is_list=True).value
     assert listed == ["honeygrow", "28/11/2022"]  # each item of a list alike
+
+
+def test_an_early_end_is_carried_on_along_the_page_only_for_a_bonus():
+    V, END = 100, 7
+    lp = torch.full((5, 10), -20.0)  # 5 slots over 10 document positions
+    end = torch.full((5,), -20.0)
+    lp[0, 2], lp[1, 3], lp[2, 4], lp[3, 5] = -0.1, -0.2, -1.2, -9.0  # "Yale" "University", then text
+    end[2], end[3] = -0.4, -0.3  # slot 2 prefers END (-0.4) to "University" (-1.2), barely
+    chosen = [V + 2, V + 3, END, END, END]
+    lps = [-0.1, -0.2, -0.4, -0.5, -0.5]
+    assert extend_run(chosen, lps, lp, end, V, END, bonus=0.0) == (chosen, lps)  # 0: as the slots chose
+    ids, got = extend_run(chosen, lps, lp, end, V, END, bonus=1.5)  # -1.2 - 0.3 + 1.5 > -0.4
+    assert ids == [V + 2, V + 3, V + 4, END, END] and got == pytest.approx([-0.1, -0.2, -1.2, -0.3, -0.5])
+    assert extend_run(chosen, lps, lp, end, V, END, bonus=1.0)[0] == chosen  # -1.2 - 0.3 + 1 < -0.4
+    # not past an unlikely piece ("then text", -9), and never for stitched values, vocabulary or null
+    assert extend_run(chosen, lps, lp, end, V, END, bonus=3.0)[0][:4] == [V + 2, V + 3, V + 4, END]
+    for other in ([V + 2, V + 5, END, END, END], [12, 13, END, END, END], [END] * 5):
+        assert extend_run(other, lps, lp, end, V, END, bonus=1.0) == (other, lps)

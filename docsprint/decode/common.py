@@ -76,6 +76,39 @@ def contiguous(chosen: list[int], logprobs: list[float], copy_lp: Tensor, end_lp
     return run + [end_id] + chosen[length + 1 :], lps + logprobs[length + 1 :]
 
 
+def extend_run(chosen: list[int], logprobs: list[float], copy_lp: Tensor, end_lp: Tensor,
+               vocab_size: int, end_id: int, bonus: float) -> tuple[list[int], list[float]]:
+    """A copied run that ends early, carried on along the page when the slots after its END
+    read the next pieces nearly as well.
+
+    Out of its training domain the model puts END a word early ("Yale" for "Yale University",
+    "Fishing" for "Fishing Company": 19 of realworld-dev's 24 cut answers, against 2 too long).
+    A run (start s, END at slot n) becomes the longer run of the same start (length L >= n, the
+    slots' own copy log-probabilities) maximising
+    ``sum(copy_lp[i, s + i] for i < L) + end_lp[L] + bonus * L``; ``bonus`` 0 keeps every run.
+    Values that write vocabulary tokens, nulls and stitched values are kept.
+    """
+    if bonus <= 0 or end_id not in chosen:
+        return chosen, logprobs
+    n = chosen.index(end_id)
+    m, ld = copy_lp.shape
+    pos = [c - vocab_size for c in chosen[:n]]
+    if not pos or min(pos) < 0 or any(b != a + 1 for a, b in zip(pos, pos[1:], strict=False)) or n >= m - 1:
+        return chosen, logprobs
+    s = pos[0]
+    best, best_score, carried = n, float(end_lp[n]) + bonus * n, 0.0  # the part after slot n - 1 only
+    for length in range(n + 1, min(m, ld - s + 1)):  # piece s + length - 1 in slot length - 1, END after
+        carried += float(copy_lp[length - 1, s + length - 1])
+        score = carried + float(end_lp[length]) + bonus * length
+        if score > best_score:
+            best, best_score = length, score
+    if best == n:
+        return chosen, logprobs
+    run = [vocab_size + s + k for k in range(best)]
+    lps = [float(copy_lp[k, s + k]) for k in range(best)] + [float(end_lp[best])]
+    return run + [end_id] + chosen[best + 1 :], lps + logprobs[best + 1 :]
+
+
 MAX_LINES = 4  # lines one value may run over (`next_lines`)
 
 

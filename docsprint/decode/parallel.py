@@ -12,7 +12,14 @@ from tokenizers import Tokenizer
 from torch import Tensor
 
 from docsprint.data.encode import Batch, Encoded, collate
-from docsprint.decode.common import KeyValue, assemble, contiguous, next_lines, value_scores
+from docsprint.decode.common import (
+    KeyValue,
+    assemble,
+    contiguous,
+    extend_run,
+    next_lines,
+    value_scores,
+)
 from docsprint.io.document import Page
 from docsprint.models.model import DocsprintModel
 
@@ -59,6 +66,7 @@ def decode_parallel(
             ids, lps = [chosen[q] for q in qs], [float(best[b, q]) for q in qs]
             if not next_lines(ids, enc, page, V, end):  # the lines of one block stay stitched
                 ids, lps = contiguous(ids, lps, copy_lp[b, qs], end_lp[b, qs], V, end)
+            ids, lps = extend_run(ids, lps, copy_lp[b, qs], end_lp[b, qs], V, end, model.cfg.end_bonus)
             answers.append(assemble(key, ids, lps, enc, page, model.cfg, tok, key in list_keys))
         out.append(answers)
     return out

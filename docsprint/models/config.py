@@ -49,6 +49,9 @@ class ModelConfig:
     # Field confidence calibration (docsprint.eval.confidence): Platt parameters a, c, b per group
     # ("answer", "null"), fitted on dev answers by `docsprint calibrate`; empty = raw.
     calibration: dict[str, dict[str, float]] = field(default_factory=dict)
+    # Parallel decoding: a log-probability bonus per token for carrying a copied run on past an
+    # early END (`decode.common.extend_run`); 0 decodes each slot by its own argmax.
+    end_bonus: float = 0.0
 
     def __post_init__(self) -> None:
         if self.hidden_size % self.num_heads:
