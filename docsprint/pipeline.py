@@ -144,6 +144,7 @@ class Extractor:
             self.model = self.model.to(torch.bfloat16)
         fast = precision == "auto" and quantize is None and native_bf16(torch.device(device))
         self.parallel_model = copy.deepcopy(self.model).to(torch.bfloat16) if fast else self.model
+        self.parallel_model.cfg = self.model.cfg  # one config (calibration, end_bonus) for both
         plain = quantize or ("bf16" if precision == "bf16" else "fp32")
         self.precisions = {"parallel": "bf16" if fast else plain, "autoregressive": plain}
         self.precision = precision if precision == "auto" else plain

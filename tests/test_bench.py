@@ -70,6 +70,7 @@ def test_auto_precision_runs_parallel_in_bf16_only_where_the_hardware_has_it(tin
         assert dtypes == {"parallel": want, "autoregressive": torch.float32}
         assert ex.precisions == {"parallel": "bf16" if native else "fp32", "autoregressive": "fp32"}
         assert (ex.parallel_model is ex.model) is not native  # a copy only where it is used
+        assert ex.parallel_model.cfg is ex.model.cfg
         for mode in ("parallel", "autoregressive"):
             assert set(ex.extract(doc, ["total"], mode=mode).fields) == {"total"}
     # int8 and the training run's own model stay as they are
