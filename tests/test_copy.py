@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from docsprint.data.encode import ITEM_SEP_ID, encode, tokenize_page
-from docsprint.decode.common import assemble, contiguous, extend_run, next_lines
+from docsprint.decode.common import assemble, contiguous, contiguous_items, extend_run, next_lines
 from docsprint.io.document import Page, Word
 from tests.conftest import tiny_config
 
@@ -146,3 +146,21 @@ def test_an_early_end_is_carried_on_along_the_page_only_for_a_bonus():
     assert extend_run(chosen, lps, lp, end, V, END, bonus=3.0)[0][:4] == [V + 2, V + 3, V + 4, END]
     for other in ([V + 2, V + 5, END, END, END], [12, 13, END, END, END], [END] * 5):
         assert extend_run(other, lps, lp, end, V, END, bonus=1.0) == (other, lps)
+
+
+def test_each_line_item_stitched_in_page_order_becomes_one_run():
+    V, END, SEP = 100, 7, 2
+    lp = torch.full((7, 12), -20.0)  # 7 slots over 12 document positions
+    lp[0, 1], lp[1, 2], lp[1, 5] = -0.5, -0.9, -0.4  # item 1: slot 1 prefers 5 to the run's 2
+    lp[3, 8], lp[4, 9] = -0.1, -0.1  # item 2: one run already
+    chosen = [V + 1, V + 5, SEP, V + 8, V + 9, END, END]  # "1.58" read as "1" ... "58"
+    lps = [-0.5, -0.4, -0.1, -0.1, -0.1, -0.2, -0.2]
+    ids, got = contiguous_items(chosen, lps, lp, V, END, SEP)
+    assert ids == [V + 1, V + 2, SEP, V + 8, V + 9, END, END]
+    assert got == pytest.approx([-0.5, -0.9, -0.1, -0.1, -0.1, -0.2, -0.2])
+    # kept: an item that reads as the next lines of a block, one that goes back into the page
+    # (re-read pieces), one that writes vocabulary tokens
+    assert contiguous_items(chosen, lps, lp, V, END, SEP, lines=lambda item: True) == (chosen, lps)
+    for item in ([V + 5, V + 1], [V + 1, 40]):
+        other = [*item, SEP, V + 8, V + 9, END, END]
+        assert contiguous_items(other, lps, lp, V, END, SEP) == (other, lps)

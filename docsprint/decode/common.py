@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import torch
@@ -74,6 +75,35 @@ def contiguous(chosen: list[int], logprobs: list[float], copy_lp: Tensor, end_lp
     run = [vocab_size + start + k for k in range(length)]
     lps = [float(copy_lp[k, start + k]) for k in range(length)] + [float(end_lp[length])]
     return run + [end_id] + chosen[length + 1 :], lps + logprobs[length + 1 :]
+
+
+def contiguous_items(chosen: list[int], logprobs: list[float], copy_lp: Tensor, vocab_size: int,
+                     end_id: int, sep_id: int, lines: Callable[[list[int]], bool] = lambda item: False
+                     ) -> tuple[list[int], list[float]]:
+    """`contiguous` for the items of a list value (line items), one at a time: an item whose
+    pieces all copy, in page order but with gaps ("1" "." "58" from three places, "12. 20"),
+    becomes the run of the page of the same length whose pieces the item's slots score best
+    (the sum of their copy log-probabilities). Items that write vocabulary tokens, go back in
+    the page (re-read pieces, which `assemble` writes once), are one run already, or read as the
+    next lines of one block (``lines``: `next_lines` of the item) are kept."""
+    n = chosen.index(end_id) if end_id in chosen else len(chosen)
+    out, lps = list(chosen), list(logprobs)
+    ld = copy_lp.shape[1]
+    a = 0
+    while a < n:
+        b = next((i for i in range(a, n) if chosen[i] == sep_id), n)
+        pos = [c - vocab_size for c in chosen[a:b]]
+        gaps = [y - x for x, y in zip(pos, pos[1:], strict=False)]
+        if len(pos) >= 2 and min(pos) >= 0 and min(gaps) >= 1 and max(gaps) > 1 and not lines(chosen[a:b]):
+            length = b - a
+            i = torch.arange(length)[:, None]
+            j = torch.arange(ld)[None, :] + i  # slot a + i of a run starting at s copies s + i
+            diag = torch.gather(copy_lp[a:b], 1, j.clamp(max=ld - 1)).masked_fill(j >= ld, -1e9)
+            start = int(diag.sum(0).argmax())
+            out[a:b] = [vocab_size + start + k for k in range(length)]
+            lps[a:b] = [float(copy_lp[a + k, start + k]) for k in range(length)]
+        a = b + 1
+    return out, lps
 
 
 def extend_run(chosen: list[int], logprobs: list[float], copy_lp: Tensor, end_lp: Tensor,

@@ -11,11 +11,12 @@ import torch
 from tokenizers import Tokenizer
 from torch import Tensor
 
-from docsprint.data.encode import Batch, Encoded, collate
+from docsprint.data.encode import ITEM_SEP_ID, Batch, Encoded, collate
 from docsprint.decode.common import (
     KeyValue,
     assemble,
     contiguous,
+    contiguous_items,
     extend_run,
     next_lines,
     value_scores,
@@ -64,7 +65,12 @@ def decode_parallel(
         for k, key in enumerate(enc.keys):
             qs = [q for q, kk in enumerate(enc.value_key) if kk == k]
             ids, lps = [chosen[q] for q in qs], [float(best[b, q]) for q in qs]
-            if not next_lines(ids, enc, page, V, end):  # the lines of one block stay stitched
+            if key in list_keys:  # each line item as one run of the page
+                def lines(item: list[int], enc: Encoded = enc, page: Page = page) -> bool:
+                    return next_lines([*item, end], enc, page, V, end)
+
+                ids, lps = contiguous_items(ids, lps, copy_lp[b, qs], V, end, ITEM_SEP_ID, lines)
+            elif not next_lines(ids, enc, page, V, end):  # the lines of one block stay stitched
                 ids, lps = contiguous(ids, lps, copy_lp[b, qs], end_lp[b, qs], V, end)
             ids, lps = extend_run(ids, lps, copy_lp[b, qs], end_lp[b, qs], V, end, model.cfg.end_bonus)
             answers.append(assemble(key, ids, lps, enc, page, model.cfg, tok, key in list_keys))
