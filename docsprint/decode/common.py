@@ -49,6 +49,14 @@ def value_scores(model: DocsprintModel, batch: Batch) -> tuple[Tensor, Tensor, T
     return model.head.scores(*head_inputs(model, batch), end_id=model.cfg.end_id)
 
 
+def _runs(copy_lp: Tensor) -> Tensor:
+    """(m, Ld) -> (m, Ld): entry [i, s] is slot i's log-probability of copying s + i, the piece
+    slot i reads in a run starting at s (-1e9 past the window's end)."""
+    m, ld = copy_lp.shape
+    j = torch.arange(ld)[None, :] + torch.arange(m)[:, None]
+    return torch.gather(copy_lp, 1, j.clamp(max=ld - 1)).masked_fill(j >= ld, -1e9)
+
+
 def contiguous(chosen: list[int], logprobs: list[float], copy_lp: Tensor, end_lp: Tensor,
                vocab_size: int, end_id: int) -> tuple[list[int], list[float]]:
     """One key's value as one contiguous run of the document, when its tokens copy pieces
@@ -66,10 +74,7 @@ def contiguous(chosen: list[int], logprobs: list[float], copy_lp: Tensor, end_lp
     m, ld = copy_lp.shape
     if not pos or min(pos) < 0 or all(b == a + 1 for a, b in zip(pos, pos[1:], strict=False)) or m < 2:
         return chosen, logprobs
-    i = torch.arange(m - 1)[:, None]
-    j = torch.arange(ld)[None, :] + i  # slot i of a run starting at s copies s + i
-    diag = torch.gather(copy_lp[: m - 1], 1, j.clamp(max=ld - 1)).masked_fill(j >= ld, -1e9)
-    total = diag.cumsum(0) + end_lp[1:, None]  # (L - 1, s): a run of L tokens, then END in slot L
+    total = _runs(copy_lp[: m - 1]).cumsum(0) + end_lp[1:, None]  # (L - 1, s): a run of L tokens, then END in slot L
     flat = int(total.argmax())
     length, start = flat // ld + 1, flat % ld
     run = [vocab_size + start + k for k in range(length)]
@@ -85,23 +90,18 @@ def contiguous_items(chosen: list[int], logprobs: list[float], copy_lp: Tensor, 
     becomes the run of the page of the same length whose pieces the item's slots score best
     (the sum of their copy log-probabilities). Items that write vocabulary tokens, go back in
     the page (re-read pieces, which `assemble` writes once), are one run already, or read as the
-    next lines of one block (``lines``: `next_lines` of the item) are kept."""
+    next lines of one block (``lines`` of the item and an END: `next_lines`) are kept."""
     n = chosen.index(end_id) if end_id in chosen else len(chosen)
     out, lps = list(chosen), list(logprobs)
-    ld = copy_lp.shape[1]
     a = 0
     while a < n:
         b = next((i for i in range(a, n) if chosen[i] == sep_id), n)
         pos = [c - vocab_size for c in chosen[a:b]]
         gaps = [y - x for x, y in zip(pos, pos[1:], strict=False)]
-        if len(pos) >= 2 and min(pos) >= 0 and min(gaps) >= 1 and max(gaps) > 1 and not lines(chosen[a:b]):
-            length = b - a
-            i = torch.arange(length)[:, None]
-            j = torch.arange(ld)[None, :] + i  # slot a + i of a run starting at s copies s + i
-            diag = torch.gather(copy_lp[a:b], 1, j.clamp(max=ld - 1)).masked_fill(j >= ld, -1e9)
-            start = int(diag.sum(0).argmax())
-            out[a:b] = [vocab_size + start + k for k in range(length)]
-            lps[a:b] = [float(copy_lp[a + k, start + k]) for k in range(length)]
+        if len(pos) >= 2 and min(pos) >= 0 and min(gaps) >= 1 and max(gaps) > 1 and not lines([*chosen[a:b], end_id]):
+            start = int(_runs(copy_lp[a:b]).sum(0).argmax())
+            out[a:b] = [vocab_size + start + k for k in range(b - a)]
+            lps[a:b] = [float(copy_lp[a + k, start + k]) for k in range(b - a)]
         a = b + 1
     return out, lps
 

@@ -6,6 +6,7 @@ unless it reads as the next lines of one block (`next_lines`: a two-line address
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import partial
 
 import torch
 from tokenizers import Tokenizer
@@ -65,10 +66,8 @@ def decode_parallel(
         for k, key in enumerate(enc.keys):
             qs = [q for q, kk in enumerate(enc.value_key) if kk == k]
             ids, lps = [chosen[q] for q in qs], [float(best[b, q]) for q in qs]
-            if key in list_keys:  # each line item as one run of the page
-                def lines(item: list[int], enc: Encoded = enc, page: Page = page) -> bool:
-                    return next_lines([*item, end], enc, page, V, end)
-
+            if key in list_keys:  # each line item as one run of the page (or lines of one block)
+                lines = partial(next_lines, enc=enc, page=page, vocab_size=V, end_id=end)
                 ids, lps = contiguous_items(ids, lps, copy_lp[b, qs], V, end, ITEM_SEP_ID, lines)
             elif not next_lines(ids, enc, page, V, end):  # the lines of one block stay stitched
                 ids, lps = contiguous(ids, lps, copy_lp[b, qs], end_lp[b, qs], V, end)

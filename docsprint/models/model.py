@@ -263,7 +263,7 @@ class SelfAttention(nn.Module):
         # ANLS unchanged on SROIE, FUNSD and WildReceipt).
         dt = x.dtype
         y = F.scaled_dot_product_attention(q.to(dt), k.to(dt), v.to(dt), attn_mask=mask)  # (B, nh, T, hs)
-        return self.out(y.to(x.dtype).transpose(1, 2).reshape(B, T, C))
+        return self.out(y.transpose(1, 2).reshape(B, T, C))
 
 
 class Block(nn.Module):
