@@ -4,7 +4,14 @@ import pytest
 import torch
 
 from docsprint.data.encode import ITEM_SEP_ID, encode, tokenize_page
-from docsprint.decode.common import assemble, contiguous, contiguous_items, extend_run, next_lines
+from docsprint.decode.common import (
+    assemble,
+    contiguous,
+    contiguous_items,
+    extend_run,
+    item_runs,
+    next_lines,
+)
 from docsprint.io.document import Page, Word
 from tests.conftest import tiny_config
 
@@ -164,3 +171,30 @@ def test_each_line_item_stitched_in_page_order_becomes_one_run():
     for item in ([V + 5, V + 1], [V + 1, 40]):
         other = [*item, SEP, V + 8, V + 9, END, END]
         assert contiguous_items(other, lps, lp, V, END, SEP) == (other, lps)
+
+
+def test_a_list_is_read_as_runs_that_start_words_in_page_order():
+    V, END, SEP = 100, 7, 2
+    starts = torch.zeros(12, dtype=torch.bool)
+    starts[[1, 3, 5, 8]] = True  # pieces 1-2, 3-4, 5-7, 8-11 are words
+    lp = torch.full((7, 12), -20.0)  # 7 slots over 12 document positions
+    sep = torch.full((7,), -20.0)
+    lp[0, 1], lp[0, 2], lp[1, 2] = -0.6, -0.5, -0.3  # slot 0 prefers the word's second piece
+    sep[2] = -0.1
+    lp[3, 5], lp[3, 6], lp[3, 1] = -0.4, -0.3, -0.2  # slot 3 prefers 6 (mid-word), or re-reading 1
+    lp[4, 6], lp[5, 7] = -0.2, -0.2
+    chosen = [V + 2, V + 2, SEP, V + 1, V + 6, V + 7, END]  # the slots' argmax: "2 2 | 1 6 7"
+    lps = [-0.5, -0.3, -0.1, -0.2, -0.2, -0.2, -0.05]
+    ids, got = item_runs(chosen, lps, lp, sep, starts, V, END, SEP)
+    assert ids == [V + 1, V + 2, SEP, V + 5, V + 6, V + 7, END]  # two whole words, in page order
+    assert got == pytest.approx([-0.6, -0.3, -0.1, -0.4, -0.2, -0.2, -0.05])
+    # the model's length is kept: a list that fills every slot (re-asked with more) fills them all
+    full, _ = item_runs(chosen[:6], lps[:6], lp[:6], sep[:6], starts, V, END, SEP)
+    assert full == [V + 1, V + 2, SEP, V + 5, V + 6, V + 7]
+    # separators the model writes after the last item stay (empty items, dropped by assemble)
+    sep[3] = -0.01
+    trailing = [V + 2, V + 2, SEP, SEP, END, END, END]
+    assert item_runs(trailing, lps, lp, sep, starts, V, END, SEP)[0] == [V + 1, V + 2, SEP, SEP, END, END, END]
+    # kept: values that write vocabulary tokens, nulls, one-piece values
+    for other in ([V + 2, 40, SEP, V + 6, END, END, END], [END] * 7, [V + 2, END, END, END, END, END, END]):
+        assert item_runs(other, lps, lp, sep, starts, V, END, SEP) == (other, lps)

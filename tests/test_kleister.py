@@ -43,6 +43,8 @@ def test_page_spellings_are_read_as_the_task_writes_them():
     assert task_value("term", "one year") == "1 year"
     assert task_value("term", "eighteen (18) months") == "18 months"
     assert task_value("jurisdiction", "Oregon") == "Oregon"
+    assert task_value("party", "SEARS, ROEBUCK & CO.") == "SEARS ROEBUCK and CO."
+    assert task_value("party", "Koch Industries , Inc.") == "Koch Industries Inc."
     pred = {"effective date": "April 18, 2001", "jurisdiction": "Oregon", "party": ["Nike Inc."],
             "term": "two (2) years"}
     assert pair_counts(pred, parse_expected(EXPECTED)) == (3, 4, 4)

@@ -107,16 +107,16 @@ def test_many_value_tokens_reduce_the_vocabulary_chunk_by_chunk_to_the_same_answ
     end_id = tiny_model.cfg.end_id
     with torch.inference_mode():
         whole = torch.log_softmax(head(query, ptr, start_ptr, slot), -1)  # (B, Q, V + Ld)
-        lp, idx, copy_lp, end_lp = head.scores(query, ptr, start_ptr, slot, end_id=end_id)
+        lp, idx, copy_lp, special_lp = head.scores(query, ptr, start_ptr, slot, ids=(end_id, 2))
         vocab = head.vocab_logits(query)
-        best, arg, lse, end = head.vocab_summary(query, end_id, chunked=True)
-        fused = head.vocab_summary(query, end_id)
+        best, arg, lse, end = head.vocab_summary(query, (end_id, 2), chunked=True)
+        fused = head.vocab_summary(query, (end_id, 2))
     expected_lp, expected_idx = whole.max(-1)
     assert (idx < V).any() and (idx >= V).any()  # both halves are chosen somewhere
     assert torch.equal(idx, expected_idx) and torch.allclose(lp, expected_lp, atol=1e-5)
-    assert torch.allclose(copy_lp, whole[..., V:], atol=1e-4) and torch.allclose(end_lp, whole[..., end_id], atol=1e-5)
+    assert torch.allclose(copy_lp, whole[..., V:], atol=1e-4) and torch.allclose(special_lp, whole[..., [end_id, 2]], atol=1e-5)
     assert torch.equal(arg, vocab.argmax(-1)) and torch.allclose(best, vocab.amax(-1))
-    assert torch.allclose(lse, torch.logsumexp(vocab, -1), atol=1e-5) and torch.allclose(end, vocab[..., end_id], atol=1e-5)
+    assert torch.allclose(lse, torch.logsumexp(vocab, -1), atol=1e-5) and torch.allclose(end, vocab[..., [end_id, 2]], atol=1e-5)
     assert all(torch.allclose(a.float(), b.float(), atol=1e-5) for a, b in zip(fused, (best, arg, lse, end), strict=True))
 
 

@@ -51,7 +51,9 @@ def parse_expected(expected: str) -> Fields:
 def task_value(key: str, value: str) -> str:
     """A value as the task writes it: an effective date as an ISO date ("April 18, 2001" ->
     2001-04-18; "4/5/2001" month first, as US contracts write it), a term as "N units" ("two (2)
-    years" -> 2 years); what reads no one way stays as it is. The model copies what the page
+    years" -> 2 years), a party without commas and with "and" for "&" ("SEARS, ROEBUCK & CO."
+    -> "SEARS ROEBUCK and CO.": none of the task's 381 train parties has a comma); what reads
+    no one way stays as it is. The model copies what the page
     writes; this is the task's reading of it."""
     if key == "effective_date":
         found = dates(value)
@@ -60,6 +62,8 @@ def task_value(key: str, value: str) -> str:
             mo, d, y = (int(g) for g in numeric.groups())
             found = {day for day in found if (day.month, day.day, day.year) == (mo, d, y)}
         return found.pop().isoformat() if len(found) == 1 else value
+    if key == "party":  # the task writes no commas and "and" for "&": "Sears Roebuck and Co."
+        return " ".join(re.sub(r"\s*&\s*", " and ", value.replace(",", " ")).split())
     if key == "term":
         text = value.lower()
         m = re.search(r"(\d+(?:\.\d+)?)\s*\)?\s*(year|month|day|week)s?\b", text)

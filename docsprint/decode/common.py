@@ -44,9 +44,10 @@ def value_choices(model: DocsprintModel, batch: Batch) -> tuple[Tensor, Tensor]:
 
 
 def value_scores(model: DocsprintModel, batch: Batch) -> tuple[Tensor, Tensor, Tensor, Tensor]:
-    """`value_choices`, plus every value token's copy log-probabilities (B, Q, Ld) and end
-    log-probability (B, Q), for `contiguous`; the same one forward pass."""
-    return model.head.scores(*head_inputs(model, batch), end_id=model.cfg.end_id)
+    """`value_choices`, plus every value token's copy log-probabilities (B, Q, Ld) and its
+    log-probabilities of END and of the item separator (B, Q, 2), for `contiguous` and
+    `item_runs`; the same one forward pass."""
+    return model.head.scores(*head_inputs(model, batch), ids=(model.cfg.end_id, ITEM_SEP_ID))
 
 
 def _runs(copy_lp: Tensor) -> Tensor:
@@ -104,6 +105,59 @@ def contiguous_items(chosen: list[int], logprobs: list[float], copy_lp: Tensor, 
             lps[a:b] = [float(copy_lp[a + k, start + k]) for k in range(b - a)]
         a = b + 1
     return out, lps
+
+
+def item_runs(chosen: list[int], logprobs: list[float], copy_lp: Tensor, sep_lp: Tensor, starts: Tensor,
+              vocab_size: int, end_id: int, sep_id: int) -> tuple[list[int], list[float]]:
+    """A list value (line items) as items that are each one run of the page, in page order.
+
+    Each slot takes its own argmax, so the slots of a long list lose their alignment: an item
+    starts inside a word ("akhMaaz(" of "TabakhMaaz(OnlyMe)"), re-reads pieces, takes pieces
+    of the next item, or a separator lands mid-run ("1 ugula wheatberries ... ocacciaBread" for
+    nine items). This is the best path under the same slots' log-probabilities through the
+    states "slot i copies piece j" and "slot i separates, the last item ended at j": an item
+    goes on with piece j + 1 in the next slot or ends with a separator (more separators make
+    empty items, which `assemble` drops, as the model writes them), and the next item starts
+    at a piece after it that begins a word (``starts``, (Ld,) bool). Viterbi, O(slots x
+    pieces). The model's own length is kept: END in the same slot, or every slot filled (and
+    the key re-asked with more). Values that write vocabulary tokens and nulls are kept.
+    copy_lp: (m, Ld) the key's m slots' copy log-probabilities; sep_lp: (m,).
+    On the dev documents (v11 weights), entity F1 of the list keys: WildReceipt 42.7 -> 49.2,
+    synthetic line items 65.1 -> 89.6, Kleister-NDA parties 25.0 -> 23.2."""
+    n = chosen.index(end_id) if end_id in chosen else len(chosen)
+    ld = copy_lp.shape[1]
+    if n < 2 or any(c < vocab_size and c != sep_id for c in chosen[:n]) or not bool(starts.any()):
+        return chosen, logprobs
+    neg = torch.full((1,), -1e9)
+    copy = copy_lp.float()  # [i, j]: slot i copies piece j
+    run = copy[0].masked_fill(~starts, -1e9)  # best path whose slot i copies piece j
+    sep = torch.full((ld,), -1e9)  # best path whose slot i separates, the last item ended at j
+    new_item, sep_after_sep, after = [], [], []  # per slot >= 1, to trace the path back
+    for i in range(1, n):  # slot n holds END (or n is every slot)
+        top, arg = torch.cummax(sep, 0)
+        opened = torch.cat([neg, top[:-1]]).masked_fill(~starts, -1e9)  # an item ended before j
+        cont = torch.cat([neg, run[:-1]])  # piece j - 1 in slot i - 1
+        new_item.append(opened > cont)
+        after.append(torch.cat([arg.new_zeros(1), arg[:-1]]))
+        sep_after_sep.append(sep > run)
+        sep = torch.maximum(run, sep) + sep_lp[i]
+        run = torch.maximum(cont, opened) + copy[i]
+    in_run = bool(run.max() >= sep.max())  # a list may end on separators (empty items)
+    j = int(run.argmax() if in_run else sep.argmax())
+    path: list[int] = []
+    for i in range(n - 1, -1, -1):
+        path.append(vocab_size + j if in_run else sep_id)
+        if i == 0:
+            break
+        if not in_run:
+            in_run = not bool(sep_after_sep[i - 1][j])
+        elif bool(new_item[i - 1][j]):
+            j, in_run = int(after[i - 1][j]), False
+        else:
+            j -= 1
+    path.reverse()
+    lps = [float(sep_lp[i]) if c == sep_id else float(copy[i, c - vocab_size]) for i, c in enumerate(path)]
+    return path + chosen[n:], lps + logprobs[n:]
 
 
 def extend_run(chosen: list[int], logprobs: list[float], copy_lp: Tensor, end_lp: Tensor,

@@ -19,6 +19,7 @@ from docsprint.decode.common import (
     contiguous,
     contiguous_items,
     extend_run,
+    item_runs,
     next_lines,
     value_scores,
 )
@@ -56,17 +57,22 @@ def decode_parallel(
     '9.00'
     """
     batch = collate(encs).to(next(model.parameters()).device)
-    best, idx, copy_lp, end_lp = choose(model, batch)  # (B, Q) log-probability and choice, ...
-    best, idx, copy_lp, end_lp = best.cpu(), idx.cpu(), copy_lp.cpu(), end_lp.cpu()
+    best, idx, copy_lp, special_lp = choose(model, batch)  # (B, Q) log-probability and choice, ...
+    best, idx, copy_lp, special_lp = best.cpu(), idx.cpu(), copy_lp.cpu(), special_lp.cpu()
+    end_lp, sep_lp = special_lp[..., 0], special_lp[..., 1]
     V, end = model.cfg.vocab_size, model.cfg.end_id
     out = []
     for b, (enc, page) in enumerate(zip(encs, pages, strict=True)):
         chosen = [int(i) for i in idx[b]]  # padding sits after each document: positions hold
+        starts = torch.zeros(copy_lp.shape[-1], dtype=torch.bool)  # copy positions that begin a word
+        if enc.doc is not None:
+            starts[1 : 1 + len(enc.doc.char_span)] = torch.tensor([a == 0 for a, _ in enc.doc.char_span])
         answers = []
         for k, key in enumerate(enc.keys):
             qs = [q for q, kk in enumerate(enc.value_key) if kk == k]
             ids, lps = [chosen[q] for q in qs], [float(best[b, q]) for q in qs]
             if key in list_keys:  # each line item as one run of the page (or lines of one block)
+                ids, lps = item_runs(ids, lps, copy_lp[b, qs], sep_lp[b, qs], starts, V, end, ITEM_SEP_ID)
                 lines = partial(next_lines, enc=enc, page=page, vocab_size=V, end_id=end)
                 ids, lps = contiguous_items(ids, lps, copy_lp[b, qs], V, end, ITEM_SEP_ID, lines)
             elif not next_lines(ids, enc, page, V, end):  # the lines of one block stay stitched

@@ -376,29 +376,31 @@ class ValueHead(nn.Module):
         return best, idx
 
     def scores(self, query: Tensor, ptr: Tensor, start_ptr: Tensor, slot: Tensor,
-               end_id: int) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+               ids: tuple[int, ...]) -> tuple[Tensor, Tensor, Tensor, Tensor]:
         """`best`'s (log-probability, choice), plus what a span search needs: every document
-        token's copy log-probability (B, Q, Ld) and the end token's (B, Q). For a parallel
-        pass: the vocabulary is reduced chunk by chunk (`vocab_summary`)."""
-        best, idx, end, copy, log_z = self._choose(query, ptr, start_ptr, slot, end_id, chunked=True)
-        return best, idx, copy - log_z[..., None], end - log_z
+        token's copy log-probability (B, Q, Ld) and the log-probabilities of vocabulary tokens
+        ``ids`` (B, Q, len(ids)): END, the item separator. For a parallel pass: the vocabulary
+        is reduced chunk by chunk (`vocab_summary`)."""
+        best, idx, special, copy, log_z = self._choose(query, ptr, start_ptr, slot, ids, chunked=True)
+        return best, idx, copy - log_z[..., None], special - log_z[..., None]
 
-    def _choose(self, query: Tensor, ptr: Tensor, start_ptr: Tensor, slot: Tensor, end_id: int = 0,
+    def _choose(self, query: Tensor, ptr: Tensor, start_ptr: Tensor, slot: Tensor, ids: tuple[int, ...] = (0,),
                 chunked: bool = False) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
-        """`best`'s work: (log-probability, choice), the ``end_id`` token's logit, the copy
-        logits and the joint normaliser."""
-        v_best, v_idx, v_lse, v_end = self.vocab_summary(query, end_id, chunked)
+        """`best`'s work: (log-probability, choice), the logits of vocabulary tokens ``ids``,
+        the copy logits and the joint normaliser."""
+        v_best, v_idx, v_lse, v_special = self.vocab_summary(query, ids, chunked)
         copy = self.copy_logits(ptr, start_ptr, slot)  # (B, Q, Ld)
         c_best, c_idx = copy.max(-1)
         log_z = torch.logaddexp(v_lse, torch.logsumexp(copy, -1))  # log Z_vocab, log Z_copy
         take_copy = c_best > v_best
         idx = torch.where(take_copy, c_idx + self.bias.shape[0], v_idx)
-        return torch.where(take_copy, c_best, v_best) - log_z, idx, v_end, copy, log_z
+        return torch.where(take_copy, c_best, v_best) - log_z, idx, v_special, copy, log_z
 
-    def vocab_summary(self, query: Tensor, end_id: int = 0,
+    def vocab_summary(self, query: Tensor, ids: tuple[int, ...] = (0,),
                       chunked: bool = False) -> tuple[Tensor, Tensor, Tensor, Tensor]:
         """What decoding needs of the vocabulary logits of value tokens ``query`` (B, Q, H):
-        their max, argmax, logsumexp and the ``end_id`` token's logit, (B, Q) each.
+        their max, argmax and logsumexp, (B, Q) each, and the logits of tokens ``ids``
+        (B, Q, len(ids)).
 
         ``chunked`` (for the few hundred value tokens of a parallel pass): the vocabulary is
         projected ``VOCAB_CHUNK`` rows at a time and each chunk reduced while it is still in
@@ -411,7 +413,7 @@ class ValueHead(nn.Module):
         if self.untied is not None or not chunked:
             vocab = self.project_vocab(h).float()
             v_best, v_idx = vocab.max(-1)
-            return v_best, v_idx, torch.logsumexp(vocab, -1), vocab[..., end_id]
+            return v_best, v_idx, torch.logsumexp(vocab, -1), vocab[..., list(ids)]
         flat = h.reshape(-1, h.shape[-1])
         best = idx = lse = flat.new_empty(0)
         for s in range(0, self.bias.shape[0], VOCAB_CHUNK):
@@ -423,8 +425,9 @@ class ValueHead(nn.Module):
             else:
                 better = m > best
                 best, idx, lse = torch.where(better, m, best), torch.where(better, i + s, idx), torch.logaddexp(lse, z)
-        end = self.project_vocab(flat, end_id, end_id + 1).float()[:, 0]
-        return best.view(shape), idx.view(shape), lse.view(shape), end.view(shape)
+        rows = torch.tensor(ids, device=flat.device)
+        special = F.linear(flat, self.word.weight[rows], self.bias[rows]).float()
+        return best.view(shape), idx.view(shape), lse.view(shape), special.view(*shape, len(ids))
 
 
 class DocsprintModel(nn.Module):
