@@ -55,12 +55,12 @@ def test_wildreceipt_loader_makes_lists_of_repeated_fields(tmp_path):
 
     rec = {"file_name": "images/r1.jpg", "height": 100, "width": 100, "annotations": [
         ann("Cafe Uno", 1, 0), ann("Tea", 3, 10), ann("2.00", 4, 10), ann("Cake", 3, 20),
-        ann("3.50", 4, 20), ann("5.50", 5, 30)]}
+        ann("3.50", 4, 20), ann("5.50", 5, 30), ann("Tea", 3, 40), ann("5.50", 5, 50), ann("GmbH", 1, 60)]}
     (root / "test.jsonl").write_text(json.dumps(rec) + "\n")
     (ex,) = datasets.load("wildreceipt", "test", root)
-    assert ex.fields["store name"] == "Cafe Uno"
-    assert ex.fields["item"] == ["Tea", "Cake"] and ex.fields["item price"] == ["2.00", "3.50"]
-    assert ex.fields["total"] == "5.50" and ex.fields["phone"] is None
+    assert ex.fields["store name"] == "Cafe Uno GmbH"  # a value's boxes, joined
+    assert ex.fields["item"] == ["Tea", "Cake", "Tea"] and ex.fields["item price"] == ["2.00", "3.50"]
+    assert ex.fields["total"] == "5.50" and ex.fields["phone"] is None  # a total printed twice: one value
     assert len(ex.fields) == 12
     assert [w.text for w in ex.doc.pages[0].words][:2] == ["Cafe", "Uno"]
 

@@ -153,6 +153,11 @@ def load_wildreceipt(root: Path, split: str) -> Iterator[Example]:
         fields: dict[str, str | list[str] | None] = {}
         for k in WILDRECEIPT_KEYS.values():
             vs = values.get(k)
+            if vs and k not in WILDRECEIPT_LISTS:  # a total printed twice is one value, not "$9.93 $9.93"
+                once: dict[str, str] = {}
+                for v in vs:
+                    once.setdefault("".join(v.split()).casefold(), v)
+                vs = list(once.values())
             fields[k] = (vs if k in WILDRECEIPT_LISTS else " ".join(vs)) if vs else None
         img = root / rec["file_name"]
         page = Page(image=None, width=int(rec["width"]), height=int(rec["height"]), words=words, image_path=str(img))

@@ -220,7 +220,8 @@ F1_DEFINITIONS = {
     "default": "micro F1 over (document, key, item): exact match after lower-casing and collapsing spaces",
     "wildreceipt": ("entity-level micro F1 over the 12 value classes: each predicted item must equal a gold "
                     "entity of the same class exactly once spaces are removed (the published texts have "
-                    "none) and case is folded; line items (item, item quantity, item price) are matched as "
+                    "none) and case is folded; a class's boxes are one value, written once each (a total "
+                    "printed twice is \"$9.93\"); line items (item, item quantity, item price) are matched as "
                     "multisets per class, each gold entity at most once, in any order"),
     "kleister-nda": "the task's F1: micro F1 over KEY=VALUE items, upper-cased, spaces as underscores",
 }

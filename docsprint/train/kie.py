@@ -80,8 +80,9 @@ class KIETrainConfig(TrainConfig):
 
 
 # The labelling rule's version, part of the encoding cache's settings: 2 = values asked as the
-# window writes them (`label_windows`); 3 = dates only
-LABELS = 3
+# window writes them (`label_windows`); 3 = dates only; 4 = WildReceipt's repeated boxes of one
+# value once ("$9.93", not "$9.93 $9.93")
+LABELS = 4
 
 
 @dataclass
