@@ -6,6 +6,7 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+import numpy as np
 import torch
 from tokenizers import Tokenizer
 from torch import Tensor
@@ -128,20 +129,21 @@ def item_runs(chosen: list[int], logprobs: list[float], copy_lp: Tensor, sep_lp:
     ld = copy_lp.shape[1]
     if n < 2 or any(c < vocab_size and c != sep_id for c in chosen[:n]) or not bool(starts.any()):
         return chosen, logprobs
-    neg = torch.full((1,), -1e9)
-    copy = copy_lp.float()  # [i, j]: slot i copies piece j
-    run = copy[0].masked_fill(~starts, -1e9)  # best path whose slot i copies piece j
-    sep = torch.full((ld,), -1e9)  # best path whose slot i separates, the last item ended at j
+    copy, sep_lp, begins = copy_lp.float().numpy(), sep_lp.float().numpy(), starts.numpy()  # numpy: ~3x faster here
+    run = np.where(begins, copy[0], -1e9)  # best path whose slot i copies piece j
+    sep = np.full(ld, -1e9, dtype=np.float32)  # best path whose slot i separates, the last item ended at j
+    pieces = np.arange(ld)
     new_item, sep_after_sep, after = [], [], []  # per slot >= 1, to trace the path back
     for i in range(1, n):  # slot n holds END (or n is every slot)
-        top, arg = torch.cummax(sep, 0)
-        opened = torch.cat([neg, top[:-1]]).masked_fill(~starts, -1e9)  # an item ended before j
-        cont = torch.cat([neg, run[:-1]])  # piece j - 1 in slot i - 1
+        top = np.maximum.accumulate(sep)  # best separator ending at or before j, and where
+        arg = np.maximum.accumulate(np.where(sep >= top, pieces, 0))
+        opened = np.where(begins, np.concatenate([[-1e9], top[:-1]]), -1e9)  # an item ended before j
+        cont = np.concatenate([[-1e9], run[:-1]])  # piece j - 1 in slot i - 1
         new_item.append(opened > cont)
-        after.append(torch.cat([arg.new_zeros(1), arg[:-1]]))
+        after.append(np.concatenate([[0], arg[:-1]]))
         sep_after_sep.append(sep > run)
-        sep = torch.maximum(run, sep) + sep_lp[i]
-        run = torch.maximum(cont, opened) + copy[i]
+        sep = np.maximum(run, sep) + sep_lp[i]
+        run = np.maximum(cont, opened) + copy[i]
     in_run = bool(run.max() >= sep.max())  # a list may end on separators (empty items)
     j = int(run.argmax() if in_run else sep.argmax())
     path: list[int] = []
@@ -150,8 +152,8 @@ def item_runs(chosen: list[int], logprobs: list[float], copy_lp: Tensor, sep_lp:
         if i == 0:
             break
         if not in_run:
-            in_run = not bool(sep_after_sep[i - 1][j])
-        elif bool(new_item[i - 1][j]):
+            in_run = not sep_after_sep[i - 1][j]
+        elif new_item[i - 1][j]:
             j, in_run = int(after[i - 1][j]), False
         else:
             j -= 1
