@@ -129,7 +129,7 @@ def item_runs(chosen: list[int], logprobs: list[float], copy_lp: Tensor, sep_lp:
     ld = copy_lp.shape[1]
     if n < 2 or any(c < vocab_size and c != sep_id for c in chosen[:n]) or not bool(starts.any()):
         return chosen, logprobs
-    copy, sep_lp, begins = copy_lp.float().numpy(), sep_lp.float().numpy(), starts.numpy()  # numpy: ~3x faster here
+    copy, sep_at, begins = copy_lp.float().numpy(), sep_lp.float().numpy(), starts.numpy()  # numpy: 2x faster here
     run = np.where(begins, copy[0], -1e9)  # best path whose slot i copies piece j
     sep = np.full(ld, -1e9, dtype=np.float32)  # best path whose slot i separates, the last item ended at j
     pieces = np.arange(ld)
@@ -142,7 +142,7 @@ def item_runs(chosen: list[int], logprobs: list[float], copy_lp: Tensor, sep_lp:
         new_item.append(opened > cont)
         after.append(np.concatenate([[0], arg[:-1]]))
         sep_after_sep.append(sep > run)
-        sep = np.maximum(run, sep) + sep_lp[i]
+        sep = np.maximum(run, sep) + sep_at[i]
         run = np.maximum(cont, opened) + copy[i]
     in_run = bool(run.max() >= sep.max())  # a list may end on separators (empty items)
     j = int(run.argmax() if in_run else sep.argmax())
@@ -158,7 +158,7 @@ def item_runs(chosen: list[int], logprobs: list[float], copy_lp: Tensor, sep_lp:
         else:
             j -= 1
     path.reverse()
-    lps = [float(sep_lp[i]) if c == sep_id else float(copy[i, c - vocab_size]) for i, c in enumerate(path)]
+    lps = [float(sep_at[i]) if c == sep_id else float(copy[i, c - vocab_size]) for i, c in enumerate(path)]
     return path + chosen[n:], lps + logprobs[n:]
 
 
