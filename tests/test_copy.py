@@ -1,5 +1,6 @@
 """Copy decoding: a value copied from the document comes back exactly as the document writes it."""
 
+import numpy as np
 import pytest
 import torch
 
@@ -11,6 +12,7 @@ from docsprint.decode.common import (
     extend_run,
     item_runs,
     next_lines,
+    piece_marks,
 )
 from docsprint.io.document import Page, Word
 from tests.conftest import tiny_config
@@ -175,7 +177,7 @@ def test_each_line_item_stitched_in_page_order_becomes_one_run():
 
 def test_a_list_is_read_as_runs_that_start_words_in_page_order():
     V, END, SEP = 100, 7, 2
-    starts = torch.zeros(12, dtype=torch.bool)
+    starts, breaks = np.zeros(12, dtype=bool), np.zeros(12, dtype=bool)
     starts[[1, 3, 5, 8]] = True  # pieces 1-2, 3-4, 5-7, 8-11 are words
     lp = torch.full((7, 12), -20.0)  # 7 slots over 12 document positions
     sep = torch.full((7,), -20.0)
@@ -185,16 +187,43 @@ def test_a_list_is_read_as_runs_that_start_words_in_page_order():
     lp[4, 6], lp[5, 7] = -0.2, -0.2
     chosen = [V + 2, V + 2, SEP, V + 1, V + 6, V + 7, END]  # the slots' argmax: "2 2 | 1 6 7"
     lps = [-0.5, -0.3, -0.1, -0.2, -0.2, -0.2, -0.05]
-    ids, got = item_runs(chosen, lps, lp, sep, starts, V, END, SEP)
+    ids, got = item_runs(chosen, lps, lp, sep, starts, breaks, V, END, SEP)
     assert ids == [V + 1, V + 2, SEP, V + 5, V + 6, V + 7, END]  # two whole words, in page order
     assert got == pytest.approx([-0.6, -0.3, -0.1, -0.4, -0.2, -0.2, -0.05])
     # the model's length is kept: a list that fills every slot (re-asked with more) fills them all
-    full, _ = item_runs(chosen[:6], lps[:6], lp[:6], sep[:6], starts, V, END, SEP)
+    full, _ = item_runs(chosen[:6], lps[:6], lp[:6], sep[:6], starts, breaks, V, END, SEP)
     assert full == [V + 1, V + 2, SEP, V + 5, V + 6, V + 7]
     # separators the model writes after the last item stay (empty items, dropped by assemble)
-    sep[3] = -0.01
     trailing = [V + 2, V + 2, SEP, SEP, END, END, END]
-    assert item_runs(trailing, lps, lp, sep, starts, V, END, SEP)[0] == [V + 1, V + 2, SEP, SEP, END, END, END]
+    sep3 = sep.clone()
+    sep3[3] = -0.01
+    assert item_runs(trailing, lps, lp, sep3, starts, breaks, V, END, SEP)[0] == [V + 1, V + 2, SEP, SEP, END, END, END]
     # kept: values that write vocabulary tokens, nulls, one-piece values
     for other in ([V + 2, 40, SEP, V + 6, END, END, END], [END] * 7, [V + 2, END, END, END, END, END, END]):
-        assert item_runs(other, lps, lp, sep, starts, V, END, SEP) == (other, lps)
+        assert item_runs(other, lps, lp, sep, starts, breaks, V, END, SEP) == (other, lps)
+
+
+def test_an_item_does_not_run_on_into_the_next_line(tok):
+    V, END, SEP = 100, 7, 2
+    # "Tea 2.00" / "Cake 3.50": each item name on its own line, read in page order
+    page = Page(None, 200, 40, [Word("Tea", (0, 0, 30, 10)), Word("2.00", (150, 0, 190, 10)),
+                                Word("Cake", (0, 20, 40, 30)), Word("3.50", (150, 20, 190, 30))])
+    enc = encode(tok, tiny_config(), tokenize_page(tok, page), ["item"])
+    starts, breaks = piece_marks(enc, len(enc.doc.ids) + 3)
+    first = [1 + i for i, w in enumerate(enc.doc.word_index) if i == 0 or enc.doc.word_index[i - 1] != w]
+    assert starts[first].all() and starts.sum() == 4
+    assert [bool(breaks[1 + enc.doc.word_index.index(w)]) for w in range(4)] == [False, False, True, False]
+    # slots that would read "2.00 Cake" as one item: the line break makes it a separator
+    cake = 1 + enc.doc.word_index.index(2)
+    price = 1 + enc.doc.word_index.index(1)
+    n_price = cake - price
+    m = n_price + 3
+    lp = torch.full((m, len(starts)), -20.0)
+    sep = torch.full((m,), -5.0)
+    for k in range(n_price):
+        lp[k, price + k] = -0.1
+    lp[n_price, cake] = -0.2  # the slot after the price prefers "Cake" to a separator
+    chosen = [V + price + k for k in range(n_price)] + [V + cake, V + cake, END]
+    lps = [-0.1] * m
+    ids, _ = item_runs(chosen, lps, lp, sep, starts, breaks, V, END, SEP)
+    assert ids[n_price] == SEP and ids[: n_price] == chosen[: n_price]

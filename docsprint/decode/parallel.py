@@ -21,6 +21,7 @@ from docsprint.decode.common import (
     extend_run,
     item_runs,
     next_lines,
+    piece_marks,
     value_scores,
 )
 from docsprint.io.document import Page
@@ -64,15 +65,14 @@ def decode_parallel(
     out = []
     for b, (enc, page) in enumerate(zip(encs, pages, strict=True)):
         chosen = [int(i) for i in idx[b]]  # padding sits after each document: positions hold
-        starts = torch.zeros(copy_lp.shape[-1], dtype=torch.bool)  # copy positions that begin a word
-        if enc.doc is not None:
-            starts[1 : 1 + len(enc.doc.char_span)] = torch.tensor([a == 0 for a, _ in enc.doc.char_span])
+        if any(key in list_keys for key in enc.keys):  # copy positions that begin a word, a line
+            starts, breaks = piece_marks(enc, copy_lp.shape[-1])
         answers = []
         for k, key in enumerate(enc.keys):
             qs = [q for q, kk in enumerate(enc.value_key) if kk == k]
             ids, lps = [chosen[q] for q in qs], [float(best[b, q]) for q in qs]
-            if key in list_keys:  # each line item as one run of the page (or lines of one block)
-                ids, lps = item_runs(ids, lps, copy_lp[b, qs], sep_lp[b, qs], starts, V, end, ITEM_SEP_ID)
+            if key in list_keys:  # each item one run of one line of the page, in page order
+                ids, lps = item_runs(ids, lps, copy_lp[b, qs], sep_lp[b, qs], starts, breaks, V, end, ITEM_SEP_ID)
                 lines = partial(next_lines, enc=enc, page=page, vocab_size=V, end_id=end)
                 ids, lps = contiguous_items(ids, lps, copy_lp[b, qs], V, end, ITEM_SEP_ID, lines)
             elif not next_lines(ids, enc, page, V, end):  # the lines of one block stay stitched
