@@ -82,10 +82,22 @@ def test_each_window_is_asked_what_it_shows(tok):
         assert lab["jurisdiction"] == ("Oregon" if "oregon" in t else None)
         party = lab["party"] or []
         assert ("Eric Dean Sprunk" in party) == ("eric dean sprunk" in t)
-        assert ("Nike Inc." in party) == ("nike, inc." in t)  # punctuation ignored
+        assert ("nike, inc." in party) == ("nike, inc." in t)  # found punctuation ignored, asked as printed
     assert sum(lab["jurisdiction"] is not None for lab in labels) == 1
     assert all(lab["term"] is None for lab in labels)  # absent from the contract: null everywhere
     assert all("secret" not in lab for lab in labels)  # written nowhere: never asked
+
+
+def test_a_contract_asks_names_as_it_prints_them(tok):
+    page = render_lines(["between SEARS, ROEBUCK & CO. and SafeNet, Inc", "Nike Inc. and Oregon Steel"])
+    wins = windows(tokenize_page(tok, page), 500, 250)
+    (lab,) = label_windows(tok, wins, {"party": ["Sears Roebuck and Co.", "SafeNet Inc.", "Nike Inc."],
+                                       "jurisdiction": "Oregon"})
+    # the copy is a run of page pieces; `task_value` drops the commas and reads "&" as "and"
+    assert lab["party"] == ["sears, roebuck & co.", "safenet, inc.", "Nike Inc."]
+    assert [task_value("party", v) for v in lab["party"]] == ["sears roebuck and co.", "safenet inc.", "Nike Inc."]
+    assert lab["jurisdiction"] == "Oregon"
+    assert surface_forms("Sears Roebuck and Co.") == ["Sears Roebuck and Co.", "Sears Roebuck & Co."]
 
 
 def test_loader_reads_pdfs_once_then_from_the_cache(tmp_path, monkeypatch):

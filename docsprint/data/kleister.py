@@ -150,8 +150,11 @@ MONTHS = ("january february march april may june july august september october n
 
 
 def surface_forms(value: str) -> list[str]:
-    """Ways a normalised value may be written: ISO dates and "N units" terms get variants."""
+    """Ways a normalised value may be written: ISO dates and "N units" terms get variants, a name
+    with "and" its "&" ("Sears Roebuck and Co." is printed "SEARS, ROEBUCK & CO.")."""
     forms = [value]
+    if re.search(r"\sand\s", value, flags=re.IGNORECASE):
+        forms.append(re.sub(r"\s+and\s+", " & ", value, flags=re.IGNORECASE))
     m = re.fullmatch(r"(\d{4})-(\d{2})-(\d{2})", value)
     if m:
         y, mo, d = int(m[1]), int(m[2]), int(m[3])

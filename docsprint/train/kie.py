@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 import random
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -81,8 +82,9 @@ class KIETrainConfig(TrainConfig):
 
 # The labelling rule's version, part of the encoding cache's settings: 2 = values asked as the
 # window writes them (`label_windows`); 3 = dates only; 4 = WildReceipt's repeated boxes of one
-# value once ("$9.93", not "$9.93 $9.93")
-LABELS = 4
+# value once ("$9.93", not "$9.93 $9.93"); 5 = in documents of several windows, a value asked as
+# the window spells it where it differs only in punctuation or "&" ("nike, inc." for "Nike Inc.")
+LABELS = 5
 
 
 @dataclass
@@ -158,29 +160,71 @@ def make_example(tok, cfg: ModelConfig, tc: KIETrainConfig, ex: Prepared, rng: r
     return encode(tok, cfg, w.doc, keys, mode, [w.fields[k] for k in keys], thumbnail_pixels(w.image))
 
 
-def _contains(doc_ids: list[int], forms: list[list[int]], punct: frozenset[int]) -> bool:
-    """Does any form occur in the window (punctuation ignored on both sides)?"""
-    text = [t for t in doc_ids if t not in punct]
-    for f in forms:
-        f = [t for t in f if t not in punct]
-        if f and any(text[i : i + len(f)] == f for i in range(len(text) - len(f) + 1)):
-            return True
-    return False
+def _find(doc_ids: list[int], form: list[int], punct: frozenset[int]) -> tuple[int, int] | None:
+    """Where ``form`` is written in the window, punctuation ignored on both sides: the span
+    [start, end) of window pieces from its first to its last word piece, with the form's own
+    leading and trailing punctuation where the page has it too ("Nike Inc." in "NIKE, INC.":
+    the span reads "nike, inc."); None where it is not written."""
+    where = [i for i, t in enumerate(doc_ids) if t not in punct]
+    text = [doc_ids[i] for i in where]
+    core = [t for t in form if t not in punct]
+    if not core:
+        return None
+    for i in range(len(text) - len(core) + 1):
+        if text[i : i + len(core)] == core:
+            start, end = where[i], where[i + len(core) - 1] + 1
+            first = next(j for j, t in enumerate(form) if t not in punct)
+            last = max(j for j, t in enumerate(form) if t not in punct) + 1
+            lead, trail = form[:first], form[last:]
+            if lead and doc_ids[max(0, start - len(lead)) : start] == lead:
+                start -= len(lead)
+            if trail and doc_ids[end : end + len(trail)] == trail:
+                end += len(trail)
+            return start, end
+    return None
 
 
-def _forms(tok, value: str) -> list[tuple[str, list[int]]]:
-    """A value's surface forms (the value itself first), each as (text to ask where that form is
-    found, its pieces). A date is asked as written ("April 18, 2001", copied); other values as
-    given: a term's "2 years" is written from the vocabulary better than "two (2) years" is
-    copied slot by slot (Kleister-NDA terms: 54.6 ANLS written, 34.7 copied, v9 against v10)."""
+@dataclass
+class Form:
+    """One way a value may be written: its pieces, and what to ask where it is found."""
+
+    ids: list[int]
+    asked: str  # the text to ask (where the page's own spelling is not asked)
+    page_spelling: bool  # differs from the value only in punctuation and "&" / "and"
+
+
+def _loose(text: str) -> list[str]:
+    return re.sub(r"[\W_]+", " ", re.sub(r"\s*&\s*", " and ", text.lower())).split()
+
+
+def _forms(tok, value: str) -> list[Form]:
+    """A value's surface forms (the value itself first). A date is asked as written ("April 18,
+    2001", copied); a term as given: its "2 years" is written from the vocabulary better than
+    "two (2) years" is copied slot by slot (Kleister-NDA terms: 54.6 ANLS written, 34.7 copied,
+    v9 against v10); a form that differs from the value only in punctuation or "&" for "and"
+    may be asked as the page spells it (`_written_as`)."""
     as_written = bool(dates(value))
-    return [(text if as_written else value, tok.encode(text, add_special_tokens=False).ids)
+    return [Form(tok.encode(text, add_special_tokens=False).ids, text if as_written else value,
+                 not as_written and _loose(text) == _loose(value))
             for text in surface_forms(value)]
 
 
-def _written_as(doc_ids: list[int], forms: list[tuple[str, list[int]]], punct: frozenset[int]) -> str | None:
-    """What to ask for a value in this window (`_forms`), or None when no form is written there."""
-    return next((asked for asked, ids in forms if _contains(doc_ids, [ids], punct)), None)
+def _written_as(tok, doc_ids: list[int], forms: list[Form], punct: frozenset[int],
+                page_spelling: bool) -> str | None:
+    """What to ask for a value in this window (`_forms`), or None when no form is written there.
+    With ``page_spelling``, a value is asked as the window spells it ("nike, inc." for "Nike
+    Inc.", "sears, roebuck & co." for "Sears Roebuck and Co."): the model copies runs of page
+    pieces, and a task that writes no commas reads the answer its own way (`kleister.task_value`)."""
+    for f in forms:
+        span = _find(doc_ids, f.ids, punct)
+        if span is not None:
+            ids = doc_ids[span[0] : span[1]]
+            trail = f.ids[max(j for j, t in enumerate(f.ids) if t not in punct) + 1 :]
+            if trail and ids[-len(trail) :] != trail:  # "Inc." where the page prints "Inc"
+                ids = ids + trail
+            copy = page_spelling and f.page_spelling and ids != f.ids
+            return tok.decode(ids) if copy else f.asked
+    return None
 
 
 def label_windows(tok, wins: list[DocTokens], fields: dict, search_all: bool = True) -> list[dict]:
@@ -205,10 +249,10 @@ def label_windows(tok, wins: list[DocTokens], fields: dict, search_all: bool = T
         items = value if isinstance(value, list) else [value]
         forms = [_forms(tok, it) for it in items]
         if not search_all:  # one window: every item as written there, else as given
-            written = [_written_as(wins[0].ids, fs, punct) or it for it, fs in zip(items, forms, strict=True)]
+            written = [_written_as(tok, wins[0].ids, fs, punct, False) or it for it, fs in zip(items, forms, strict=True)]
             out[0][key] = written if isinstance(value, list) else written[0]
             continue
-        found = [[w for fs in forms if (w := _written_as(doc.ids, fs, punct)) is not None] for doc in wins]
+        found = [[w for fs in forms if (w := _written_as(tok, doc.ids, fs, punct, True)) is not None] for doc in wins]
         if not any(found):
             continue
         for f, here in zip(out, found, strict=True):
