@@ -117,7 +117,7 @@ def test_a_value_on_the_next_lines_of_its_block_stays_stitched(tok):
 
 def test_a_copy_cut_inside_a_run_of_digits_or_letters_takes_the_rest_of_its_word(tok):
     cfg = tiny_config()
-    words = ["hg", "honeygrow", "489723-B", "28/11/2022,", "12.00RM"]
+    words = ["hg", "honeygrow", "489723-B", "28/11/2022,", "12.00RM", "$374.23", "1,234.50"]
     page = Page(None, 400, 100, [Word(w, (60 * i, 0, 60 * i + 50, 10)) for i, w in enumerate(words)])
     enc = encode(tok, cfg, tokenize_page(tok, page), ["x"])
 
@@ -133,6 +133,9 @@ def test_a_copy_cut_inside_a_run_of_digits_or_letters_takes_the_rest_of_its_word
     assert cut(3, 5) == "28/11/2022"  # "202" | "##2": the year whole, the comma after it left out
     assert cut(4, 3) == "12.00"  # "00" | "##rm": a number, then letters: a cut between kinds stays
     assert cut(4, 1) == "12"  # "12" | ".": stays
+    assert cut(4, 2) == "12.00"  # "12" "." | "00": a number cut at its decimal point, read whole
+    assert cut(5, 4) == "$374.23"  # "$" "37" "##4" "." | "23"
+    assert cut(6, 2) == "1,234.50"  # "1" "," | "234" "." "50": the thousands separator alike
     assert cut(3, 7) == "28/11/2022,"  # nothing cut: the word as written
     items = _pointers(enc, cfg, 1, 1)[:1] + [ITEM_SEP_ID] + _pointers(enc, cfg, 3, 3)[:5] + [cfg.end_id]
     listed = assemble("x", items, [0.0] * len(items), enc, page, cfg, tok, is_list=True).value
