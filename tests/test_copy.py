@@ -7,6 +7,7 @@ import torch
 from docsprint.data.encode import ITEM_SEP_ID, encode, tokenize_page
 from docsprint.decode.common import (
     assemble,
+    best_run,
     contiguous,
     contiguous_items,
     extend_run,
@@ -113,6 +114,16 @@ def test_a_value_on_the_next_lines_of_its_block_stays_stitched(tok):
     assert not next_lines(street + _pointers(enc, cfg, 11, 11) + [END], enc, page, cfg.vocab_size, END)  # 5 lines down
     assert not next_lines(city + street + [END], enc, page, cfg.vocab_size, END)  # backwards
     assert not next_lines(street + city[1:] + [END], enc, page, cfg.vocab_size, END)  # inside a word
+
+
+def test_the_best_run_of_the_page_scores_its_slots_and_its_end():
+    V, END = 100, 1
+    copy_lp = torch.full((4, 6), -9.0)
+    copy_lp[0, 2], copy_lp[1, 3], copy_lp[2, 4] = -0.1, -0.2, -5.0  # pieces 2, 3 read well; 4 badly
+    end_lp = torch.tensor([-0.05, -3.0, -0.3, -0.1])  # END first is likeliest: a null
+    run, lps = best_run(copy_lp, end_lp, V, END)
+    assert run == [V + 2, V + 3, END]  # two pieces, then END: -0.6 beats one piece (-3.1) or three (-5.4)
+    assert lps == pytest.approx([-0.1, -0.2, -0.3])
 
 
 def test_a_copy_cut_inside_a_run_of_digits_or_letters_takes_the_rest_of_its_word(tok):

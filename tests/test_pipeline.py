@@ -1,3 +1,5 @@
+import math
+
 import pytest
 from torch._dynamo.utils import counters
 
@@ -27,6 +29,25 @@ def test_merge_prefers_a_value_that_can_answer_the_key():
     assert merge([KeyValue("seller", "EUR", 0.73), KeyValue("seller", "Acme", 0.66)]).value == "EUR"
     assert merge([KeyValue("due date", "net 30", 0.6), KeyValue("due date", "on receipt", 0.7)]).value == "on receipt"
     assert merge([KeyValue("invoice number", "INV", 0.9), KeyValue("invoice number", "12", 0.5)]).value == "INV"
+
+
+def test_a_null_gives_way_to_the_best_run_where_the_calibration_finds_it_likelier_right():
+    table = {"answer": {"a": 1.0, "b": 0.0, "c": 0.0}, "null": {"a": 1.0, "b": -2.0}}  # nulls over-sure
+
+    def null(conf: float, alt: str | None, alt_conf: float = 0.8, context: float = math.inf) -> KeyValue:
+        run = KeyValue("total", alt, alt_conf, context=context) if alt is not None else None
+        return KeyValue("total", None, conf, alternative=run)
+
+    # a null at 0.6 is right 17% of the time by this calibration; the run at 0.8, 80%
+    assert merge([null(0.6, "12.50")], calibration=table).value == "12.50"
+    assert merge([null(0.99, "12.50")], calibration=table).value is None  # 93% against 80%: null stays
+    assert merge([null(0.6, "12.50")]).value is None  # no calibration, no second guess
+    assert merge([null(0.6, None)], calibration=table).value is None  # nothing to answer with
+    # across windows: the surest run among those read with their context
+    cut, whole = null(0.6, "12", 0.95, context=3), null(0.7, "12.50", 0.7, context=200)
+    assert merge([cut, whole], calibration=table).value == "12.50"
+    # a window that answers keeps its answer: runs stand in only for a key null everywhere
+    assert merge([null(0.6, "99.00", 0.99), KeyValue("total", "12.50", 0.3)], calibration=table).value == "12.50"
 
 
 def test_merge_prefers_answers_read_with_their_context_around_them():

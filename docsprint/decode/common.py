@@ -77,12 +77,21 @@ def contiguous(chosen: list[int], logprobs: list[float], copy_lp: Tensor, end_lp
     m, ld = copy_lp.shape
     if not pos or min(pos) < 0 or all(b == a + 1 for a, b in zip(pos, pos[1:], strict=False)) or m < 2:
         return chosen, logprobs
+    run, lps = best_run(copy_lp, end_lp, vocab_size, end_id)
+    return run + chosen[len(run) :], lps + logprobs[len(run) :]
+
+
+def best_run(copy_lp: Tensor, end_lp: Tensor, vocab_size: int, end_id: int) -> tuple[list[int], list[float]]:
+    """The run of the page (start s, length L >= 1, then END) that maximises
+    ``sum(copy_lp[i, s + i] for i < L) + end_lp[L]``: its chosen ids (END last) and their
+    log-probabilities. copy_lp: (m, Ld), m >= 2; end_lp: (m,)."""
+    m, ld = copy_lp.shape
     total = _runs(copy_lp[: m - 1]).cumsum(0) + end_lp[1:, None]  # (L - 1, s): a run of L tokens, then END in slot L
     flat = int(total.argmax())
     length, start = flat // ld + 1, flat % ld
     run = [vocab_size + start + k for k in range(length)]
     lps = [float(copy_lp[k, start + k]) for k in range(length)] + [float(end_lp[length])]
-    return run + [end_id] + chosen[length + 1 :], lps + logprobs[length + 1 :]
+    return run + [end_id], lps
 
 
 def contiguous_items(chosen: list[int], logprobs: list[float], copy_lp: Tensor, vocab_size: int,
@@ -263,6 +272,9 @@ class KeyValue:
     # page's edge, or nothing was copied): an answer read near a window's cut saw half its
     # context. `docsprint.pipeline.merge` prefers answers read with enough of it.
     context: float = math.inf
+    # For a null of parallel decoding: the page's best run for the key (`best_run`), which
+    # `docsprint.pipeline.merge` answers instead where the calibration finds it likelier right.
+    alternative: KeyValue | None = None
 
 
     def to_dict(self) -> dict:

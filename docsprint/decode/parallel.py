@@ -16,6 +16,7 @@ from docsprint.data.encode import ITEM_SEP_ID, Batch, Encoded, collate
 from docsprint.decode.common import (
     KeyValue,
     assemble,
+    best_run,
     contiguous,
     contiguous_items,
     extend_run,
@@ -78,6 +79,9 @@ def decode_parallel(
             elif not next_lines(ids, enc, page, V, end):  # the lines of one block stay stitched
                 ids, lps = contiguous(ids, lps, copy_lp[b, qs], end_lp[b, qs], V, end)
             ids, lps = extend_run(ids, lps, copy_lp[b, qs], end_lp[b, qs], V, end, model.cfg.end_bonus)
-            answers.append(assemble(key, ids, lps, enc, page, model.cfg, tok, key in list_keys))
+            kv = assemble(key, ids, lps, enc, page, model.cfg, tok, key in list_keys)
+            if kv.value is None and key not in list_keys and len(qs) >= 2:  # what it would answer
+                kv.alternative = assemble(key, *best_run(copy_lp[b, qs], end_lp[b, qs], V, end), enc, page, model.cfg, tok)
+            answers.append(kv)
         out.append(answers)
     return out
