@@ -36,6 +36,9 @@ from tests.pdfs import form_pdf
     ("$ 2,189", "2189", "state tax withheld", True),
     ("-218,48", "218.48", "net total", True),
     ("218,49", "218.48", "net total", False),
+    ("12", "12.00", "total", True),
+    ("1", "1,000", "crop insurance proceeds", False),  # 1,000 reads as 1.0 too, but "1" is not it
+    ("5", "$ 5.000", "other income", False),
     ("Lieferant GmbH, Lieferantenstraße 20", "Lieferant GmbH", "seller name", True),
     ("GmbH", "Lieferant GmbH", "seller name", False),
     ("Stephen W. Hawking", "Stephen W Hawking", "employee name", True),

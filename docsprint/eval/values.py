@@ -7,7 +7,9 @@ ISO dates for a page that prints "05.03.2018", "300" for "300,00 €", "+1401555
 - **dates** as dates: every reading of the prediction (day or month first, month names in
   English, German, French and Spanish, two-digit years) against the true date;
 - **amounts** as numbers: "1.234,56", "1,234.56", "$ 2,189" and "-12,50 €" are numbers; the sign
-  is ignored (credit notes print it either way);
+  is ignored (credit notes print it either way); a prediction has at most two digits fewer than
+  the true value, so "1" is not "1,000" (which also reads as 1,000 with a decimal comma) while
+  "12" is "12.00";
 - **times** as hours and minutes, 12- or 24-hour;
 - **phone numbers** by their digits, a country code allowed on either side;
 - **currencies** by ISO code: a page's "€" is "EUR", "£" is "GBP", "$" is "USD";
@@ -193,9 +195,8 @@ def value_match(pred: str | list[str] | None, gold: str, key: str) -> bool:
     if kind == "date":
         return bool(dates(gold) & dates(p))
     if kind == "amount":
-        g = amounts(gold)
-        return any(abs(a - b) < 0.005 for a in amounts(p) for b in g) and len(re.sub(r"\D", "", p)) <= 2 * len(
-            re.sub(r"\D", "", gold)) + 2
+        g, pd, gd = amounts(gold), len(re.sub(r"\D", "", p)), len(re.sub(r"\D", "", gold))
+        return any(abs(a - b) < 0.005 for a in amounts(p) for b in g) and gd - 2 <= pd <= 2 * gd + 2
     if kind == "time":
         return bool(times(gold) & times(p))
     if kind == "currency":
