@@ -195,8 +195,8 @@ def value_match(pred: str | list[str] | None, gold: str, key: str) -> bool:
     if kind == "date":
         return bool(dates(gold) & dates(p))
     if kind == "amount":
-        g, pd, gd = amounts(gold), len(re.sub(r"\D", "", p)), len(re.sub(r"\D", "", gold))
-        return any(abs(a - b) < 0.005 for a in amounts(p) for b in g) and gd - 2 <= pd <= 2 * gd + 2
+        g, n_pred, n_gold = amounts(gold), len(re.sub(r"\D", "", p)), len(re.sub(r"\D", "", gold))
+        return any(abs(a - b) < 0.005 for a in amounts(p) for b in g) and n_gold - 2 <= n_pred <= 2 * n_gold + 2
     if kind == "time":
         return bool(times(gold) & times(p))
     if kind == "currency":
