@@ -97,6 +97,9 @@ def test_a_contract_asks_names_as_it_prints_them(tok):
     assert lab["party"] == ["sears, roebuck & co.", "safenet, inc.", "Nike Inc."]
     assert [task_value("party", v) for v in lab["party"]] == ["sears roebuck and co.", "safenet inc.", "Nike Inc."]
     assert lab["jurisdiction"] == "Oregon"
+    page = render_lines(["for a term of two (2) years from the date hereof"])
+    (lab,) = label_windows(tok, windows(tokenize_page(tok, page), 500, 250), {"term": "2 years"})
+    assert lab["term"] == "2 years"  # "2 ) years" is no spelling of it: the term is written as the task does
     assert surface_forms("Sears Roebuck and Co.") == ["Sears Roebuck and Co.", "Sears Roebuck & Co."]
 
 

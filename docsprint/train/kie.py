@@ -14,6 +14,7 @@ from __future__ import annotations
 import math
 import random
 import re
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -83,8 +84,9 @@ class KIETrainConfig(TrainConfig):
 # The labelling rule's version, part of the encoding cache's settings: 2 = values asked as the
 # window writes them (`label_windows`); 3 = dates only; 4 = WildReceipt's repeated boxes of one
 # value once ("$9.93", not "$9.93 $9.93"); 5 = in documents of several windows, a value asked as
-# the window spells it where it differs only in punctuation or "&" ("nike, inc." for "Nike Inc.")
-LABELS = 5
+# the window spells it where it differs only in punctuation or "&" ("nike, inc." for "Nike Inc.");
+# 6 = only where the page adds commas, periods or "&" (not "2 ) years" for "2 years")
+LABELS = 6
 
 
 @dataclass
@@ -222,7 +224,11 @@ def _written_as(tok, doc_ids: list[int], forms: list[Form], punct: frozenset[int
             trail = f.ids[max(j for j, t in enumerate(f.ids) if t not in punct) + 1 :]
             if trail and ids[-len(trail) :] != trail:  # "Inc." where the page prints "Inc"
                 ids = ids + trail
-            copy = page_spelling and f.page_spelling and ids != f.ids
+            # only commas, periods and "&" the value does not write: "2 ) years" of "two (2)
+            # years" is no spelling of "2 years" (labels v5 asked it so: v14's terms fell)
+            extra = Counter(ids) - Counter(f.ids)
+            names = {tok.token_to_id(c) for c in ",.&"}
+            copy = page_spelling and f.page_spelling and ids != f.ids and set(extra) <= names
             return tok.decode(ids) if copy else f.asked
     return None
 
