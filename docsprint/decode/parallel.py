@@ -80,7 +80,8 @@ def decode_parallel(
                 ids, lps = contiguous(ids, lps, copy_lp[b, qs], end_lp[b, qs], V, end)
             ids, lps = extend_run(ids, lps, copy_lp[b, qs], end_lp[b, qs], V, end, model.cfg.end_bonus)
             kv = assemble(key, ids, lps, enc, page, model.cfg, tok, key in list_keys)
-            if kv.value is None and key not in list_keys and len(qs) >= 2:  # what it would answer
+            # what a null would answer instead (`pipeline.answer_over_null` weighs it by the calibration)
+            if kv.value is None and key not in list_keys and len(qs) >= 2 and model.cfg.calibration:
                 kv.alternative = assemble(key, *best_run(copy_lp[b, qs], end_lp[b, qs], V, end), enc, page, model.cfg, tok)
             answers.append(kv)
         out.append(answers)

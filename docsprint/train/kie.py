@@ -162,6 +162,12 @@ def make_example(tok, cfg: ModelConfig, tc: KIETrainConfig, ex: Prepared, rng: r
     return encode(tok, cfg, w.doc, keys, mode, [w.fields[k] for k in keys], thumbnail_pixels(w.image))
 
 
+def _edges(form: list[int], punct: frozenset[int]) -> tuple[int, int]:
+    """The form's first word piece and one past its last (punctuation around them left out)."""
+    words = [j for j, t in enumerate(form) if t not in punct]
+    return words[0], words[-1] + 1
+
+
 def _find(doc_ids: list[int], form: list[int], punct: frozenset[int]) -> tuple[int, int] | None:
     """Where ``form`` is written in the window, punctuation ignored on both sides: the span
     [start, end) of window pieces from its first to its last word piece, with the form's own
@@ -172,12 +178,11 @@ def _find(doc_ids: list[int], form: list[int], punct: frozenset[int]) -> tuple[i
     core = [t for t in form if t not in punct]
     if not core:
         return None
+    first, last = _edges(form, punct)
+    lead, trail = form[:first], form[last:]
     for i in range(len(text) - len(core) + 1):
         if text[i : i + len(core)] == core:
             start, end = where[i], where[i + len(core) - 1] + 1
-            first = next(j for j, t in enumerate(form) if t not in punct)
-            last = max(j for j, t in enumerate(form) if t not in punct) + 1
-            lead, trail = form[:first], form[last:]
             if lead and doc_ids[max(0, start - len(lead)) : start] == lead:
                 start -= len(lead)
             if trail and doc_ids[end : end + len(trail)] == trail:
@@ -219,17 +224,19 @@ def _written_as(tok, doc_ids: list[int], forms: list[Form], punct: frozenset[int
     pieces, and a task that writes no commas reads the answer its own way (`kleister.task_value`)."""
     for f in forms:
         span = _find(doc_ids, f.ids, punct)
-        if span is not None:
-            ids = doc_ids[span[0] : span[1]]
-            trail = f.ids[max(j for j, t in enumerate(f.ids) if t not in punct) + 1 :]
-            if trail and ids[-len(trail) :] != trail:  # "Inc." where the page prints "Inc"
-                ids = ids + trail
-            # only commas, periods and "&" the value does not write: "2 ) years" of "two (2)
-            # years" is no spelling of "2 years" (labels v5 asked it so: v14's terms fell)
-            extra = Counter(ids) - Counter(f.ids)
-            names = {tok.token_to_id(c) for c in ",.&"}
-            copy = page_spelling and f.page_spelling and ids != f.ids and set(extra) <= names
-            return tok.decode(ids) if copy else f.asked
+        if span is None:
+            continue
+        if not (page_spelling and f.page_spelling):
+            return f.asked
+        ids = doc_ids[span[0] : span[1]]
+        trail = f.ids[_edges(f.ids, punct)[1] :]
+        if trail and ids[-len(trail) :] != trail:  # "Inc." where the page prints "Inc"
+            ids = ids + trail
+        # only commas, periods and "&" the value does not write: "2 ) years" of "two (2)
+        # years" is no spelling of "2 years" (labels v5 asked it so: v14's terms fell)
+        extra = Counter(ids) - Counter(f.ids)
+        copy = ids != f.ids and set(extra) <= {tok.token_to_id(c) for c in ",.&"}
+        return tok.decode(ids) if copy else f.asked
     return None
 
 
