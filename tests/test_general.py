@@ -442,3 +442,45 @@ def test_e_invoice_print_first_of_two_pages():
         names = [v for k, v in fields.items() if k in set(business.ASK["buyer"]) | set(business.ASK["seller"])]
         assert names and all(v and _on_page(texts, v.split()) for v in names)
     assert first_pages >= 3
+
+
+def test_us_forms_spread_their_lines_as_filled_in():
+    """What real forms put between a value's lines is drawn too: a W-9's margin text turned 90
+    degrees (a letter a word, between the form's lines), a 1099 payer address typed one line to
+    a money box's row (the boxes' captions fall between its lines in reading order), and a
+    W-8BEN signed by someone acting for the owner (another name, the capacity filled in)."""
+    from docsprint.io.ocr import reading_order
+
+    sidebars = spread = acting = 0
+    for i in range(80):
+        _, words, fields = make_document("irsform", 6, i)
+        ordered = [w.text for w in reading_order(words)]
+        page = " ".join(ordered)
+        if "W-9" in page and "Address (number" in page:
+            margin = [w.text for w in words if len(w.text) == 1 and w.box[2] < words[0].box[0] + 40 and w.text.isalpha()]
+            sidebars += "SeeSpecificInstructionsonpage" in "".join(reversed(margin))
+        for key in ("payer address", "payer street address"):
+            if fields.get(key):
+                run = fields[key].split()
+                contiguous = any(ordered[j:j + len(run)] == run for j in range(len(ordered)))
+                assert all(t in ordered for t in run)
+                spread += not contiguous
+        if fields.get("capacity acting") or fields.get("capacity"):
+            owner = next(v for k, v in fields.items() if k in ("name", "beneficial owner name", "name of beneficial owner"))
+            signer = next((v for k, v in fields.items() if "signer" in k), None)
+            acting += signer is not None and signer != owner
+    assert sidebars >= 3 and spread >= 2 and acting >= 1, (sidebars, spread, acting)
+
+
+def test_keys_are_sometimes_asked_with_a_slip_of_the_keyboard():
+    r = random.Random(0)
+    for key in ("additional conditions", "invoice number", "seller name"):
+        for _ in range(20):
+            slipped = synth.misspell(key, r)
+            assert slipped != key and abs(len(slipped) - len(key)) <= 1
+            assert slipped[0] == key[0]  # the first letter is kept
+    fields = {f"field number {i}": str(i) for i in range(400)} | {"date": "1.2.2020"}
+    out = synth.misspell_keys(fields, random.Random(1))
+    assert sorted(out.values()) == sorted(fields.values()) and "date" in out  # values kept; short keys never
+    changed = sum(k not in fields for k in out)
+    assert 3 <= changed <= 30  # about 3%

@@ -22,7 +22,8 @@ FOREIGN = [("Canada", "British Columbia", "V6B 1A1"), ("Germany", "Bayern", "803
            ("France", "Ile-de-France", "75008 Paris"), ("Japan", "Tokyo", "100-0001"),
            ("Mexico", "Jalisco", "44100 Guadalajara"), ("Australia", "NSW", "2000 Sydney"),
            ("Brazil", "Sao Paulo", "01310-100"), ("Spain", "Madrid", "28013 Madrid")]
-INCOME = ["Royalties", "Interest", "Dividends", "Services", "Rents", "Scholarship"]
+INCOME = ["Royalties", "Interest", "Dividends", "Services", "Rents", "Scholarship", "Commissions", "Bonuses",
+          "Business Profits", "Trading", "Consulting fees", "Pensions"]
 
 
 def us_street(r: random.Random) -> str:
@@ -89,10 +90,10 @@ class _Form:
             text = text.rsplit(" ", 1)[0]
         self.c.text(px, py, text, pixels, font)
 
-    def wrap(self, x: float, y: float, text: str, size: float, width: float) -> None:
-        """Print ``text`` on as many lines as ``width`` points need."""
+    def wrap(self, x: float, y: float, text: str, size: float, width: float, until: float = 1e9) -> None:
+        """Print ``text`` on as many lines as ``width`` points need (none below ``until``)."""
         pixels, words, row = round(size * self.k), text.split(), 0
-        while words:
+        while words and y + row * (size + 1.5) < until:
             n = len(words)
             while n > 1 and self.c.length(" ".join(words[:n]), pixels) > width * self.k:
                 n -= 1
@@ -106,14 +107,28 @@ class _Form:
         (a, b), (cx, d) = self.xy(x, y), self.xy(x + size, y + size)
         self.c.draw.rectangle([a, b, cx, d], outline=self.c.ink)
 
-    def value(self, x: float, y: float, keys: tuple[str, ...], value: str | None, empty: float = 0.1) -> None:
-        """Type ``value`` at (x, y) and ask for it by one of ``keys`` (sometimes left empty)."""
+    def sidebar(self, x: float, y0: float, y1: float, text: str) -> None:
+        """Text printed turned 90 degrees in the left margin (a W-9's "Print or type. See
+        Specific Instructions on page 3."), as a text layer gives it back: a letter a word, from
+        the last letter at the top to the first at the bottom, each on the level of whatever
+        line of the form it sits beside."""
+        letters = [ch for ch in reversed(text) if ch != " "]
+        step = (y1 - y0) / max(1, len(letters))
+        for i, ch in enumerate(letters):
+            self.text(x + self.r.uniform(-0.5, 0.5), y0 + i * step, ch, 7)
+
+    def value(self, x: float, y: float, keys: tuple[str, ...], value: str | None, empty: float = 0.1,
+              spacing: float | None = None) -> None:
+        """Type ``value`` at (x, y) and ask for it by one of ``keys`` (sometimes left empty); a
+        value of several lines ("\\n") is typed ``spacing`` points apart (else at the font's
+        own line height)."""
         if value is not None and self.r.random() < empty:
             value = None
         if value is not None:
             px, py = self.xy(x, y)
+            step = spacing * self.k if spacing else self.val * 1.2
             for i, line in enumerate(value.split("\n")):
-                self.c.text(px, py + i * self.val * 1.2, line, self.val, 2)
+                self.c.text(px, py + i * step, line, self.val, 2)
         self.fields[self.r.choice(keys)] = value.replace("\n", " ") if value else None
 
     def tin(self, x: float, y: float, keys: tuple[str, ...], value: str | None, groups: list[int],
@@ -170,6 +185,10 @@ def w9(f: _Form) -> None:
              r.choice(["October 2018", "March 2024", "November 2017", "December 2014"]),
              ["Give Form to the", "requester. Do not", "send to the IRS."])
     business = r.random() < 0.5
+    if r.random() < 0.7:  # the revisions of 2014-2018 print it; its letters land between the lines
+        top = r.uniform(120, 145)
+        f.sidebar(r.uniform(40, 46), top, top + r.uniform(130, 150), "See Specific Instructions on page 3.")
+        f.sidebar(r.uniform(48, 54), top + r.uniform(30, 45), top + r.uniform(100, 120), "Print or type.")
     f.text(62, 86, "1 Name (as shown on your income tax return). Name is required on this line; do not leave this line blank.")
     f.value(62, 96, ("name", "taxpayer name", "name on tax return"), _name(r), 0.03)
     f.line(60, 108, 576, 108)
@@ -258,7 +277,8 @@ def w8ben(f: _Form) -> None:
     f.text(36, 132, "Part I Identification of Beneficial Owner (see instructions)", 9, 1)
     country, province, post = r.choice(FOREIGN)
     f.text(40, 145, "1 Name of individual who is the beneficial owner")
-    f.value(50, 155, ("name", "beneficial owner name", "name of beneficial owner"), _name(r), 0.02)
+    owner = _name(r)
+    f.value(50, 155, ("name", "beneficial owner name", "name of beneficial owner"), owner, 0.02)
     f.text(380, 145, "2 Country of citizenship")
     f.value(395, 155, ("citizenship", "country of citizenship"), country if r.random() < 0.9 else r.choice(COUNTRIES), 0.05)
     f.line(36, 168, 576, 168)
@@ -281,7 +301,7 @@ def w8ben(f: _Form) -> None:
     f.text(380, 267, "6 Foreign tax identifying number (see instructions)")
     f.value(390, 277, ("foreign tax identifying number", "foreign TIN"), f"{r.choice(['', 'A', 'DE', 'X'])}{r.randint(10**6, 10**10)}", 0.4)
     f.text(40, 291, "7 Reference number(s) (see instructions)")
-    f.value(50, 301, ("reference number", "reference numbers"), f"{r.randint(10**4, 10**9)}", 0.5)
+    f.value(50, 301, ("reference number", "reference numbers"), str(r.randint(1, 10 ** r.randint(2, 9))), 0.5)
     f.text(260, 291, "8 Date of birth (MM-DD-YYYY) (see instructions)")
     f.value(280, 301, ("date of birth", "birth date", "DOB"),
             f"{r.randint(1, 12):02d}-{r.randint(1, 28):02d}-{r.randint(1940, 2004)}", 0.05)
@@ -295,19 +315,24 @@ def w8ben(f: _Form) -> None:
     f.text(160, 355, "of the treaty identified on line 9 above to claim a")
     f.value(345, 353, ("rate", "withholding rate"), str(r.choice([0, 5, 10, 15, 1])) if treaty else None, 0.2)
     f.text(365, 355, "% rate of withholding on (specify type of income):")
-    f.value(480, 365, ("type of income", "income type"), r.choice(INCOME) if treaty else None, 0.3)
+    income = ", ".join(r.sample(INCOME, r.choice([1, 1, 2])))
+    f.value(480, 365, ("type of income", "income type"), income if treaty else None, 0.3)
     f.text(50, 378, "Explain the additional conditions in the Article and paragraph the beneficial owner meets to be eligible for the rate of withholding:")
-    f.value(50, 390, ("additional conditions", "conditions"), s._sentence(r, r.randint(6, 14)) if treaty and r.random() < 0.4 else None, 0)
+    f.value(50, 390, ("additional conditions", "conditions", "explanation of additional conditions"),
+            s._sentence(r, r.randint(4, 22)) if treaty and r.random() < 0.6 else None, 0)
     f.text(36, 410, "Part III Certification", 9, 1)
     f.prose(422, 600)
     f.text(36, 612, "Sign Here ▶", 9, 1)
-    signer = f.fields.get("name") or _name(r)
+    # Signed by the owner, or by someone acting for them (then the capacity is filled in).
+    acting = r.random() < 0.3
+    signer = _name(r) if acting else owner
     f.value(400, 610, ("date", "signature date"), f"{r.randint(1, 12):02d}-{r.randint(1, 28):02d}-{r.randint(2015, 2026)}", 0.2)
     f.text(150, 624, "Signature of beneficial owner (or individual authorized to sign for beneficial owner)")
     f.text(470, 624, "Date (MM-DD-YYYY)")
     f.value(150, 636, ("name of signer", "signer name", "print name of signer"), str(signer), 0.2)
     f.text(150, 650, "Print name of signer")
-    f.value(380, 636, ("capacity acting", "capacity"), r.choice(["Agent", "Parent", "Guardian", "Spouse"]) if r.random() < 0.2 else None, 0)
+    f.value(380, 636, ("capacity acting", "capacity"), r.choice(["Agent", "Parent", "Guardian", "Spouse", "Family Member",
+                                                                "Attorney in fact"]) if acting else None, 0)
     f.text(380, 650, "Capacity in which acting (if form is not signed by beneficial owner)")
     f.text(36, 668, "For Paperwork Reduction Act Notice, see separate instructions.", 6.5, 1)
     f.text(330, 668, f"Cat. No. 25047Z Form W-8BEN (Rev. {r.choice(['7-2017', '10-2021'])})", 6.5)
@@ -338,17 +363,22 @@ def f1099(f: _Form) -> None:
            "and telephone no.", 5.5, 255)
     payer = _name(r, True)
     address = f"{us_street(r)}\n{us_city(r)}"
+    # Typed at the font's line height, or one line to a money box's row as a form filler
+    # spreads them: the boxes' captions beside it then come between the address's lines.
+    gap = r.choice([f.val / f.k * 1.2, f.val / f.k * 1.2, r.uniform(14, 22), r.uniform(24, 29)])
     f.value(40, 54, ("payer name", "payer"), payer, 0)
-    f.value(40, 54 + f.val / f.k * 1.2, ("payer address", "payer street address"), address, 0.05)
+    f.value(40, 54 + gap, ("payer address", "payer street address"), address, 0.05, spacing=gap)
     f.line(36, 130, 300, 130)
     f.text(40, 133, "PAYER'S TIN", 6)
     f.text(175, 133, "RECIPIENT'S TIN", 6)
     f.value(60, 150, ("payer TIN", "payer's TIN"), _tin(r), 0.05)
-    rtin = r.choice([_digits(r, [3, 2, 4], False), "XXX-XX-" + str(r.randint(1000, 9999)), _tin(r)])
+    masked = "".join(r.choice("XXXXYA") for _ in range(3)) + "-" + "".join(r.choice("XXXA") for _ in range(2))
+    rtin = r.choice([_digits(r, [3, 2, 4], False), "XXX-XX-" + str(r.randint(1000, 9999)), _tin(r),
+                     f"{masked}-{r.randint(1000, 9999)}"])
     f.value(190, 150, ("recipient TIN", "recipient's TIN"), rtin, 0.05)
     f.line(36, 166, 300, 166)
     f.text(40, 169, "RECIPIENT'S name", 6)
-    f.value(40, 182, ("recipient name", "recipient"), _name(r), 0.02)
+    f.value(40, 182, ("recipient name", "recipient"), _name(r, r.random() < 0.35), 0.02)
     f.text(40, 198, "Street address (including apt. no.)", 6)
     street, city = us_street(r), us_city(r)
     f.value(40, 211, ("recipient street address", "recipient street"), street, 0)
@@ -397,9 +427,18 @@ def f1099(f: _Form) -> None:
     f.text(530, 40, "OMB No. 1545-0115", 5.5)
     f.text(530, 60, str(year), 16, 1)
     f.text(530, 90, f"Form 1099-{r.choice(['MISC', 'MISC'])}", 6)
-    f.text(520, 110, "Miscellaneous Information", 9, 1)
-    f.text(540, 150, r.choice(["Copy A For Internal Revenue Service Center", "Copy B For Recipient", "Copy C For Payer",
-                               "Copy 1 For State Tax Department"]), 7, 1)
+    f.wrap(520, 100 + r.uniform(-30, 10), "Miscellaneous Information", 9, 56)
+    copy = r.choice(["Copy A For Internal Revenue Service Center", "Copy B For Recipient", "Copy C For Payer",
+                     "Copy 1 For State Tax Department"])
+    f.wrap(522, 130 + r.uniform(-20, 20), copy, 7, 54)
+    # The far right's fine print, a few words a line: it falls between any two lines at the left.
+    if r.random() < 0.8:
+        note = ("This is important tax information and is being furnished to the IRS. If you are required to file "
+                "a return, a negligence penalty or other sanction may be imposed on you if this income is taxable "
+                "and the IRS determines that it has not been reported." if "Copy B" in copy else
+                f"For Privacy Act and Paperwork Reduction Act Notice, see the {year} General Instructions for "
+                f"Certain Information Returns.")
+        f.wrap(522, 165 + r.uniform(-10, 10), note, r.uniform(6, 7.5), 54, until=292)
     f.text(36, 300, "Form 1099-MISC www.irs.gov/Form1099MISC Department of the Treasury - Internal Revenue Service", 6)
     f.prose(318, 740 if r.random() < 0.5 else 330)
 

@@ -504,6 +504,33 @@ def _noise_field() -> Image.Image:
     return Image.fromarray(np.clip(rng.normal(128, 9, (1400, 1400)), 0, 255).astype(np.uint8))
 
 
+def misspell(key: str, r: random.Random) -> str:
+    """``key`` with one slip of the keyboard: a letter dropped, doubled, swapped with the next
+    or one more put in ("additionial conditions", "invocie number")."""
+    letters = [i for i, ch in enumerate(key) if ch.isalpha()]
+    i = r.choice(letters[1:-1]) if len(letters) > 2 else letters[0]
+    slip = r.choice(["drop", "double", "swap", "insert"])
+    if slip == "drop":
+        return key[:i] + key[i + 1:]
+    if slip == "double":
+        return key[:i] + key[i] + key[i:]
+    if slip == "swap" and i + 1 < len(key) and key[i + 1].isalpha():
+        return key[:i] + key[i + 1] + key[i] + key[i + 2:]
+    return key[:i] + r.choice("aeinorst") + key[i:]
+
+
+def misspell_keys(fields: Fields, r: random.Random, share: float = 0.03) -> Fields:
+    """Users type keys with slips; a model asked "additionial conditions" should read it as
+    "additional conditions". ``share`` of the keys of six letters or more get one slip."""
+    out: Fields = {}
+    for k, v in fields.items():
+        if sum(ch.isalpha() for ch in k) >= 6 and r.random() < share:
+            slipped = misspell(k, r)
+            k = slipped if slipped not in fields and slipped not in out else k
+        out[k] = v
+    return out
+
+
 def make_document(kind: str, seed: int, index: int) -> tuple[Image.Image, list[Word], Fields]:
     """One synthetic page: (image, words with exact boxes, fields). Same inputs, same page."""
     if kind not in LAYOUTS:
@@ -525,6 +552,7 @@ def make_document(kind: str, seed: int, index: int) -> tuple[Image.Image, list[W
             fields[k] = kept or None
         elif v is not None and not all(t in shown for t in v.split()):
             fields[k] = None
+    fields = misspell_keys(fields, random.Random(f"typo-{kind}-{seed}-{index}"))
     if r.random() < 0.25:
         c.stamp()
     img, words = c.image, c.words
