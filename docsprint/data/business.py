@@ -51,7 +51,7 @@ LOCALES: dict[str, dict] = {
         "date": ["Rechnungsdatum", "Datum", "Belegdatum"], "due": ["Fällig am", "Zahlbar bis", "Fälligkeitsdatum"],
         "delivery": ["Lieferdatum", "Leistungsdatum", "Leistungszeitraum"], "ref": ["Ihre Bestellung", "Bestellreferenz", "Auftrag"],
         "buyer": ["Rechnungsempfänger", "Kunde", "An", "Käufer", "Käufer/Leistungsempfänger", "Leistungsempfänger"], "seller": ["Verkäufer", "Lieferant", "Absender"],
-        "vat": ["USt-IdNr.", "USt-ID", "Steuernummer", "UID"], "net": ["Nettobetrag", "Summe netto", "Zwischensumme", "Gesamt netto", "Rechnungssumme Netto", "Nettosumme", "Warenwert netto", "Summe Positionen"],
+        "vat": ["USt-IdNr.", "USt-ID", "USt.-Id.-Nr.", "USt.-Identnr.", "Umsatzsteuer-ID", "UID"], "net": ["Nettobetrag", "Summe netto", "Zwischensumme", "Gesamt netto", "Rechnungssumme Netto", "Nettosumme", "Warenwert netto", "Summe Positionen"],
         "tax": ["MwSt.", "USt.", "Umsatzsteuer", "Mehrwertsteuer", "zzgl. USt.", "USt.-Betrag"], "total": ["Gesamtbetrag", "Bruttobetrag", "Summe", "Rechnungsbetrag", "Rechnungssumme Brutto", "Gesamtsumme", "Bruttosumme", "Endbetrag", "Summe brutto"],
         "paid": ["Anzahlung", "Bereits gezahlt", "Vorauszahlung"], "due_amt": ["Zu zahlen", "Zahlbetrag", "Offener Betrag", "Fälliger Betrag", "Zahlbarer Betrag", "Restbetrag"],
         "cols": ["Bezeichnung", "Menge", "Einzelpreis", "Betrag"], "customer_no": ["Kundennummer", "Kunden-Nr."],
