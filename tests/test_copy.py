@@ -8,6 +8,7 @@ from docsprint.data.encode import ITEM_SEP_ID, encode, tokenize_page
 from docsprint.decode.common import (
     assemble,
     best_run,
+    block_phrases,
     contiguous,
     contiguous_items,
     extend_run,
@@ -114,6 +115,30 @@ def test_a_value_on_the_next_lines_of_its_block_stays_stitched(tok):
     assert not next_lines(street + _pointers(enc, cfg, 11, 11) + [END], enc, page, cfg.vocab_size, END)  # 5 lines down
     assert not next_lines(city + street + [END], enc, page, cfg.vocab_size, END)  # backwards
     assert not next_lines(street + city[1:] + [END], enc, page, cfg.vocab_size, END)  # inside a word
+
+
+def test_a_block_whose_lines_are_far_apart_in_reading_order_is_read_whole(tok):
+    """A 1099 payer address: the money boxes' captions sit between its lines in the reading
+    order, and the slots, after the gap, copy the second line's pieces out of step. The value
+    is the phrase from its first piece and the left-aligned phrase under it, when the slots
+    reached for two of its pieces; a value whose slots stay on its first line is left alone."""
+    cfg = tiny_config()
+    rows = [("P.O.", 10, 20), ("Box", 46, 20), ("202032", 74, 20), ("$", 300, 20), ("350", 320, 20),
+            ("Copy", 300, 38), ("C", 340, 38), ("New", 10, 42), ("Haven,", 38, 42), ("CT", 90, 42),
+            ("06520", 110, 42), ("$", 300, 44), ("20,000", 320, 44), ("Total", 10, 150)]
+    page = Page(None, 400, 200, [Word(w, (x, y, x + 8 * len(w), y + 10)) for w, x, y in rows])
+    enc = encode(tok, cfg, tokenize_page(tok, page), ["payer address"])
+    END, V = cfg.end_id, cfg.vocab_size
+    first, haven, ct = _pointers(enc, cfg, 0, 2), _pointers(enc, cfg, 8, 8), _pointers(enc, cfg, 9, 9)
+    chosen = first + ct + ct + haven + [END]  # out of step: "new" skipped, "CT" twice, "Haven," late
+    assert not next_lines(chosen, enc, page, V, END)
+    ids, lps = block_phrases(chosen, [-0.5] * len(chosen), enc, page, V, END)
+    value = assemble("payer address", ids, lps, enc, page, cfg, tok)
+    assert value.value == "P.O. Box 202032 New Haven, CT 06520" and abs(value.confidence - np.exp(-0.5)) < 1e-6
+    assert block_phrases(first + _pointers(enc, cfg, 3, 3) + [END], [-0.5] * 6, enc, page, V, END) is None  # a column away
+    assert block_phrases(first + ct + [END], [-0.5] * 6, enc, page, V, END) is None  # one piece of the line below only
+    lone = _pointers(enc, cfg, 13, 13)  # "Total", far below: no line under the first in reach
+    assert block_phrases(first + lone + lone + [END], [-0.5] * 8, enc, page, V, END) is None
 
 
 def test_the_best_run_of_the_page_scores_its_slots_and_its_end():

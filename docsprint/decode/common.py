@@ -392,3 +392,67 @@ def assemble(
         right = math.inf if d.word_index[-1] == len(page.words) - 1 else len(d.ids) - 1 - max(copied)
         context = min(left, right)
     return KeyValue(key, value, confidence, [boxes[w] for w in sorted(boxes)], complete, context=context)
+
+
+def _phrase(p: int, enc: Encoded, page: Page, gap: float = 1.5) -> list[int]:
+    """The pieces from piece ``p`` on that read as one typed phrase: the same line, each word
+    at most ``gap`` word heights after the one before (a wider gap is another column)."""
+    d, words = enc.doc, page.words
+    assert d is not None
+    out = [p]
+    for q in range(p + 1, len(d.ids)):
+        if d.word_index[q] != d.word_index[q - 1]:
+            a, b = words[d.word_index[q - 1]].box, words[d.word_index[q]].box
+            h = max(a[3] - a[1], 1e-6)
+            if abs((a[1] + a[3]) - (b[1] + b[3])) >= h or not -0.5 * h <= b[0] - a[2] <= gap * h:
+                break
+        out.append(q)
+    return out
+
+
+def block_phrases(chosen: list[int], logprobs: list[float], enc: Encoded, page: Page, vocab_size: int,
+                  end_id: int, reach: float = 4.0) -> tuple[list[int], list[float]] | None:
+    """A stitched value whose slots reach for the lines under its first one, read as the block
+    of phrases those lines hold; None when the slots do not reach for a line below.
+
+    On a form a value's lines are often far apart in the reading order: a 1099's payer address
+    "P.O. Box 202032" and "New Haven, CT 06520-8283" have the money boxes' captions between
+    them. The slots copy pieces of both lines, but after the gap they lose their alignment
+    ("p . o . box 2020 ##32 , ct ct": "new haven" skipped, "ct" twice), so the value is
+    neither one run nor `next_lines`, and `contiguous` would keep the first line only (the
+    slots' log-probabilities put "new" two slots early: no path that keeps one piece a slot
+    scores the second line above END). Here the value is the phrase (`_phrase`) from the first
+    chosen piece, then, line by line (up to ``MAX_LINES``), the phrase that starts the next line
+    below (its top 0.5 to ``reach`` heights under the last line's, left-aligned with the first
+    word within a height, and other words between the two in the reading order: lines that
+    follow each other are one run, which `contiguous` reads) when at least two of the chosen
+    pieces (or all of a shorter phrase) are in it. Its confidence is the slots' own: the mean log-probability of what they chose."""
+    if enc.doc is None:
+        return None
+    n = chosen.index(end_id) if end_id in chosen else len(chosen)
+    raw = [c - vocab_size - 1 for c in chosen[:n]]
+    d, words = enc.doc, page.words
+    if not raw or min(raw) < 0 or max(raw) >= len(d.ids):
+        return None
+    first = words[d.word_index[raw[0]]].box
+    h = max(first[3] - first[1], 1e-6)
+    lines = [_phrase(raw[0], enc, page)]
+    while len(lines) < MAX_LINES:
+        last, top = lines[-1][-1], words[d.word_index[lines[-1][0]]].box[1]
+        right = max(words[d.word_index[p]].box[2] for p in lines[-1])
+        # the first word below that starts within the value's column: its next line, or none
+        below = next((q for q in range(last + 1, len(d.ids)) if d.char_span[q][0] == 0
+                      and words[d.word_index[q]].box[1] - top >= 0.5 * h and words[d.word_index[q]].box[0] <= right), None)
+        if below is None or below == last + 1 or words[d.word_index[below]].box[1] - top > reach * h \
+                or abs(words[d.word_index[below]].box[0] - first[0]) > h:
+            break  # none, right after the phrase (one run: `contiguous`'s), too far, or not left-aligned
+        line = _phrase(below, enc, page)
+        if sum(p in line for p in raw) < min(2, len(line)):
+            break
+        lines.append(line)
+    if len(lines) == 1:
+        return None
+    pieces = [p for line in lines for p in line]
+    own = logprobs[: n + 1] if n < len(chosen) else logprobs[:n]  # END included when there is one
+    mean = sum(own) / len(own)
+    return [vocab_size + 1 + p for p in pieces] + [end_id], [mean] * (len(pieces) + 1)

@@ -17,6 +17,7 @@ from docsprint.decode.common import (
     KeyValue,
     assemble,
     best_run,
+    block_phrases,
     contiguous,
     contiguous_items,
     extend_run,
@@ -77,7 +78,8 @@ def decode_parallel(
                 lines = partial(next_lines, enc=enc, page=page, vocab_size=V, end_id=end)
                 ids, lps = contiguous_items(ids, lps, copy_lp[b, qs], V, end, ITEM_SEP_ID, lines)
             elif not next_lines(ids, enc, page, V, end):  # the lines of one block stay stitched
-                ids, lps = contiguous(ids, lps, copy_lp[b, qs], end_lp[b, qs], V, end)
+                block = block_phrases(ids, lps, enc, page, V, end)
+                ids, lps = block or contiguous(ids, lps, copy_lp[b, qs], end_lp[b, qs], V, end)
             ids, lps = extend_run(ids, lps, copy_lp[b, qs], end_lp[b, qs], V, end, model.cfg.end_bonus)
             kv = assemble(key, ids, lps, enc, page, model.cfg, tok, key in list_keys)
             # what a null would answer instead (`pipeline.answer_over_null` weighs it by the calibration)
