@@ -426,25 +426,29 @@ def block_phrases(chosen: list[int], logprobs: list[float], enc: Encoded, page: 
     below (its top 0.5 to ``reach`` heights under the last line's, left-aligned with the first
     word within a height, and other words between the two in the reading order: lines that
     follow each other are one run, which `contiguous` reads) when at least two of the chosen
-    pieces (or all of a shorter phrase) are in it. Its confidence is the slots' own: the mean log-probability of what they chose."""
+    pieces (or all of a shorter phrase) are in it. Its confidence is the slots' own: the mean
+    log-probability of what they chose."""
     if enc.doc is None:
         return None
+    d, words = enc.doc, page.words
+
+    def box(piece: int) -> Box:
+        return words[d.word_index[piece]].box
+
     n = chosen.index(end_id) if end_id in chosen else len(chosen)
     raw = [c - vocab_size - 1 for c in chosen[:n]]
-    d, words = enc.doc, page.words
     if not raw or min(raw) < 0 or max(raw) >= len(d.ids):
         return None
-    first = words[d.word_index[raw[0]]].box
+    first = box(raw[0])
     h = max(first[3] - first[1], 1e-6)
     lines = [_phrase(raw[0], enc, page)]
     while len(lines) < MAX_LINES:
-        last, top = lines[-1][-1], words[d.word_index[lines[-1][0]]].box[1]
-        right = max(words[d.word_index[p]].box[2] for p in lines[-1])
+        last, top = lines[-1][-1], box(lines[-1][0])[1]
+        right = max(box(p)[2] for p in lines[-1])
         # the first word below that starts within the value's column: its next line, or none
-        below = next((q for q in range(last + 1, len(d.ids)) if d.char_span[q][0] == 0
-                      and words[d.word_index[q]].box[1] - top >= 0.5 * h and words[d.word_index[q]].box[0] <= right), None)
-        if below is None or below == last + 1 or words[d.word_index[below]].box[1] - top > reach * h \
-                or abs(words[d.word_index[below]].box[0] - first[0]) > h:
+        below = next((q for q in range(last + 1, len(d.ids))
+                      if d.char_span[q][0] == 0 and box(q)[1] - top >= 0.5 * h and box(q)[0] <= right), None)
+        if below is None or below == last + 1 or box(below)[1] - top > reach * h or abs(box(below)[0] - first[0]) > h:
             break  # none, right after the phrase (one run: `contiguous`'s), too far, or not left-aligned
         line = _phrase(below, enc, page)
         if sum(p in line for p in raw) < min(2, len(line)):
@@ -453,6 +457,6 @@ def block_phrases(chosen: list[int], logprobs: list[float], enc: Encoded, page: 
     if len(lines) == 1:
         return None
     pieces = [p for line in lines for p in line]
-    own = logprobs[: n + 1] if n < len(chosen) else logprobs[:n]  # END included when there is one
+    own = logprobs[: n + 1]  # the chosen slots, END included when there is one
     mean = sum(own) / len(own)
     return [vocab_size + 1 + p for p in pieces] + [end_id], [mean] * (len(pieces) + 1)
