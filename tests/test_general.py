@@ -3,6 +3,7 @@ calibrated confidence with --min-confidence, and the business-document generator
 
 from __future__ import annotations
 
+import difflib
 import json
 import random
 import re
@@ -282,7 +283,8 @@ def test_us_forms_as_printed():
                 assert caption[3] <= answer[1] < caption[3] + 30  # on the next line down
         assert len(fields) >= 5
     assert titles == {"W-9", "W-8BEN", "1099-MISC"} and 2 <= instructions <= 14
-    assert instruction_keys <= form_keys  # the keys its form asks
+    # the keys its form asks (a key asked with a slip of the keyboard is one letter off)
+    assert all(difflib.get_close_matches(k, form_keys, 1, 0.85) for k in instruction_keys - form_keys)
     assert all(sum(ch.isdigit() for ch in c) == 9 for c in cells)
     assert any(c.split()[3:4] == ["-"] for c in cells)  # in cells: "1 2 3 - 4 5 - 6 7 8 9"
     assert MIXES["business"].count("irsform") >= 2
@@ -447,13 +449,15 @@ def test_e_invoice_print_first_of_two_pages():
 def test_us_forms_spread_their_lines_as_filled_in():
     """What real forms put between a value's lines is drawn too: a W-9's margin text turned 90
     degrees (a letter a word, between the form's lines), a 1099 payer address typed one line to
-    a money box's row (the boxes' captions fall between its lines in reading order), and a
-    W-8BEN signed by someone acting for the owner (another name, the capacity filled in)."""
+    a money box's row (the boxes' captions fall between its lines in reading order), a W-9's
+    SSN typed into a comb field (each group one word as tall as the field, so it is read between
+    the instructions' lines), and a W-8BEN signed by someone acting for the owner (another name,
+    the capacity filled in)."""
     from docsprint.io.ocr import reading_order
 
-    sidebars = spread = acting = 0
+    sidebars = spread = acting = combs = 0
     for i in range(80):
-        _, words, fields = make_document("irsform", 6, i)
+        image, words, fields = make_document("irsform", 6, i)
         ordered = [w.text for w in reading_order(words)]
         page = " ".join(ordered)
         if "W-9" in page and "Address (number" in page:
@@ -465,11 +469,15 @@ def test_us_forms_spread_their_lines_as_filled_in():
                 contiguous = any(ordered[j:j + len(run)] == run for j in range(len(ordered)))
                 assert all(t in ordered for t in run)
                 spread += not contiguous
+        for key in ("SSN", "social security number", "EIN", "employer identification number"):
+            if fields.get(key):  # the field is 24 points tall, a typed line about 10
+                run = [w for w in words if w.text in fields[key].split()]
+                combs += all(w.box[3] - w.box[1] > 0.8 * 24 * image.width / 612 for w in run)
         if fields.get("capacity acting") or fields.get("capacity"):
             owner = next(v for k, v in fields.items() if k in ("name", "beneficial owner name", "name of beneficial owner"))
             signer = next((v for k, v in fields.items() if "signer" in k), None)
             acting += signer is not None and signer != owner
-    assert sidebars >= 3 and spread >= 2 and acting >= 1, (sidebars, spread, acting)
+    assert sidebars >= 3 and spread >= 2 and acting >= 1 and combs >= 1, (sidebars, spread, acting, combs)
 
 
 def test_keys_are_sometimes_asked_with_a_slip_of_the_keyboard():
@@ -483,4 +491,4 @@ def test_keys_are_sometimes_asked_with_a_slip_of_the_keyboard():
     out = synth.misspell_keys(fields, random.Random(1))
     assert sorted(out.values()) == sorted(fields.values()) and "date" in out  # values kept; short keys never
     changed = sum(k not in fields for k in out)
-    assert 3 <= changed <= 30  # about 3%
+    assert 10 <= changed <= 45  # about 6%

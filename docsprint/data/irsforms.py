@@ -15,6 +15,7 @@ import random
 
 from docsprint.data import synth as s
 from docsprint.data.business import COUNTRIES, STREETS, TAX_PRINT, fmt_date
+from docsprint.io.document import Word
 
 STATES = ["NY", "CA", "WA", "PA", "TX", "MA", "IL", "CT", "NJ", "OH", "TN", "IN", "CO", "GA"]
 FOREIGN = [("Canada", "British Columbia", "V6B 1A1"), ("Germany", "Bayern", "80331 München"),
@@ -138,6 +139,10 @@ class _Form:
         cell = 13.0
         for i in range(sum(groups) + len(groups) - 1):
             self.box(x + i * cell, y, cell - 1)
+        if value is not None and not cells and self.r.random() < 0.3:
+            self.comb(x, y, value, cell, 2 * cell - 2)
+            self.fields[self.r.choice(keys)] = value
+            return
         if value is None or not cells:
             self.value(x + 3, y + 2, keys, value, 0)
             return
@@ -149,6 +154,26 @@ class _Form:
         for j, d in enumerate(shown):
             self.text(x + j * cell + 3, y + 1, d, self.val / self.k, 2)
         self.fields[self.r.choice(keys)] = " ".join(shown)
+
+    def comb(self, x: float, y: float, text: str, cell: float, height: float) -> None:
+        """``text`` typed into a PDF's comb field, a character a cell, as its text layer gives it
+        back: each run of characters one word as tall as the field (a W-9's SSN, 24 points tall,
+        comes out between the lines of the instructions printed beside it, fw9_3 in
+        realworld-dev)."""
+        size = round(min(cell, height) * self.r.uniform(0.8, 1.1) * self.k)
+        n, i = len(self.c.words), 0
+        for token in text.split():
+            for ch in token:
+                self.c.text(*self.xy(x + i * cell + 2, y + (height - cell) / 2), ch, size, 2)
+                i += 1
+        chars = self.c.words[n:]
+        if len(chars) != len(text.replace(" ", "")):
+            return  # a character off the page: the letters stay as they are
+        del self.c.words[n:]
+        top, bottom = self.xy(0, y)[1], self.xy(0, y + height)[1]
+        for token in text.split():
+            run, chars = chars[: len(token)], chars[len(token):]
+            self.c.words.append(Word(token, (run[0].box[0], top, run[-1].box[2], bottom)))
 
     def header(self, form: str, title: list[str], rev: str, right: list[str]) -> None:
         self.text(36, 30, "Form", 6)

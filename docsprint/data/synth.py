@@ -519,9 +519,11 @@ def misspell(key: str, r: random.Random) -> str:
     return key[:i] + r.choice("aeinorst") + key[i:]
 
 
-def misspell_keys(fields: Fields, r: random.Random, share: float = 0.03) -> Fields:
+def misspell_keys(fields: Fields, r: random.Random, share: float = 0.06) -> Fields:
     """Users type keys with slips; a model asked "additionial conditions" should read it as
-    "additional conditions". ``share`` of the keys of six letters or more get one slip."""
+    "additional conditions". ``share`` of the keys of six letters or more get one slip (3% until
+    the nineteenth round, where realworld-dev's W-8BEN key "additionial conditions" still went
+    unanswered)."""
     out: Fields = {}
     for k, v in fields.items():
         if sum(ch.isalpha() for ch in k) >= 6 and r.random() < share:
