@@ -160,20 +160,17 @@ class _Form:
         back: each run of characters one word as tall as the field (a W-9's SSN, 24 points tall,
         comes out between the lines of the instructions printed beside it, fw9_3 in
         realworld-dev)."""
-        size = round(min(cell, height) * self.r.uniform(0.8, 1.1) * self.k)
-        n, i = len(self.c.words), 0
+        size = round(cell * self.r.uniform(0.8, 1.1) * self.k)
+        top, bottom = self.xy(0, y)[1], self.xy(0, y + height)[1]
+        i = 0
         for token in text.split():
+            n = len(self.c.words)
             for ch in token:
                 self.c.text(*self.xy(x + i * cell + 2, y + (height - cell) / 2), ch, size, 2)
                 i += 1
-        chars = self.c.words[n:]
-        if len(chars) != len(text.replace(" ", "")):
-            return  # a character off the page: the letters stay as they are
-        del self.c.words[n:]
-        top, bottom = self.xy(0, y)[1], self.xy(0, y + height)[1]
-        for token in text.split():
-            run, chars = chars[: len(token)], chars[len(token):]
-            self.c.words.append(Word(token, (run[0].box[0], top, run[-1].box[2], bottom)))
+            run = self.c.words[n:]
+            if len(run) == len(token):  # (a character off the page: the letters stay as they are)
+                self.c.words[n:] = [Word(token, (run[0].box[0], top, run[-1].box[2], bottom))]
 
     def header(self, form: str, title: list[str], rev: str, right: list[str]) -> None:
         self.text(36, 30, "Form", 6)
