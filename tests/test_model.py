@@ -5,7 +5,8 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from docsprint.data.encode import collate, encode, page_pixels, tokenize_page
+from docsprint.data.encode import ITEM_SEP_ID, collate, encode, page_pixels, tokenize_page
+from docsprint.decode import autoregressive
 from docsprint.decode.autoregressive import decode_autoregressive
 from docsprint.decode.common import head_inputs, value_choices, value_logits
 from docsprint.decode.parallel import decode_parallel
@@ -301,3 +302,32 @@ def test_attention_runs_in_fp32_under_autocast_and_in_bf16_with_bf16_weights(tin
     with torch.inference_mode():
         copy.deepcopy(ex.model).to(torch.bfloat16).encode(batch.tokens)
     assert seen and set(seen) == {torch.bfloat16}
+
+
+def test_an_autoregressive_list_value_is_cleaned_from_the_steps_it_took(tok, receipt_page, monkeypatch):
+    """A list key's items are cleaned as in parallel decoding (`clean_items`), fed each step's
+    own copy and separator log-probabilities, row i for step i."""
+    torch.manual_seed(0)
+    model = DocsprintModel(tiny_config(slot_budgets={"item": 12})).eval()
+    with torch.no_grad():  # copy or separate, never write a word or end early
+        model.head.bias[:] = -20.0
+        model.head.bias[ITEM_SEP_ID] = -1.0
+    V = model.cfg.vocab_size
+    seen, clean_items = [], autoregressive.clean_items
+
+    def spy(chosen, logprobs, copy_lp, sep_lp, *rest):
+        seen.append((list(chosen), list(logprobs), copy_lp, sep_lp))
+        return clean_items(chosen, logprobs, copy_lp, sep_lp, *rest)
+
+    monkeypatch.setattr(autoregressive, "clean_items", spy)
+    enc = encode(tok, model.cfg, tokenize_page(tok, receipt_page), ["item", "total"], "autoregressive")
+    answers = decode_autoregressive(model, tok, enc, receipt_page, frozenset({"item"}))
+    assert len(seen) == 1 and [a.key for a in answers] == ["item", "total"]  # only the list key
+    chosen, logprobs, copy_lp, sep_lp = seen[0]
+    assert copy_lp.shape == (len(chosen), enc.n_doc) and sep_lp.shape == (len(chosen),)
+    assert any(c >= V for c in chosen) and ITEM_SEP_ID in chosen
+    for i, c in enumerate(chosen):
+        if c >= V:  # the step copied: its row's best piece, at the log-probability it took
+            assert int(copy_lp[i].argmax()) == c - V and float(copy_lp[i, c - V]) == pytest.approx(logprobs[i], abs=1e-5)
+        elif c == ITEM_SEP_ID:
+            assert float(sep_lp[i]) == pytest.approx(logprobs[i], abs=1e-5)

@@ -3,7 +3,9 @@ computed once into a KV cache; then each key's value is generated greedily, toke
 
 Value token i of a key sees the prefix and every earlier value token (of this key and the
 keys before it); its input is the previous token (the copied piece's id and box, or the
-vocabulary id), exactly as in training.
+vocabulary id), exactly as in training. A list value's items are then cleaned as parallel
+decoding cleans them (`clean_items`), from the log-probabilities of the steps taken, so the two
+modes are compared on equal terms.
 """
 
 from __future__ import annotations
@@ -11,8 +13,8 @@ from __future__ import annotations
 import torch
 from tokenizers import Tokenizer
 
-from docsprint.data.encode import Encoded, collate
-from docsprint.decode.common import KeyValue, assemble
+from docsprint.data.encode import ITEM_SEP_ID, Encoded, collate
+from docsprint.decode.common import KeyValue, assemble, clean_items
 from docsprint.io.document import Page
 from docsprint.models.config import VALUE
 from docsprint.models.model import DocsprintModel, TokenInputs
@@ -77,6 +79,8 @@ def decode_autoregressive(
     for k, key in enumerate(keys):
         chosen: list[int] = []
         logprobs: list[float] = []
+        listed = key in list_keys
+        copy_rows, sep_lps = [], []  # a list key's steps: copy and separator log-probabilities
         prev_id, prev_box = cfg.bos_id, (0, 0, 0, 0)
         for i in range(budgets[k]):
             rank += 1
@@ -94,7 +98,13 @@ def decode_autoregressive(
             if i == 0:
                 start_ptr = ptr  # where this key's value starts: the copy prior of its tokens
             slot = torch.full((1, 1), i, dtype=torch.long, device=dev)
-            best_lp, best = (t[0, 0] for t in model.head.best(h, ptr, start_ptr, slot))
+            if listed:
+                best_lp, best, copy_lp, special = (t[0, 0] for t in model.head.scores(
+                    h, ptr, start_ptr, slot, ids=(cfg.end_id, ITEM_SEP_ID)))
+                copy_rows.append(copy_lp)
+                sep_lps.append(special[1])
+            else:
+                best_lp, best = (t[0, 0] for t in model.head.best(h, ptr, start_ptr, slot))
             c = int(best)
             chosen.append(c)
             logprobs.append(float(best_lp))
@@ -105,5 +115,8 @@ def decode_autoregressive(
                 prev_id, prev_box = enc.ids[pos], enc.bbox[pos]
             else:
                 prev_id, prev_box = c, (0, 0, 0, 0)
-        answers.append(assemble(key, chosen, logprobs, enc, page, cfg, tok, key in list_keys))
+        if listed and copy_rows:
+            chosen, logprobs = clean_items(chosen, logprobs, torch.stack(copy_rows), torch.stack(sep_lps),
+                                           enc, page, cfg)
+        answers.append(assemble(key, chosen, logprobs, enc, page, cfg, tok, listed))
     return answers

@@ -255,6 +255,23 @@ def next_lines(chosen: list[int], enc: Encoded, page: Page, vocab_size: int, end
     return jumps > 0
 
 
+
+def clean_items(chosen: list[int], logprobs: list[float], copy_lp: Tensor, sep_lp: Tensor, enc: Encoded,
+                page: Page, cfg: ModelConfig) -> tuple[list[int], list[float]]:
+    """A list value's items as both decoders write them: each one run of one line of the page,
+    in page order (`item_runs`), and an item stitched from scattered pieces made one run
+    (`contiguous_items`) unless it reads as the next lines of one block. copy_lp: (m, Ld) the
+    key's slots' copy log-probabilities; sep_lp: (m,) their item separator's."""
+    starts, breaks = piece_marks(enc, copy_lp.shape[-1])
+    V, end = cfg.vocab_size, cfg.end_id
+    ids, lps = item_runs(chosen, logprobs, copy_lp, sep_lp, starts, breaks, V, end, ITEM_SEP_ID)
+
+    def lines(item: list[int]) -> bool:
+        return next_lines(item, enc, page, V, end)
+
+    return contiguous_items(ids, lps, copy_lp, V, end, ITEM_SEP_ID, lines)
+
+
 @dataclass
 class KeyValue:
     """One key's answer: its value (None when the key is absent), confidence and word boxes.

@@ -6,24 +6,21 @@ unless it reads as the next lines of one block (`next_lines`: a two-line address
 from __future__ import annotations
 
 from collections.abc import Callable
-from functools import partial
 
 import torch
 from tokenizers import Tokenizer
 from torch import Tensor
 
-from docsprint.data.encode import ITEM_SEP_ID, Batch, Encoded, collate
+from docsprint.data.encode import Batch, Encoded, collate
 from docsprint.decode.common import (
     KeyValue,
     assemble,
     best_run,
     block_phrases,
+    clean_items,
     contiguous,
-    contiguous_items,
     extend_run,
-    item_runs,
     next_lines,
-    piece_marks,
     value_scores,
 )
 from docsprint.io.document import Page
@@ -66,17 +63,13 @@ def decode_parallel(
     V, end = model.cfg.vocab_size, model.cfg.end_id
     out = []
     for b, (enc, page) in enumerate(zip(encs, pages, strict=True)):
-        chosen = [int(i) for i in idx[b]]  # padding sits after each document: positions hold
-        if any(key in list_keys for key in enc.keys):  # copy positions that begin a word, a line
-            starts, breaks = piece_marks(enc, copy_lp.shape[-1])
+        chosen = [int(i) for i in idx[b]]
         answers = []
         for k, key in enumerate(enc.keys):
             qs = [q for q, kk in enumerate(enc.value_key) if kk == k]
             ids, lps = [chosen[q] for q in qs], [float(best[b, q]) for q in qs]
             if key in list_keys:  # each item one run of one line of the page, in page order
-                ids, lps = item_runs(ids, lps, copy_lp[b, qs], sep_lp[b, qs], starts, breaks, V, end, ITEM_SEP_ID)
-                lines = partial(next_lines, enc=enc, page=page, vocab_size=V, end_id=end)
-                ids, lps = contiguous_items(ids, lps, copy_lp[b, qs], V, end, ITEM_SEP_ID, lines)
+                ids, lps = clean_items(ids, lps, copy_lp[b, qs], sep_lp[b, qs], enc, page, model.cfg)
             elif not next_lines(ids, enc, page, V, end):  # the lines of one block stay stitched
                 block = block_phrases(ids, lps, enc, page, V, end)
                 ids, lps = block or contiguous(ids, lps, copy_lp[b, qs], end_lp[b, qs], V, end)
