@@ -168,7 +168,9 @@ def test_a_copy_cut_inside_a_run_of_digits_or_letters_takes_the_rest_of_its_word
     assert cut(2, 5) == "489723-B"  # after the hyphen, the code's last part
     assert cut(3, 5) == "28/11/2022"  # "202" | "##2": the year whole, the comma after it left out
     assert cut(4, 3) == "12.00"  # "00" | "##rm": a number, then letters: a cut between kinds stays
-    assert cut(4, 1) == "12"  # "12" | ".": stays
+    assert cut(4, 1) == "12.00"  # "12" | "." "00": a number cut before its decimal point, read whole
+    assert cut(5, 3) == "$374.23"  # "$" "37" "##4" | "." "23"
+    assert cut(6, 1) == "1,234.50"  # "1" | "," "234" "." "50"
     assert cut(4, 2) == "12.00"  # "12" "." | "00": a number cut at its decimal point, read whole
     assert cut(5, 4) == "$374.23"  # "$" "37" "##4" "." | "23"
     assert cut(6, 2) == "1,234.50"  # "1" "," | "234" "." "50": the thousands separator alike
