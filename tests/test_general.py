@@ -252,10 +252,12 @@ def test_us_forms_as_printed():
     """W-9, W-8BEN and 1099-MISC pages: each asked value typed as one run of words on the page
     (the answer is where a reader finds it; a 1099 recipient's address is the street box's run
     then the city box's), the W-9's name on the line under its caption, TINs
-    in digit cells spelt as the cells read, and every form kind drawn."""
+    in digit cells spelt as the cells read, a W-8BEN's treaty conditions in the form's own
+    words, and every form kind drawn."""
     titles, cells, instructions = set(), [], 0
     instruction_keys: set[str] = set()
     form_keys: set[str] = set()
+    conditions = []
     for i in range(40):
         _, words, fields = make_document("irsform", 5, i)
         texts = [w.text for w in words]
@@ -276,6 +278,8 @@ def test_us_forms_as_printed():
                                                for k in range(1, len(run))), (i, key, value)
             if key in ("SSN", "social security number", "EIN", "employer identification number"):
                 cells.append(value)
+            if key in ("additional conditions", "conditions", "explanation of additional conditions"):
+                conditions.append(value.lower())
         for key in ("name", "taxpayer name", "name on tax return"):
             if "W-9" in page and fields.get(key):
                 first = texts.index(fields[key].split()[0], texts.index("Name") + 1)
@@ -286,6 +290,9 @@ def test_us_forms_as_printed():
     # the keys its form asks (a key asked with a slip of the keyboard is one letter off)
     assert all(difflib.get_close_matches(k, form_keys, 1, 0.85) for k in instruction_keys - form_keys)
     assert all(sum(ch.isdigit() for ch in c) == 9 for c in cells)
+    # a W-8BEN's treaty conditions, often in the words its instructions print too
+    assert any("beneficial owner" in c or "permanent establishment" in c for c in conditions), conditions
+    assert not any(c.startswith("i is ") for c in conditions)
     assert any(c.split()[3:4] == ["-"] for c in cells)  # in cells: "1 2 3 - 4 5 - 6 7 8 9"
     assert MIXES["business"].count("irsform") >= 2
     share = {m: MIXES[m].count("irsform") / len(MIXES[m]) for m in ("business", "business-forms")}

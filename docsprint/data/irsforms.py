@@ -27,6 +27,28 @@ INCOME = ["Royalties", "Interest", "Dividends", "Services", "Rents", "Scholarshi
           "Business Profits", "Trading", "Consulting fees", "Pensions"]
 
 
+
+def treaty_conditions(r: random.Random, country: str, income: str) -> str:
+    """What an owner writes on a W-8BEN's line 10: the treaty's conditions in the words of the
+    form itself ("beneficial owner", "permanent establishment"), which a page of instructions
+    also prints, or a placeholder; sometimes in capitals, as written by hand."""
+    owner = r.choice(["The beneficial owner", "Beneficial owner", "The owner", "I"])
+    verb_has = "have" if owner == "I" else "has"
+    verb_does = "do" if owner == "I" else "does"
+    verb_is = "am" if owner == "I" else "is"
+    text = r.choice([
+        f"{owner} {verb_does} not {r.choice(['have a permanent establishment', 'carry on business activities through a permanent establishment or a fixed base'])} in the United States.",
+        f"{owner} only {verb_has} a permanent establishment in {country}.",
+        f"{owner} {verb_is} a {r.choice(['permanent resident', 'resident', 'tax resident'])} of {country} within the meaning of Article {r.randint(3, 30)}.",
+        f"{owner} {r.choice(['meets', 'satisfies'])} the limitation on benefits provision of Article {r.randint(16, 30)} of the treaty.",
+        f"The {income.lower()} {r.choice(['are', 'is'])} not effectively connected with a trade or business in the United States.",
+        f"{owner} {r.choice(['performs', 'performed'])} the services outside the United States and {verb_has} no fixed base there.",
+        r.choice(["Example statement goes here", "Explain statement goes here", "See attached statement", "N/A"]),
+        s._sentence(r, r.randint(4, 22)),
+    ])
+    return text.upper() if r.random() < 0.15 else text
+
+
 def us_street(r: random.Random) -> str:
     street = f"{r.randint(1, 9999)} {r.choice(STREETS['en'])}"
     if r.random() < 0.25:
@@ -341,7 +363,7 @@ def w8ben(f: _Form) -> None:
     f.value(480, 365, ("type of income", "income type"), income if treaty else None, 0.3)
     f.text(50, 378, "Explain the additional conditions in the Article and paragraph the beneficial owner meets to be eligible for the rate of withholding:")
     f.value(50, 390, ("additional conditions", "conditions", "explanation of additional conditions"),
-            s._sentence(r, r.randint(4, 22)) if treaty and r.random() < 0.6 else None, 0)
+            treaty_conditions(r, country, income) if treaty and r.random() < 0.6 else None, 0)
     f.text(36, 410, "Part III Certification", 9, 1)
     f.prose(422, 600)
     f.text(36, 612, "Sign Here ▶", 9, 1)
