@@ -16,7 +16,9 @@ from docsprint.decode.common import (
     next_lines,
     piece_marks,
 )
+from docsprint.decode.parallel import decode_parallel
 from docsprint.io.document import Page, Word
+from docsprint.models.model import DocsprintModel
 from tests.conftest import tiny_config
 
 WORDS = ["Kedai", "BUKU", "Sdn.", "Bhd.", "Date:", "25/12/2018", "Total", "RM9.00", "Café"]
@@ -268,3 +270,30 @@ def test_an_item_does_not_run_on_into_the_next_line(tok):
     lps = [-0.1] * m
     ids, _ = item_runs(chosen, lps, lp, sep, starts, breaks, V, END, SEP)
     assert ids[n_price] == SEP and ids[: n_price] == chosen[: n_price]
+
+
+def test_a_nulls_alternative_is_the_best_run_carried_on_along_the_page(tok):
+    """A null's alternative (what `pipeline.answer_over_null` may answer instead) is the page's
+    best run, carried on by `extend_run` like any answer: "Lee & Kim", not "Lee"."""
+    torch.manual_seed(0)
+    model = DocsprintModel(tiny_config(end_bonus=1.0, calibration={"answer": {"a": 1.0, "b": 0.0}})).eval()
+    cfg = model.cfg
+    words = ["Business", "name", "Lee", "&", "Kim", "Street"]
+    page = Page(None, 400, 100, [Word(w, (60 * i, 0, 60 * i + 50, 10)) for i, w in enumerate(words)])
+    enc = encode(tok, cfg, tokenize_page(tok, page), ["business name"])
+    lee, amp, kim = (_pointers(enc, cfg, w, w)[0] - cfg.vocab_size for w in (2, 3, 4))
+    assert (amp, kim) == (lee + 1, lee + 2)
+    m = enc.budget[0]
+    width = enc.n_doc
+
+    def choose(model, batch):  # every slot answers END (a null); the copy scores read "Lee & Kim"
+        copy_lp = torch.full((1, m, width), -20.0)
+        copy_lp[0, 0, lee], copy_lp[0, 1, amp], copy_lp[0, 2, kim] = -0.1, -0.5, -0.5
+        special = torch.full((1, m, 2), -20.0)
+        special[0, 1, 0], special[0, 3, 0] = -0.3, -1.0  # END after "Lee" (-0.4 in all) beats after "Kim" (-2.1)
+        return torch.full((1, m), -0.01), torch.full((1, m), cfg.end_id), copy_lp, special
+
+    kv = decode_parallel(model, tok, [enc], [page], choose=choose)[0][0]
+    assert kv.value is None and kv.alternative.value == "Lee & Kim"
+    model.cfg.end_bonus = 0.0  # no bonus: the best run as it is
+    assert decode_parallel(model, tok, [enc], [page], choose=choose)[0][0].alternative.value == "Lee"

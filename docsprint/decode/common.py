@@ -289,7 +289,8 @@ class KeyValue:
     # page's edge, or nothing was copied): an answer read near a window's cut saw half its
     # context. `docsprint.pipeline.merge` prefers answers read with enough of it.
     context: float = math.inf
-    # For a null of parallel decoding: the page's best run for the key (`best_run`), which
+    # For a null of parallel decoding: the page's best run for the key (`best_run`, then
+    # `extend_run`), which
     # `docsprint.pipeline.merge` answers instead where the calibration finds it likelier right.
     alternative: KeyValue | None = None
 

@@ -77,7 +77,9 @@ def decode_parallel(
             kv = assemble(key, ids, lps, enc, page, model.cfg, tok, key in list_keys)
             # what a null would answer instead (`pipeline.answer_over_null` weighs it by the calibration)
             if kv.value is None and key not in list_keys and len(qs) >= 2 and model.cfg.calibration:
-                kv.alternative = assemble(key, *best_run(copy_lp[b, qs], end_lp[b, qs], V, end), enc, page, model.cfg, tok)
+                run = extend_run(*best_run(copy_lp[b, qs], end_lp[b, qs], V, end), copy_lp[b, qs], end_lp[b, qs], V, end,
+                                 model.cfg.end_bonus)
+                kv.alternative = assemble(key, *run, enc, page, model.cfg, tok)
             answers.append(kv)
         out.append(answers)
     return out
