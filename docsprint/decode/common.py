@@ -290,8 +290,8 @@ class KeyValue:
     # context. `docsprint.pipeline.merge` prefers answers read with enough of it.
     context: float = math.inf
     # For a null of parallel decoding: the page's best run for the key (`best_run`, then
-    # `extend_run`), which
-    # `docsprint.pipeline.merge` answers instead where the calibration finds it likelier right.
+    # `extend_run`), which `docsprint.pipeline.merge` answers instead where the calibration
+    # finds it likelier right.
     alternative: KeyValue | None = None
 
 
