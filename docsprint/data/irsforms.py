@@ -43,7 +43,7 @@ def treaty_conditions(r: random.Random, country: str, income: str) -> str:
         f"{owner} {r.choice(['meets', 'satisfies'])} the limitation on benefits provision of Article {r.randint(16, 30)} of the treaty.",
         f"The {income.lower()} {r.choice(['are', 'is'])} not effectively connected with a trade or business in the United States.",
         f"{owner} {r.choice(['performs', 'performed'])} the services outside the United States and {verb_has} no fixed base there.",
-        r.choice(["Example statement goes here", "Explain statement goes here", "See attached statement", "N/A"]),
+        r.choice(["See attached statement", "Statement attached", "See the attached letter", "N/A"]),
         s._sentence(r, r.randint(4, 22)),
     ])
     return text.upper() if r.random() < 0.15 else text
