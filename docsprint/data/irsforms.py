@@ -27,7 +27,6 @@ INCOME = ["Royalties", "Interest", "Dividends", "Services", "Rents", "Scholarshi
           "Business Profits", "Trading", "Consulting fees", "Pensions"]
 
 
-
 def treaty_conditions(r: random.Random, country: str, income: str) -> str:
     """What an owner writes on a W-8BEN's line 10: the treaty's conditions in the words of the
     form itself ("beneficial owner", "permanent establishment"), which a page of instructions

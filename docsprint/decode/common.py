@@ -255,7 +255,6 @@ def next_lines(chosen: list[int], enc: Encoded, page: Page, vocab_size: int, end
     return jumps > 0
 
 
-
 def clean_items(chosen: list[int], logprobs: list[float], copy_lp: Tensor, sep_lp: Tensor, enc: Encoded,
                 page: Page, cfg: ModelConfig) -> tuple[list[int], list[float]]:
     """A list value's items as both decoders write them: each one run of one line of the page,
@@ -330,10 +329,10 @@ def _rest_of_word(copied: list[int], prev_word: int, enc: Encoded, page: Page) -
     if b <= 0 or b >= len(text):
         return ""
     last, nxt = text[b - 1], text[b]
-    if last in ".," and b >= 2 and text[b - 2].isdigit() and nxt.isdigit():
-        return re.match(r"[\d.,]*\d", text[b:])[0]  # type: ignore[index]  # "1." of "1.74": the number
-    if last.isdigit() and (frac := re.match(r"[.,]\d[\d.,]*\d|[.,]\d", text[b:])):
-        return frac[0]  # "23" of "$23.26", "1" of "1,234.50": the number
+    after_sep = last in ".," and b >= 2 and text[b - 2].isdigit() and nxt.isdigit()  # "1." of "1.74"
+    before_sep = last.isdigit() and re.match(r"[.,]\d", text[b:])  # "23" of "$23.26", "1" of "1,500"
+    if after_sep or before_sep:
+        return re.match(r"[\d.,]*\d", text[b:])[0]  # type: ignore[index]  # the rest of the number
     if not ((last.isdigit() and nxt.isdigit()) or (last.isalpha() and nxt.isalpha()) or (last in "-/" and nxt.isalnum())):
         return ""
     rest = text[b:]

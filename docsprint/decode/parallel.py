@@ -68,17 +68,17 @@ def decode_parallel(
         for k, key in enumerate(enc.keys):
             qs = [q for q, kk in enumerate(enc.value_key) if kk == k]
             ids, lps = [chosen[q] for q in qs], [float(best[b, q]) for q in qs]
+            copy_k, end_k = copy_lp[b, qs], end_lp[b, qs]  # this key's slots
             if key in list_keys:  # each item one run of one line of the page, in page order
-                ids, lps = clean_items(ids, lps, copy_lp[b, qs], sep_lp[b, qs], enc, page, model.cfg)
+                ids, lps = clean_items(ids, lps, copy_k, sep_lp[b, qs], enc, page, model.cfg)
             elif not next_lines(ids, enc, page, V, end):  # the lines of one block stay stitched
                 block = block_phrases(ids, lps, enc, page, V, end)
-                ids, lps = block or contiguous(ids, lps, copy_lp[b, qs], end_lp[b, qs], V, end)
-            ids, lps = extend_run(ids, lps, copy_lp[b, qs], end_lp[b, qs], V, end, model.cfg.end_bonus)
+                ids, lps = block or contiguous(ids, lps, copy_k, end_k, V, end)
+            ids, lps = extend_run(ids, lps, copy_k, end_k, V, end, model.cfg.end_bonus)
             kv = assemble(key, ids, lps, enc, page, model.cfg, tok, key in list_keys)
             # what a null would answer instead (`pipeline.answer_over_null` weighs it by the calibration)
             if kv.value is None and key not in list_keys and len(qs) >= 2 and model.cfg.calibration:
-                run = extend_run(*best_run(copy_lp[b, qs], end_lp[b, qs], V, end), copy_lp[b, qs], end_lp[b, qs], V, end,
-                                 model.cfg.end_bonus)
+                run = extend_run(*best_run(copy_k, end_k, V, end), copy_k, end_k, V, end, model.cfg.end_bonus)
                 kv.alternative = assemble(key, *run, enc, page, model.cfg, tok)
             answers.append(kv)
         out.append(answers)
