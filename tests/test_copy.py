@@ -297,3 +297,64 @@ def test_a_nulls_alternative_is_the_best_run_carried_on_along_the_page(tok):
     assert kv.value is None and kv.alternative.value == "Lee & Kim"
     model.cfg.end_bonus = 0.0  # no bonus: the best run as it is
     assert decode_parallel(model, tok, [enc], [page], choose=choose)[0][0].alternative.value == "Lee"
+
+
+def test_an_amount_key_answered_with_its_label_takes_the_best_run_with_a_number(tok):
+    """Slots of a total that copy its label "Total" answer instead the best run of the page that
+    can be a total (`typed_run`: one number), with that run's own confidence; a name
+    key keeps what its slots copied."""
+    torch.manual_seed(0)
+    model = DocsprintModel(tiny_config(end_bonus=0.0)).eval()
+    cfg = model.cfg
+    words = ["Lunch", "Total", "$", "12.40", "Thanks"]
+    page = Page(None, 400, 100, [Word(w, (60 * i, 0, 60 * i + 50, 10)) for i, w in enumerate(words)])
+    enc = encode(tok, cfg, tokenize_page(tok, page), ["total"])
+    label, dollar = _pointers(enc, cfg, 1, 1)[0], _pointers(enc, cfg, 2, 2)[0]
+    number = _pointers(enc, cfg, 3, 3)
+    width = enc.n_doc
+
+    def choose(model, batch):  # slot 0 copies "Total", slot 1 answers END; the runs read "$ 12.40"
+        m = batch.value_pos.shape[1]  # the asked key's slots
+        copy_lp = torch.full((1, m, width), -20.0)
+        copy_lp[0, 0, label - cfg.vocab_size], copy_lp[0, 0, dollar - cfg.vocab_size] = -0.1, -1.5
+        for i, p in enumerate(number):
+            copy_lp[0, 1 + i, p - cfg.vocab_size] = -0.5
+        special = torch.full((1, m, 2), -20.0)
+        special[0, 1, 0], special[0, 1 + len(number), 0] = -0.05, -0.3
+        idx = torch.full((1, m), cfg.end_id)
+        idx[0, 0] = label
+        return torch.full((1, m), -0.05), idx, copy_lp, special
+
+    kv = decode_parallel(model, tok, [enc], [page], choose=choose)[0][0]
+    lps = [-1.5] + [-0.5] * len(number) + [-0.3]
+    assert kv.value == "$ 12.40" and kv.confidence == pytest.approx(np.exp(np.mean(lps)), rel=1e-4)
+    name = encode(tok, cfg, tokenize_page(tok, page), ["store name"])
+    kv = decode_parallel(model, tok, [name], [page], choose=choose)[0][0]
+    assert kv.value == "Total" and kv.confidence == pytest.approx(np.exp(-0.05), rel=1e-4)
+
+
+def test_an_amount_that_runs_on_into_the_next_number_keeps_the_first(tok):
+    """A subtotal whose slots run on from "100.30" into the tax beside it ("100.30 10.03") is
+    one number, the best run that is (`fits`): the END its slots put after the first number."""
+    model = DocsprintModel(tiny_config(end_bonus=0.0)).eval()
+    cfg = model.cfg
+    words = ["Subtotal", "100.30", "10.03", "Tax"]
+    page = Page(None, 400, 100, [Word(w, (60 * i, 0, 60 * i + 50, 10)) for i, w in enumerate(words)])
+    enc = encode(tok, cfg, tokenize_page(tok, page), ["subtotal"])
+    run = _pointers(enc, cfg, 1, 2)  # the pieces of "100.30 10.03", in page order
+    first = len(_pointers(enc, cfg, 1, 1))
+    m, width = enc.budget[0], enc.n_doc
+
+    def choose(model, batch):
+        copy_lp = torch.full((1, m, width), -20.0)
+        for i, p in enumerate(run):
+            copy_lp[0, i, p - cfg.vocab_size] = -0.1
+        special = torch.full((1, m, 2), -20.0)
+        special[0, first, 0], special[0, len(run), 0] = -1.0, -0.2  # END after the first number: second best
+        idx = torch.full((1, m), cfg.end_id)
+        idx[0, : len(run)] = torch.tensor(run)
+        return torch.full((1, m), -0.1), idx, copy_lp, special
+
+    assert decode_parallel(model, tok, [enc], [page], choose=choose)[0][0].value == "100.30"
+    name = encode(tok, cfg, tokenize_page(tok, page), ["reference"])  # any other key keeps its run
+    assert decode_parallel(model, tok, [name], [page], choose=choose)[0][0].value == "100.30 10.03"

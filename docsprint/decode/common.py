@@ -13,7 +13,7 @@ from tokenizers import Tokenizer
 from torch import Tensor
 
 from docsprint.data.encode import ITEM_SEP_ID, Batch, Encoded
-from docsprint.eval.values import normalized
+from docsprint.eval.values import fits, normalized
 from docsprint.io.document import Box, Page
 from docsprint.models.config import ModelConfig
 from docsprint.models.model import DocsprintModel
@@ -92,6 +92,32 @@ def best_run(copy_lp: Tensor, end_lp: Tensor, vocab_size: int, end_id: int) -> t
     run = [vocab_size + start + k for k in range(length)]
     lps = [float(copy_lp[k, start + k]) for k in range(length)] + [float(end_lp[length])]
     return run + [end_id], lps
+
+
+def typed_run(key: str, copy_lp: Tensor, end_lp: Tensor, enc: Encoded, page: Page, cfg: ModelConfig,
+              tok: Tokenizer, top: int = 32) -> tuple[list[int], list[float]] | None:
+    """The best run of the page (`best_run`'s score) whose value has the type ``key`` asks for
+    (`fits`: one number for an amount), among the ``top`` best runs; None when none has.
+
+    The slots of an amount key sometimes copy the word beside the number, its label ("Total",
+    "Tax") or its currency ("$", "Eur"), or run on into the next number ("100.30 10.03"); the
+    number alone is usually one of the next best runs (`parallel._typed`). copy_lp: (m, Ld),
+    m >= 2; end_lp: (m,)."""
+    m, ld = copy_lp.shape
+    if m < 2 or enc.doc is None:
+        return None
+    total = _runs(copy_lp[: m - 1]).float().cumsum(0) + end_lp[1:, None].float()
+    n_pieces = len(enc.doc.ids)
+    for flat in total.flatten().topk(min(top, total.numel())).indices.tolist():
+        length, start = flat // ld + 1, flat % ld
+        if start < 1 or start + length - 1 > n_pieces:  # position 0 and the padding copy nothing
+            continue
+        run = [cfg.vocab_size + start + k for k in range(length)] + [cfg.end_id]
+        lps = [float(copy_lp[k, start + k]) for k in range(length)] + [float(end_lp[length])]
+        value = assemble(key, run, lps, enc, page, cfg, tok).value
+        if isinstance(value, str) and fits(key, value):
+            return run, lps
+    return None
 
 
 def contiguous_items(chosen: list[int], logprobs: list[float], copy_lp: Tensor, vocab_size: int,

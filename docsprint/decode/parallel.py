@@ -21,9 +21,12 @@ from docsprint.decode.common import (
     contiguous,
     extend_run,
     next_lines,
+    typed_run,
     value_scores,
 )
+from docsprint.eval.values import fits
 from docsprint.io.document import Page
+from docsprint.models.config import ModelConfig
 from docsprint.models.model import DocsprintModel
 
 Choose = Callable[[DocsprintModel, Batch], tuple[Tensor, Tensor, Tensor, Tensor]]
@@ -37,6 +40,17 @@ def compiled_choices() -> Choose:
     batch of several are two graphs. Each is compiled at its first call: about half a minute
     on 2 cores."""
     return torch.compile(value_scores, dynamic=True)
+
+
+def _typed(kv: KeyValue, copy_lp: Tensor, end_lp: Tensor, enc: Encoded, page: Page, cfg: ModelConfig,
+           tok: Tokenizer) -> KeyValue:
+    """``kv``, or where its value has not the type its key asks for ("Total" or "$" for a
+    total, two numbers for one: `fits`) the best run of the page that has (`typed_run`), when
+    one of the best runs has."""
+    if not isinstance(kv.value, str) or fits(kv.key, kv.value):
+        return kv
+    typed = typed_run(kv.key, copy_lp, end_lp, enc, page, cfg, tok)
+    return assemble(kv.key, *typed, enc, page, cfg, tok) if typed else kv
 
 
 @torch.inference_mode()
@@ -75,11 +89,13 @@ def decode_parallel(
                 block = block_phrases(ids, lps, enc, page, V, end)
                 ids, lps = block or contiguous(ids, lps, copy_k, end_k, V, end)
             ids, lps = extend_run(ids, lps, copy_k, end_k, V, end, model.cfg.end_bonus)
-            kv = assemble(key, ids, lps, enc, page, model.cfg, tok, key in list_keys)
+            kv = _typed(assemble(key, ids, lps, enc, page, model.cfg, tok, key in list_keys), copy_k, end_k, enc, page,
+                        model.cfg, tok)
             # what a null would answer instead (`pipeline.answer_over_null` weighs it by the calibration)
             if kv.value is None and key not in list_keys and len(qs) >= 2 and model.cfg.calibration:
                 run = extend_run(*best_run(copy_k, end_k, V, end), copy_k, end_k, V, end, model.cfg.end_bonus)
-                kv.alternative = assemble(key, *run, enc, page, model.cfg, tok)
+                kv.alternative = _typed(assemble(key, *run, enc, page, model.cfg, tok), copy_k, end_k, enc, page,
+                                        model.cfg, tok)
             answers.append(kv)
         out.append(answers)
     return out

@@ -152,7 +152,62 @@ def kind_of(key: str, gold: str) -> str:
 
 _DATE_KEY = re.compile(r"\b(date|datum|dated|dob)\b")  # not "birth": "place of birth" is a place
 _AMOUNT_KEY = re.compile(r"\b(total|totals|amount|subtotal|balance|price|fee|cost|gross)\b")
+_BARE_AMOUNT_KEY = re.compile(r"(tax|vat|tips?|gratuity|net|mwst|ust|iva|tva)")  # the key alone: "tax", not "tax classification"
 _RATE_KEY = re.compile(r"\b(rate|percent)\b")
+
+
+_PHONE_KEY = re.compile(r"\b(phone|telephone|tel|fax|mobile|cell)\b")
+_TIME_KEY = re.compile(r"((transaction|purchase|order|sale|receipt|invoice|print|issue) )?time")  # the whole key
+
+
+def _key_kind(key: str) -> str | None:
+    """"date", "time" or "amount" for a key that names one ("invoice date", "time", "Total:",
+    a bare "tax"), else None (identifiers and rates are neither: "invoice number", "tax rate")."""
+    k = key.lower().strip(" :")
+    if _DATE_KEY.search(k):
+        return "date"
+    if _TIME_KEY.fullmatch(k):
+        return "time"
+    if _PHONE_KEY.search(k):
+        return "phone"
+    if (_AMOUNT_KEY.search(k) or _BARE_AMOUNT_KEY.fullmatch(k)) and not (_ID_KEY.search(k) or _RATE_KEY.search(k)):
+        return "amount"
+    return None
+
+
+_TIME = r"\d{1,2}[:h.]\d{2}(?:[:.]\d{2})?\s*(?:[ap]\.?m\.?)?"
+_PHONE = re.compile(r"[+(]?\d[\d ()./-]{4,}\d")  # "+1 (401) 555-5555", "609-308-2200", "03 9999 1234"
+_TIMES_ONLY = re.compile(rf"[\s()]*{_TIME}(?:[\s,/-]+{_TIME})*[\s()]*", re.IGNORECASE)  # "8:11:29PM", "(01:23PM)"
+# one number as pages print it: "1 479,85" (groups of three after a space), "1,234.50", "0, 28"
+_ONE_NUMBER = re.compile(r"\d{1,3}(?:[ \u00a0\u202f]\d{3})+(?:[.,]\d+)?|\d(?:[\d.,']|[.,] (?=\d))*\d|\d")
+
+
+def fits(key: str, value: str) -> bool:
+    """Does ``value`` have the type its key asks for? A date key's value has a digit; a time
+    key's value is times only ("20:07", not "20:07 T001"); a phone key's a phone number only
+    ("609-308-2200", not "609-308-2200 440US130"); an amount key's value is one number
+    ("$ 1 479,85", not "Total", "$" or "9,90 198,00"); any other key's value fits. Looser than
+    `plausible` for dates (a date as OCR reads it, "JAN31'13", fits).
+
+    >>> fits("Total:", "$ 1 479,85"), fits("total", "Total"), fits("total", "9,90 198,00")
+    (True, False, False)
+    >>> fits("tips", "$"), fits("tax classification", "Individual"), fits("date", "JAN31'13")
+    (False, True, True)
+    >>> fits("time", "8:11:29PM"), fits("time", "07:18PM 08:37PM"), fits("time", "20:07 T001")
+    (True, True, False)
+    >>> fits("phone", "+1 (401) 555-5555"), fits("Tel:", "609-308-2200 440US130")
+    (True, False)
+    """
+    kind = _key_kind(key)
+    if kind == "date":
+        return any(ch.isdigit() for ch in value)
+    if kind == "time":
+        return bool(_TIMES_ONLY.fullmatch(value))
+    if kind == "phone":
+        return bool(_PHONE.fullmatch(value.strip()))
+    if kind == "amount":
+        return len(_ONE_NUMBER.findall(value)) == 1
+    return True
 
 
 def plausible(key: str, value: str) -> bool:
@@ -165,13 +220,13 @@ def plausible(key: str, value: str) -> bool:
     (False, True)
     >>> plausible("grand total", "EUR"), plausible("seller name", "EUR")
     (False, True)
+    >>> plausible("tips", "$"), plausible("tax classification", "Individual")
+    (False, True)
     """
-    k = key.lower()
-    if _DATE_KEY.search(k):
+    kind = _key_kind(key)
+    if kind == "date":
         return bool(dates(value))
-    if _AMOUNT_KEY.search(k) and not (_ID_KEY.search(k) or _RATE_KEY.search(k)):
-        return any(ch.isdigit() for ch in value)
-    return True
+    return kind != "amount" or any(ch.isdigit() for ch in value)
 
 
 def currency_code(text: str) -> str:
