@@ -358,3 +358,21 @@ def test_an_amount_that_runs_on_into_the_next_number_keeps_the_first(tok):
     assert decode_parallel(model, tok, [enc], [page], choose=choose)[0][0].value == "100.30"
     name = encode(tok, cfg, tokenize_page(tok, page), ["reference"])  # any other key keeps its run
     assert decode_parallel(model, tok, [name], [page], choose=choose)[0][0].value == "100.30 10.03"
+
+
+def test_a_copy_that_starts_inside_a_word_takes_its_beginning(tok):
+    """A value never starts inside a run of digits or letters, nor with a closing bracket:
+    ") years" of "two (2) years" is "(2) years" (Kleister-NDA's term reads "2 years"); a start
+    between kinds stays ("9.00" of "RM9.00")."""
+    cfg = tiny_config()
+    words = ["for", "two", "(2)", "years", "RM9.00", "honeygrow"]
+    page = Page(None, 400, 100, [Word(w, (60 * i, 0, 60 * i + 50, 10)) for i, w in enumerate(words)])
+    enc = encode(tok, cfg, tokenize_page(tok, page), ["x"])
+
+    def from_piece(word: int, skip: int, last: int):
+        chosen = _pointers(enc, cfg, word, last)[skip:] + [cfg.end_id]
+        return assemble("x", chosen, [0.0] * len(chosen), enc, page, cfg, tok).value
+
+    assert from_piece(2, 2, 3) == "(2) years"  # "(" "2" | ")" "years"
+    assert from_piece(4, 1, 4) == "9.00"  # "rm" | "##9" "." "00": a cut between letters and digits stays
+    assert from_piece(5, 1, 5) == "honeygrow"  # "honey" | "##gr" "##ow"

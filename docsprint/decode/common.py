@@ -365,6 +365,22 @@ def _rest_of_word(copied: list[int], prev_word: int, enc: Encoded, page: Page) -
     return rest.rstrip(".,;:!?)]}\"'")
 
 
+def _start_of_word(piece: int, enc: Encoded, page: Page) -> str:
+    """The beginning of the word a copied value starts inside, when the cut splits a run of
+    digits or of letters, or the value would start with a closing bracket: ") years" of
+    "(2) years" is "(2) years", "23.26" of "$23.26" stays as it is."""
+    if enc.doc is None:
+        return ""
+    a = enc.doc.char_span[piece][0]
+    text = page.words[enc.doc.word_index[piece]].text
+    if a <= 0 or a >= len(text):
+        return ""
+    last, first = text[a - 1], text[a]
+    if (last.isdigit() and first.isdigit()) or (last.isalpha() and first.isalpha()) or first in ")]":
+        return text[:a]
+    return ""
+
+
 def assemble(
     key: str,
     chosen: list[int],
@@ -412,6 +428,8 @@ def assemble(
             copied.append(j)
             a, b = enc.doc.char_span[j]
             piece = page.words[w].text[a:b]
+            if not current:  # an item starts: never inside a word
+                piece = _start_of_word(j, enc, page) + piece
             boxes.setdefault(w, page.words[w].box)
             sep = "" if (w == prev_word or not current) else " "
             current += sep + piece
