@@ -175,9 +175,9 @@ def _key_kind(key: str) -> str | None:
     return None
 
 
-_TIME = r"\d{1,2}[:h.]\d{2}(?:[:.]\d{2})?\s*(?:[ap]\.?m\.?)?"
-_PHONE = re.compile(r"[+(]?\d[\d ()./-]{4,}\d")  # "+1 (401) 555-5555", "609-308-2200", "03 9999 1234"
-_TIMES_ONLY = re.compile(rf"[\s()]*{_TIME}(?:[\s,/-]+{_TIME})*[\s()]*", re.IGNORECASE)  # "8:11:29PM", "(01:23PM)"
+_TIME = r"\d{1,2}[:h.]\d{2}(?:[:.]\d{2})?\s*(?:[ap]\.?m?\.?)?"
+_PHONE = re.compile(r"[+(]?\d[\d ()./-]{4,}\d\)?")  # "+1 (401) 555-5555", "609-308-2200", "(03 9999 1234)"
+_TIMES_ONLY = re.compile(rf"[\s()]*{_TIME}(?:[\s,/()-]+{_TIME})*[\s()]*", re.IGNORECASE)  # "8:11:29PM", "2:51p", "(01:23PM)"
 # one number as pages print it: "1 479,85" (groups of three after a space), "1,234.50", "0, 28"
 _ONE_NUMBER = re.compile(r"\d{1,3}(?:[ \u00a0\u202f]\d{3})+(?:[.,]\d+)?|\d(?:[\d.,']|[.,] (?=\d))*\d|\d")
 
@@ -195,8 +195,10 @@ def fits(key: str, value: str) -> bool:
     (False, True, True)
     >>> fits("time", "8:11:29PM"), fits("time", "07:18PM 08:37PM"), fits("time", "20:07 T001")
     (True, True, False)
-    >>> fits("phone", "+1 (401) 555-5555"), fits("Tel:", "609-308-2200 440US130")
-    (True, False)
+    >>> fits("phone", "+1 (401) 555-5555"), fits("phone", "(0770) 979-5667)."), fits("Tel:", "609-308-2200 440US130")
+    (True, True, False)
+    >>> fits("time", "2:51:35p"), fits("time", "15:11 (14:09)")
+    (True, True)
     """
     kind = _key_kind(key)
     if kind == "date":
@@ -204,7 +206,7 @@ def fits(key: str, value: str) -> bool:
     if kind == "time":
         return bool(_TIMES_ONLY.fullmatch(value))
     if kind == "phone":
-        return bool(_PHONE.fullmatch(value.strip()))
+        return bool(_PHONE.fullmatch(value.strip().rstrip(".,;:")))
     if kind == "amount":
         return len(_ONE_NUMBER.findall(value)) == 1
     return True
