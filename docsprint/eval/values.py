@@ -154,15 +154,14 @@ _DATE_KEY = re.compile(r"\b(date|datum|dated|dob)\b")  # not "birth": "place of 
 _AMOUNT_KEY = re.compile(r"\b(total|totals|amount|subtotal|balance|price|fee|cost|gross)\b")
 _BARE_AMOUNT_KEY = re.compile(r"(tax|vat|tips?|gratuity|net|mwst|ust|iva|tva)")  # the key alone: "tax", not "tax classification"
 _RATE_KEY = re.compile(r"\b(rate|percent)\b")
-
-
 _PHONE_KEY = re.compile(r"\b(phone|telephone|tel|fax|mobile|cell)\b")
 _TIME_KEY = re.compile(r"((transaction|purchase|order|sale|receipt|invoice|print|issue) )?time")  # the whole key
 
 
 def _key_kind(key: str) -> str | None:
-    """"date", "time" or "amount" for a key that names one ("invoice date", "time", "Total:",
-    a bare "tax"), else None (identifiers and rates are neither: "invoice number", "tax rate")."""
+    """"date", "time", "phone" or "amount" for a key that names one ("invoice date", "time",
+    "fax", "Total:", a bare "tax"), else None (identifiers and rates are no amounts: "invoice
+    number", "tax rate")."""
     k = key.lower().strip(" :")
     if _DATE_KEY.search(k):
         return "date"
