@@ -18,7 +18,16 @@ from docsprint.data.synth import MIXES, make_document
 from docsprint.decode.common import KeyValue
 from docsprint.eval import confidence
 from docsprint.eval.folder import FolderError, evaluate_folder
-from docsprint.eval.values import amounts, currency_code, dates, kind_of, normalized, value_match
+from docsprint.eval.values import (
+    amounts,
+    currency_code,
+    dates,
+    fits,
+    kind_of,
+    normalized,
+    plausible,
+    value_match,
+)
 from docsprint.io.document import Page, Word
 from docsprint.io.readers import read_document
 from docsprint.pipeline import Extractor
@@ -75,6 +84,31 @@ def test_answers_carry_their_normalized_reading(key, value, typed):
     assert normalized(key, value) == typed
     out = KeyValue(key, value, 0.9).to_dict()
     assert out["value"] == value and out.get("normalized") == typed
+
+
+@pytest.mark.parametrize("key, value, ok", [
+    ("Total:", "$ 1 479,85", True),  # one number, its thousands written with a space
+    ("total", "12.40", True), ("total", "Total", False), ("total", "$", False),
+    ("subtotal", "100.30 10.03", False),  # two numbers for one
+    ("grand total", "0, 28", True),  # one number the OCR split after its comma
+    ("tax", "2.48 2", False), ("tips", "Tips", False),  # a bare "tax" or "tips" is an amount
+    ("tax classification", "Individual/sole proprietor", True),  # not an amount
+    ("tax rate", "19 %, 7 %", True), ("invoice number", "AB 12 34", True),  # rates and ids are not
+    ("time", "20:07", True), ("time", "2:51:35p", True), ("time", "07:18PM 08:37PM", True),
+    ("time", "20:07 T001", False), ("time", "Mesa", False),
+    ("phone", "+1 (401) 555-5555", True), ("Tel:", "609-308-2200 440US130", False),
+    ("fax number", "(0770) 979-5667).", True),
+    ("date", "JAN31'13", True), ("invoice date", "Rechnung", False),  # a date as OCR reads it has a digit
+    ("seller name", "TOTAL 12.40", True),  # any other key takes anything
+])
+def test_an_answer_fits_the_type_its_key_asks_for(key, value, ok):
+    assert fits(key, value) is ok
+
+
+def test_an_answer_that_cannot_be_one_is_implausible():
+    assert not plausible("grand total", "EUR") and plausible("grand total", "12.40")
+    assert not plausible("tips", "$") and plausible("tax classification", "Individual")
+    assert not plausible("invoice date", "2.2, (c") and plausible("invoice date", "05.03.2018")
 
 
 def test_value_kinds_and_readings():
