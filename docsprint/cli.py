@@ -390,6 +390,7 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
+    from docsprint.errors import DocsprintError
     from docsprint.models.checkpoint import (
         CONFIG_FILE,
         TOKENIZER_FILE,
@@ -401,6 +402,12 @@ def cmd_export(args: argparse.Namespace) -> int:
     config = Path(args.model) / CONFIG_FILE
     is_classifier = config.is_file() and '"labels"' in config.read_text()  # an early-exit classifier's config
     model = load_classifier(args.model)[0] if is_classifier else from_pretrained(args.model)[0]
+    if args.average:  # a weight-space average of two rounds of one lineage (the config is the first's)
+        other = (load_classifier(args.average)[0] if is_classifier else from_pretrained(args.average)[0]).state_dict()
+        mine = model.state_dict()
+        if mine.keys() != other.keys() or any(mine[k].shape != other[k].shape for k in mine):
+            raise DocsprintError(f"{args.average} is not the same architecture as {args.model}: cannot average")
+        model.load_state_dict({k: (v + other[k]) / 2 if v.is_floating_point() else v for k, v in mine.items()})
     save_pretrained(model, args.out, Path(args.model) / TOKENIZER_FILE, compact=args.compact,
                     max_shard_mb=args.max_shard_mb, int8=args.int8)
     size = sum(p.stat().st_size for p in Path(args.out).iterdir()) / 1e6
@@ -692,6 +699,7 @@ def build_parser() -> argparse.ArgumentParser:
     xp.add_argument("--compact", action="store_true", help="fp16 weights, int8 word embeddings")
     xp.add_argument("--int8", action="store_true", help="every weight matrix int8 (per-row scales), the rest fp16")
     xp.add_argument("--max-shard-mb", type=float, help="write safetensors shards of at most this size, with an index")
+    xp.add_argument("--average", metavar="OTHER", help="average the weights with this checkpoint's (same architecture)")
     xp.set_defaults(func=cmd_export)
     return p
 

@@ -155,3 +155,29 @@ def test_bad_arguments_are_clear_errors(trained, tmp_path, capsys):
     assert "does not exist" in capsys.readouterr().err
     assert main(["extract", "x.png", "--model", str(tmp_path)]) == 2
     assert "not a docsprint checkpoint" in capsys.readouterr().err
+
+
+def test_export_averages_two_checkpoints_of_one_architecture(tmp_path, tiny_checkpoint, capsys):
+    """``docsprint export A OUT --average B``: every weight the mean of A's and B's, A's config
+    kept; a checkpoint of another shape is a clear error, and nothing is written."""
+    import torch
+    from safetensors.torch import load_file
+
+    from docsprint.models.checkpoint import from_pretrained, save_pretrained
+    from docsprint.models.model import DocsprintModel
+    from tests.conftest import minilm_dir, tiny_config
+
+    other = tmp_path / "other"
+    torch.manual_seed(1)
+    save_pretrained(DocsprintModel(from_pretrained(tiny_checkpoint)[0].cfg), other, minilm_dir() / "tokenizer.json")
+    assert main(["export", str(tiny_checkpoint), str(tmp_path / "avg"), "--average", str(other)]) == 0
+    a, b = load_file(tiny_checkpoint / "model.safetensors"), load_file(other / "model.safetensors")
+    avg = load_file(tmp_path / "avg" / "model.safetensors")
+    name = next(k for k in a if a[k].is_floating_point() and not torch.equal(a[k], b[k]))
+    assert torch.allclose(avg[name], (a[name] + b[name]) / 2)
+    assert (tmp_path / "avg" / "config.json").read_text() == (tiny_checkpoint / "config.json").read_text()
+    wide = tmp_path / "wide"
+    save_pretrained(DocsprintModel(tiny_config(intermediate_size=96)), wide, minilm_dir() / "tokenizer.json")
+    capsys.readouterr()
+    assert main(["export", str(tiny_checkpoint), str(tmp_path / "bad"), "--average", str(wide)]) != 0
+    assert "cannot average" in capsys.readouterr().err and not (tmp_path / "bad").exists()
