@@ -81,23 +81,34 @@ def contiguous(chosen: list[int], logprobs: list[float], copy_lp: Tensor, end_lp
     return run + chosen[len(run) :], lps + logprobs[len(run) :]
 
 
-def best_run(copy_lp: Tensor, end_lp: Tensor, vocab_size: int, end_id: int) -> tuple[list[int], list[float]]:
-    """The run of the page (start s, length L >= 1, then END) that maximises
-    ``sum(copy_lp[i, s + i] for i < L) + end_lp[L]``: its chosen ids (END last) and their
-    log-probabilities. copy_lp: (m, Ld), m >= 2; end_lp: (m,)."""
-    m, ld = copy_lp.shape
-    total = _runs(copy_lp[: m - 1]).cumsum(0) + end_lp[1:, None]  # (L - 1, s): a run of L tokens, then END in slot L
-    flat = int(total.argmax())
+def _run_scores(copy_lp: Tensor, end_lp: Tensor) -> Tensor:
+    """(m - 1, Ld): entry [L - 1, s] scores the run of the page of L pieces from s, then END in
+    slot L: ``sum(copy_lp[i, s + i] for i < L) + end_lp[L]``."""
+    return _runs(copy_lp[: copy_lp.shape[0] - 1]).cumsum(0) + end_lp[1:, None]
+
+
+def _run_at(flat: int, copy_lp: Tensor, end_lp: Tensor, vocab_size: int, end_id: int) -> tuple[list[int], list[float]]:
+    """The run at flat index ``flat`` of `_run_scores`: its chosen ids (END last) and their
+    log-probabilities."""
+    ld = copy_lp.shape[1]
     length, start = flat // ld + 1, flat % ld
     run = [vocab_size + start + k for k in range(length)]
     lps = [float(copy_lp[k, start + k]) for k in range(length)] + [float(end_lp[length])]
     return run + [end_id], lps
 
 
+def best_run(copy_lp: Tensor, end_lp: Tensor, vocab_size: int, end_id: int) -> tuple[list[int], list[float]]:
+    """The run of the page (start s, length L >= 1, then END) that maximises
+    ``sum(copy_lp[i, s + i] for i < L) + end_lp[L]``: its chosen ids (END last) and their
+    log-probabilities. copy_lp: (m, Ld), m >= 2; end_lp: (m,)."""
+    return _run_at(int(_run_scores(copy_lp, end_lp).argmax()), copy_lp, end_lp, vocab_size, end_id)
+
+
 def typed_run(key: str, copy_lp: Tensor, end_lp: Tensor, enc: Encoded, page: Page, cfg: ModelConfig,
-              tok: Tokenizer, top: int = 32) -> tuple[list[int], list[float]] | None:
-    """The best run of the page (`best_run`'s score) whose value has the type ``key`` asks for
-    (`fits`: one number for an amount), among the ``top`` best runs; None when none has.
+              tok: Tokenizer, top: int = 32) -> KeyValue | None:
+    """The answer of the best run of the page (`best_run`'s score) whose value has the type
+    ``key`` asks for (`fits`: one number for an amount), among the ``top`` best runs; None when
+    none has.
 
     The slots of an amount key sometimes copy the word beside the number, its label ("Total",
     "Tax") or its currency ("$", "Eur"), or run on into the next number ("100.30 10.03"); the
@@ -106,17 +117,14 @@ def typed_run(key: str, copy_lp: Tensor, end_lp: Tensor, enc: Encoded, page: Pag
     m, ld = copy_lp.shape
     if m < 2 or enc.doc is None:
         return None
-    total = _runs(copy_lp[: m - 1]).float().cumsum(0) + end_lp[1:, None].float()
-    n_pieces = len(enc.doc.ids)
+    total = _run_scores(copy_lp, end_lp)
     for flat in total.flatten().topk(min(top, total.numel())).indices.tolist():
         length, start = flat // ld + 1, flat % ld
-        if start < 1 or start + length - 1 > n_pieces:  # position 0 and the padding copy nothing
+        if start < 1 or start + length - 1 > len(enc.doc.ids):  # position 0 and the padding copy nothing
             continue
-        run = [cfg.vocab_size + start + k for k in range(length)] + [cfg.end_id]
-        lps = [float(copy_lp[k, start + k]) for k in range(length)] + [float(end_lp[length])]
-        value = assemble(key, run, lps, enc, page, cfg, tok).value
-        if isinstance(value, str) and fits(key, value):
-            return run, lps
+        kv = assemble(key, *_run_at(flat, copy_lp, end_lp, cfg.vocab_size, cfg.end_id), enc, page, cfg, tok)
+        if isinstance(kv.value, str) and fits(key, kv.value):
+            return kv
     return None
 
 
@@ -335,6 +343,11 @@ class KeyValue:
         return out
 
 
+def _one_run(a: str, b: str) -> bool:
+    """Do characters ``a`` and ``b`` side by side belong to one run of digits or of letters?"""
+    return (a.isdigit() and b.isdigit()) or (a.isalpha() and b.isalpha())
+
+
 def _rest_of_word(copied: list[int], prev_word: int, enc: Encoded, page: Page) -> str:
     """The rest of the word a copied value stopped inside, when the cut splits a run of digits
     or of letters, or follows a hyphen or slash: a page writes "honeygrow", "489723-B" and "2022"
@@ -359,7 +372,7 @@ def _rest_of_word(copied: list[int], prev_word: int, enc: Encoded, page: Page) -
     before_sep = last.isdigit() and re.match(r"[.,]\d", text[b:])  # "23" of "$23.26", "1" of "1,500"
     if after_sep or before_sep:
         return re.match(r"[\d.,]*\d", text[b:])[0]  # type: ignore[index]  # the rest of the number
-    if not ((last.isdigit() and nxt.isdigit()) or (last.isalpha() and nxt.isalpha()) or (last in "-/" and nxt.isalnum())):
+    if not (_one_run(last, nxt) or (last in "-/" and nxt.isalnum())):
         return ""
     rest = text[b:]
     return rest.rstrip(".,;:!?)]}\"'")
@@ -376,7 +389,7 @@ def _start_of_word(piece: int, enc: Encoded, page: Page) -> str:
     if a <= 0 or a >= len(text):
         return ""
     last, first = text[a - 1], text[a]
-    if (last.isdigit() and first.isdigit()) or (last.isalpha() and first.isalpha()) or first in ")]":
+    if _one_run(last, first) or first in ")]":
         return text[:a]
     return ""
 

@@ -50,7 +50,7 @@ def _typed(kv: KeyValue, copy_lp: Tensor, end_lp: Tensor, enc: Encoded, page: Pa
     if not isinstance(kv.value, str) or fits(kv.key, kv.value):
         return kv
     typed = typed_run(kv.key, copy_lp, end_lp, enc, page, cfg, tok)
-    return assemble(kv.key, *typed, enc, page, cfg, tok) if typed else kv
+    return typed if typed is not None else kv
 
 
 @torch.inference_mode()

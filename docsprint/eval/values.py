@@ -154,7 +154,7 @@ _DATE_KEY = re.compile(r"\b(date|datum|dated|dob)\b")  # not "birth": "place of 
 _AMOUNT_KEY = re.compile(r"\b(total|totals|amount|subtotal|balance|price|fee|cost|gross)\b")
 _BARE_AMOUNT_KEY = re.compile(r"(tax|vat|tips?|gratuity|net|mwst|ust|iva|tva)")  # the key alone: "tax", not "tax classification"
 _RATE_KEY = re.compile(r"\b(rate|percent)\b")
-_PHONE_KEY = re.compile(r"\b(phone|telephone|tel|fax|mobile|cell)\b")
+_PHONE_KEY = re.compile(r"\b(" + "|".join((*PHONE_WORDS, "telephone", "cell")) + r")\b")
 _TIME_KEY = re.compile(r"((transaction|purchase|order|sale|receipt|invoice|print|issue) )?time")  # the whole key
 
 
