@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -114,9 +114,16 @@ def typed_run(key: str, copy_lp: Tensor, end_lp: Tensor, enc: Encoded, page: Pag
     "Tax") or its currency ("$", "Eur"), or run on into the next number ("100.30 10.03"); the
     number alone is usually one of the next best runs (`parallel._typed`). copy_lp: (m, Ld),
     m >= 2; end_lp: (m,)."""
+    return next(typed_runs(key, copy_lp, end_lp, enc, page, cfg, tok, top), None)
+
+
+def typed_runs(key: str, copy_lp: Tensor, end_lp: Tensor, enc: Encoded, page: Page, cfg: ModelConfig,
+               tok: Tokenizer, top: int = 32) -> Iterator[KeyValue]:
+    """The answers of the ``top`` best runs of the page (`best_run`'s score), best first, that
+    have the type ``key`` asks for (`fits`). copy_lp: (m, Ld); end_lp: (m,)."""
     m, ld = copy_lp.shape
     if m < 2 or enc.doc is None:
-        return None
+        return
     total = _run_scores(copy_lp, end_lp)
     for flat in total.flatten().topk(min(top, total.numel())).indices.tolist():
         length, start = flat // ld + 1, flat % ld
@@ -124,8 +131,7 @@ def typed_run(key: str, copy_lp: Tensor, end_lp: Tensor, enc: Encoded, page: Pag
             continue
         kv = assemble(key, *_run_at(flat, copy_lp, end_lp, cfg.vocab_size, cfg.end_id), enc, page, cfg, tok)
         if isinstance(kv.value, str) and fits(key, kv.value):
-            return kv
-    return None
+            yield kv
 
 
 def contiguous_items(chosen: list[int], logprobs: list[float], copy_lp: Tensor, vocab_size: int,

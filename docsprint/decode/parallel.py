@@ -5,7 +5,7 @@ unless it reads as the next lines of one block (`next_lines`: a two-line address
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import torch
 from tokenizers import Tokenizer
@@ -22,8 +22,10 @@ from docsprint.decode.common import (
     extend_run,
     next_lines,
     typed_run,
+    typed_runs,
     value_scores,
 )
+from docsprint.decode.sums import balance
 from docsprint.eval.values import fits
 from docsprint.io.document import Page
 from docsprint.models.config import ModelConfig
@@ -53,6 +55,12 @@ def _typed(kv: KeyValue, copy_lp: Tensor, end_lp: Tensor, enc: Encoded, page: Pa
     return typed if typed is not None else kv
 
 
+def _runs_of(slots: list[tuple[Tensor, Tensor]], enc: Encoded, page: Page, cfg: ModelConfig,
+             tok: Tokenizer) -> Callable[[int], Iterator[KeyValue]]:
+    """Key ``k`` of the window -> the fitting answers of its slots' best runs (`typed_runs`)."""
+    return lambda k: typed_runs(enc.keys[k], *slots[k], enc, page, cfg, tok)
+
+
 @torch.inference_mode()
 def decode_parallel(
     model: DocsprintModel,
@@ -79,10 +87,12 @@ def decode_parallel(
     for b, (enc, page) in enumerate(zip(encs, pages, strict=True)):
         chosen = [int(i) for i in idx[b]]
         answers = []
+        slots = []  # each key's slots' copy and END log-probabilities
         for k, key in enumerate(enc.keys):
             qs = [q for q, kk in enumerate(enc.value_key) if kk == k]
             ids, lps = [chosen[q] for q in qs], [float(best[b, q]) for q in qs]
             copy_k, end_k = copy_lp[b, qs], end_lp[b, qs]  # this key's slots
+            slots.append((copy_k, end_k))
             if key in list_keys:  # each item one run of one line of the page, in page order
                 ids, lps = clean_items(ids, lps, copy_k, sep_lp[b, qs], enc, page, model.cfg)
             elif not next_lines(ids, enc, page, V, end):  # the lines of one block stay stitched
@@ -97,5 +107,6 @@ def decode_parallel(
                 kv.alternative = _typed(assemble(key, *run, enc, page, model.cfg, tok), copy_k, end_k, enc, page,
                                         model.cfg, tok)
             answers.append(kv)
-        out.append(answers)
+        # subtotal + tax (+ tips) = total: an amount that breaks the sum may take one of its next best runs
+        out.append(balance(answers, _runs_of(slots, enc, page, model.cfg, tok)))
     return out
