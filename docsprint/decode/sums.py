@@ -58,9 +58,8 @@ def balance(answers: list[KeyValue], candidates: Callable[[int], Iterable[KeyVal
         return answers
     (n_i,), (t_i,), (g_i,) = roles["net"], roles["tax"], roles["total"]
     net, tax, total = _amount(answers[n_i]), _amount(answers[t_i]), _amount(answers[g_i])
-    tip = 0.0
-    if roles.get("tip") and answers[roles["tip"][0]].value is not None:
-        tip = _amount(answers[roles["tip"][0]])  # type: ignore[assignment]
+    tips = [_amount(answers[i]) if answers[i].value is not None else 0.0 for i in roles.get("tip", [])]
+    tip = tips[0] if tips else 0.0  # no tips asked, or none on the page
     if net is None or tax is None or total is None or tip is None or abs(net + tax + tip - total) <= TOLERANCE:
         return answers
     targets = {n_i: total - tax - tip, t_i: total - net - tip, g_i: net + tax + tip}
