@@ -401,9 +401,10 @@ def cmd_export(args: argparse.Namespace) -> int:
 
     config = Path(args.model) / CONFIG_FILE
     is_classifier = config.is_file() and '"labels"' in config.read_text()  # an early-exit classifier's config
-    model = load_classifier(args.model)[0] if is_classifier else from_pretrained(args.model)[0]
+    load = load_classifier if is_classifier else from_pretrained
+    model = load(args.model)[0]
     if args.average:  # a weight-space average of two rounds of one lineage (the config is the first's)
-        other = (load_classifier(args.average)[0] if is_classifier else from_pretrained(args.average)[0]).state_dict()
+        other = load(args.average)[0].state_dict()
         mine = model.state_dict()
         if mine.keys() != other.keys() or any(mine[k].shape != other[k].shape for k in mine):
             raise DocsprintError(f"{args.average} is not the same architecture as {args.model}: cannot average")

@@ -15,11 +15,11 @@ from collections.abc import Callable, Iterable
 from dataclasses import replace
 
 from docsprint.decode.common import KeyValue
-from docsprint.eval.values import amount_value, fold
+from docsprint.eval.values import TAX_WORDS, TIP_WORDS, amount_value, fold
 
 _NET = {"subtotal", "net", "sub", "before", "excl", "excluding"}
-_TAX = {"tax", "taxes", "vat", "gst", "mwst", "ust", "tva", "iva"}
-_TIP = {"tip", "tips", "gratuity"}
+_TAX = {*TAX_WORDS, "taxes", "gst"}
+_TIP = set(TIP_WORDS)
 _TOTAL = {"total", "grand", "gross"}
 _WORDS = _NET | _TAX | _TIP | _TOTAL | {"amount", "sum", "invoice", "incl", "including"}
 TOLERANCE = 0.011  # a cent, and a float's rounding

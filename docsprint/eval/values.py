@@ -152,7 +152,10 @@ def kind_of(key: str, gold: str) -> str:
 
 _DATE_KEY = re.compile(r"\b(date|datum|dated|dob)\b")  # not "birth": "place of birth" is a place
 _AMOUNT_KEY = re.compile(r"\b(total|totals|amount|subtotal|balance|price|fee|cost|gross)\b")
-_BARE_AMOUNT_KEY = re.compile(r"(tax|vat|tips?|gratuity|net|mwst|ust|iva|tva)")  # the key alone: "tax", not "tax classification"
+TAX_WORDS = ("tax", "vat", "mwst", "ust", "iva", "tva")
+TIP_WORDS = ("tip", "tips", "gratuity")
+# the key alone: "tax", not "tax classification"
+_BARE_AMOUNT_KEY = re.compile("(" + "|".join((*TAX_WORDS, *TIP_WORDS, "net")) + ")")
 _RATE_KEY = re.compile(r"\b(rate|percent)\b")
 _PHONE_KEY = re.compile(r"\b(" + "|".join((*PHONE_WORDS, "telephone", "cell")) + r")\b")
 _TIME_KEY = re.compile(r"((transaction|purchase|order|sale|receipt|invoice|print|issue) )?time")  # the whole key
