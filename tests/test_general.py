@@ -117,6 +117,8 @@ def test_value_kinds_and_readings():
     assert kind_of("seller name", "Lieferant GmbH") == "name"
     assert {a for a in amounts("1 234,56 EUR")} >= {1234.56}
     assert len(dates("01/02/2020")) == 2  # day-first and month-first
+    assert normalized("date of issue", "3O. SEP. 2O22") == "2022-09-30"  # OCR's O for a zero
+    assert normalized("date", "Oct. 3, 2022") == "2022-10-03"
 
 
 def test_pdf_form_fields_are_read_as_words(tmp_path):

@@ -78,8 +78,9 @@ def _month(word: str) -> int | None:
 
 
 def dates(text: str) -> set[dt.date]:
-    """Every date the text can be read as (day-first and month-first both kept)."""
-    t = fold(text.replace("\u00a0", " "))
+    """Every date the text can be read as (day-first and month-first both kept). An "O" that
+    OCR read for a zero beside a digit is one ("3O. SEP. 2022", "2O22")."""
+    t = re.sub(r"(?<=\d)o|o(?=\d)", "0", fold(text.replace("\u00a0", " ")))
     ymd: list[tuple[int, int | None, int]] = []
     for y, m, d in re.findall(r"\b(\d{4}) (\d{1,2}) (\d{1,2})\b", t) + re.findall(r"\b(\d{4})(\d{2})(\d{2})\b", t):
         ymd.append((int(y), int(m), int(d)))
