@@ -77,10 +77,15 @@ def _month(word: str) -> int | None:
     return MONTHS.get(w) or _MONTH_PREFIX.get(w[:4]) or _MONTH_PREFIX.get(w[:3])
 
 
+def _ocr_zeros(text: str) -> str:
+    """An "O" that OCR read for a zero beside a digit made one ("3O. SEP. 2022", "2O22")."""
+    return re.sub(r"(?<=\d)[oO]|[oO](?=\d)", "0", text)
+
+
 def dates(text: str) -> set[dt.date]:
-    """Every date the text can be read as (day-first and month-first both kept). An "O" that
-    OCR read for a zero beside a digit is one ("3O. SEP. 2022", "2O22")."""
-    t = re.sub(r"(?<=\d)o|o(?=\d)", "0", fold(text.replace("\u00a0", " ")))
+    """Every date the text can be read as (day-first and month-first both kept), OCR's "O"
+    for a zero read as one (`_ocr_zeros`)."""
+    t = fold(_ocr_zeros(text.replace("\u00a0", " ")))
     ymd: list[tuple[int, int | None, int]] = []
     for y, m, d in re.findall(r"\b(\d{4}) (\d{1,2}) (\d{1,2})\b", t) + re.findall(r"\b(\d{4})(\d{2})(\d{2})\b", t):
         ymd.append((int(y), int(m), int(d)))
@@ -305,7 +310,7 @@ def normalized(key: str, value: str) -> str | float | None:
     bare = re.sub(r"(?<![A-Za-z])[A-Z]{3}(?![A-Za-z])", "", value).strip()  # "CAD 3,496.81": the code is not the amount
     if "date" in k or "birth" in k or kind_of(key, bare) == "date":
         found = dates(value)
-        dotted = re.fullmatch(r"\s*(\d{1,2})\.\s?(\d{1,2})\.\s?(\d{4}|\d{2})\s*", value)
+        dotted = re.fullmatch(r"\s*(\d{1,2})\.\s?(\d{1,2})\.\s?(\d{4}|\d{2})\s*", _ocr_zeros(value))
         if dotted:  # "05.03.2018" is day first wherever it is printed so
             d, m, y = (int(g) for g in dotted.groups())
             found = {day} if (day := _date(y, m, d)) else set()
