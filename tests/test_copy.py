@@ -143,6 +143,39 @@ def test_a_block_whose_lines_are_far_apart_in_reading_order_is_read_whole(tok):
     assert block_phrases(first + lone + lone + [END], [-0.5] * 8, enc, page, V, END) is None
 
 
+def test_a_caption_between_a_blocks_lines_is_passed_over_and_a_column_of_fields_is_no_block(tok):
+    """A 1099 recipient address: the caption "City or town" sits between its two lines, in
+    its column, and the slots reach past it for the city line's last pieces; the value is both
+    lines, the caption left out. "AD29094" under "14", each after its own label, are two
+    fields of a column of values, not one block."""
+    cfg = tiny_config()
+    rows = [("150", 10, 20), ("Murray", 40, 20), ("Avenue", 100, 20), ("$", 300, 26), ("500", 320, 24),
+            ("City", 10, 38), ("or", 46, 38), ("town", 66, 38), ("11", 300, 38), ("Fish", 320, 38),
+            ("New", 10, 54), ("Haven,", 40, 54), ("CT", 96, 54), ("06511", 120, 54), ("$", 300, 58),
+            ("Invoice", 150, 120), ("Number:", 214, 120), ("14", 280, 120), ("Jiro", 10, 134),
+            ("P.O.", 150, 134), ("Number:", 214, 134), ("AD29094", 280, 134)]
+    page = Page(None, 400, 200, [Word(w, (x, y, x + 8 * len(w), y + 10)) for w, x, y in rows])
+    enc = encode(tok, cfg, tokenize_page(tok, page), ["recipient address"])
+    END, V = cfg.end_id, cfg.vocab_size
+    street, zipcode = _pointers(enc, cfg, 0, 2), _pointers(enc, cfg, 13, 13)
+    chosen = street + zipcode[-2:] + zipcode[-2:] + [END]  # the city line's last pieces, twice
+    ids, lps = block_phrases(chosen, [-0.5] * len(chosen), enc, page, V, END)
+    assert assemble("recipient address", ids, lps, enc, page, cfg, tok).value == "150 Murray Avenue New Haven, CT 06511"
+    caption = _pointers(enc, cfg, 5, 7)  # the slots reach for the caption itself: it is the next line
+    ids, lps = block_phrases(street + caption + [END], [-0.5] * 12, enc, page, V, END)
+    assert assemble("recipient address", ids, lps, enc, page, cfg, tok).value == "150 Murray Avenue City or town"
+    fourteen, po = _pointers(enc, cfg, 17, 17), _pointers(enc, cfg, 21, 21)
+    assert len(po) >= 2 and block_phrases(fourteen + po + [END], [-0.5] * 12, enc, page, V, END) is None
+    # a receipt's centred address: its second line follows the first in the reading order, so
+    # the block is one run (`contiguous`'s) even where the slots skip to the third line
+    rows = [("NO.2,", 40, 20), ("JALAN", 84, 20), ("19/9,", 132, 20), ("SEKSYEN", 20, 34), ("9,", 84, 34),
+            ("CHERAS,", 104, 34), ("43200", 44, 48), ("SELANGOR", 92, 48)]
+    page = Page(None, 400, 200, [Word(w, (x, y, x + 8 * len(w), y + 10)) for w, x, y in rows])
+    enc = encode(tok, cfg, tokenize_page(tok, page), ["address"])
+    first, third = _pointers(enc, cfg, 0, 2), _pointers(enc, cfg, 6, 7)
+    assert block_phrases(first + third + [END], [-0.5] * 20, enc, page, V, END) is None
+
+
 def test_the_best_run_of_the_page_scores_its_slots_and_its_end():
     V, END = 100, 1
     copy_lp = torch.full((4, 6), -9.0)

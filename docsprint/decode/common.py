@@ -494,6 +494,30 @@ def _phrase(p: int, enc: Encoded, page: Page, gap: float = 1.5) -> list[int]:
     return out
 
 
+def _lines_below(last: int, top: float, right: float, first: Box, h: float, reach: float, enc: Encoded,
+                 page: Page) -> Iterator[list[int]]:
+    """The phrases (`_phrase`) after piece ``last`` in the reading order that start a line
+    0.5 to ``reach`` heights ``h`` under ``top``, left-aligned with ``first`` within a height,
+    and do not go on a phrase to their left: "AD29094" after "P.O./S.O. Number:" is the next
+    field of a column of values, not the next line of "14". None when the reading order runs
+    on from ``last`` into the line below, in the column (left of ``right``): the block is one
+    run there, `contiguous`'s."""
+    d, words = enc.doc, page.words
+    assert d is not None
+    for q in range(last + 1, len(d.ids)):
+        b = words[d.word_index[q]].box
+        if d.char_span[q][0] != 0 or not 0.5 * h <= b[1] - top <= reach * h:
+            continue
+        if q == last + 1 and b[0] <= right:
+            return
+        if abs(b[0] - first[0]) > h:
+            continue
+        a = words[d.word_index[q - 1]].box
+        if abs((a[1] + a[3]) - (b[1] + b[3])) < h and -0.5 * h <= b[0] - a[2] <= 1.5 * h:
+            continue  # the word before it is on its line, close: a label and its value
+        yield _phrase(q, enc, page)
+
+
 def block_phrases(chosen: list[int], logprobs: list[float], enc: Encoded, page: Page, vocab_size: int,
                   end_id: int, reach: float = 4.0) -> tuple[list[int], list[float]] | None:
     """A stitched value whose slots reach for the lines under its first one, read as the block
@@ -506,11 +530,13 @@ def block_phrases(chosen: list[int], logprobs: list[float], enc: Encoded, page: 
     neither one run nor `next_lines`, and `contiguous` would keep the first line only (the
     slots' log-probabilities put "new" two slots early: no path that keeps one piece a slot
     scores the second line above END). Here the value is the phrase (`_phrase`) from the first
-    chosen piece, then, line by line (up to ``MAX_LINES``), the phrase that starts the next line
+    chosen piece, then, line by line (up to ``MAX_LINES``), the first phrase that starts a line
     below (its top 0.5 to ``reach`` heights under the last line's, left-aligned with the first
-    word within a height, and other words between the two in the reading order: lines that
-    follow each other are one run, which `contiguous` reads) when at least two of the chosen
-    pieces (or all of a shorter phrase) are in it. Its confidence is the slots' own: the mean
+    word within a height) and holds at least two of the chosen pieces (or all of a shorter
+    phrase), when other words come between the two in the reading order (lines that follow
+    each other are one run, which `contiguous` reads). Left-aligned lines the slots do not
+    reach for are passed over: a 1099's "150 Murray Avenue APT 104" and "New Haven, CT 06511"
+    have the caption "City or town, state ..." between them, in the same column. Its confidence is the slots' own: the mean
     log-probability of what they chose."""
     if enc.doc is None:
         return None
@@ -529,13 +555,9 @@ def block_phrases(chosen: list[int], logprobs: list[float], enc: Encoded, page: 
     while len(lines) < MAX_LINES:
         last, top = lines[-1][-1], box(lines[-1][0])[1]
         right = max(box(p)[2] for p in lines[-1])
-        # the first word below that starts within the value's column: its next line, or none
-        below = next((q for q in range(last + 1, len(d.ids))
-                      if d.char_span[q][0] == 0 and box(q)[1] - top >= 0.5 * h and box(q)[0] <= right), None)
-        if below is None or below == last + 1 or box(below)[1] - top > reach * h or abs(box(below)[0] - first[0]) > h:
-            break  # none, right after the phrase (one run: `contiguous`'s), too far, or not left-aligned
-        line = _phrase(below, enc, page)
-        if sum(p in line for p in raw) < min(2, len(line)):
+        line = next((c for c in _lines_below(last, top, right, first, h, reach, enc, page)
+                     if sum(p in c for p in raw) >= min(2, len(c))), None)
+        if line is None:
             break
         lines.append(line)
     if len(lines) == 1:
