@@ -499,9 +499,9 @@ def _lines_below(last: int, top: float, right: float, first: Box, h: float, reac
     """The phrases (`_phrase`) after piece ``last`` in the reading order that start a line
     0.5 to ``reach`` heights ``h`` under ``top``, left-aligned with ``first`` within a height,
     and do not go on a phrase to their left: "AD29094" after "P.O./S.O. Number:" is the next
-    field of a column of values, not the next line of "14". None when the reading order runs
-    on from ``last`` into the line below, in the column (left of ``right``): the block is one
-    run there, `contiguous`'s."""
+    field of a column of values, not the next line of "14". It stops at the line below when the
+    reading order runs on into it from ``last``, in the column (left of ``right``): the block is
+    one run there, `contiguous`'s."""
     d, words = enc.doc, page.words
     assert d is not None
     for q in range(last + 1, len(d.ids)):
@@ -536,8 +536,8 @@ def block_phrases(chosen: list[int], logprobs: list[float], enc: Encoded, page: 
     phrase), when other words come between the two in the reading order (lines that follow
     each other are one run, which `contiguous` reads). Left-aligned lines the slots do not
     reach for are passed over: a 1099's "150 Murray Avenue APT 104" and "New Haven, CT 06511"
-    have the caption "City or town, state ..." between them, in the same column. Its confidence is the slots' own: the mean
-    log-probability of what they chose."""
+    have the caption "City or town, state ..." between them, in the same column. Its
+    confidence is the slots' own: the mean log-probability of what they chose."""
     if enc.doc is None:
         return None
     d, words = enc.doc, page.words
