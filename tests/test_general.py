@@ -99,6 +99,9 @@ def test_answers_carry_their_normalized_reading(key, value, typed):
     ("phone", "+1 (401) 555-5555", True), ("Tel:", "609-308-2200 440US130", False),
     ("fax number", "(0770) 979-5667).", True),
     ("date", "JAN31'13", True), ("invoice date", "Rechnung", False),  # a date as OCR reads it has a digit
+    ("email", "amorin@remoteglobalconsulting.com 401", False),  # an address, nothing after it
+    ("E-Mail", "E-Mail:hans.garcia@pacific.de", True), ("e-mail", "greta.lim@cedar.fr.", True),
+    ("email", "Tel. 0221 12345", False), ("mailing street address", "134 Fulham Road", True),
     ("seller name", "TOTAL 12.40", True),  # any other key takes anything
 ])
 def test_an_answer_fits_the_type_its_key_asks_for(key, value, ok):

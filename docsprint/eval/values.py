@@ -163,6 +163,8 @@ TIP_WORDS = ("tip", "tips", "gratuity")
 # the key alone: "tax", not "tax classification"
 _BARE_AMOUNT_KEY = re.compile("(" + "|".join((*TAX_WORDS, *TIP_WORDS, "net")) + ")")
 _RATE_KEY = re.compile(r"\b(rate|percent)\b")
+_EMAIL_KEY = re.compile(r"\b(e-?mail|mail|courriel|correo)\b")  # not "mailing address"
+_EMAIL = re.compile(r"[\w.+-]+ ?@ ?[\w-]+(?: ?\. ?[\w-]+)+")
 _PHONE_KEY = re.compile(r"\b(" + "|".join((*PHONE_WORDS, "telephone", "cell")) + r")\b")
 _TIME_KEY = re.compile(r"((transaction|purchase|order|sale|receipt|invoice|print|issue) )?time")  # the whole key
 
@@ -207,7 +209,19 @@ def fits(key: str, value: str) -> bool:
     (True, True, False)
     >>> fits("time", "2:51:35p"), fits("time", "15:11 (14:09)")
     (True, True)
+
+    An e-mail key's value is one address with nothing after it (a label glued before it, as
+    OCR reads "E-Mail:x@y.de", stays): "amorin@remoteglobalconsulting.com 401" ran on into
+    the phone number.
+
+    >>> fits("email", "amorin@remoteglobalconsulting.com 401"), fits("E-Mail", "E-Mail:hans@pacific.de")
+    (False, True)
+    >>> fits("mailing street address", "134 Fulham Road")
+    True
     """
+    if _EMAIL_KEY.search(key.lower()):
+        found = list(_EMAIL.finditer(value))
+        return len(found) == 1 and not value[found[0].end():].strip(" .,;:)")
     kind = _key_kind(key)
     if kind == "date":
         return any(ch.isdigit() for ch in value)
