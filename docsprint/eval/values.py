@@ -170,10 +170,12 @@ _TIME_KEY = re.compile(r"((transaction|purchase|order|sale|receipt|invoice|print
 
 
 def _key_kind(key: str) -> str | None:
-    """"date", "time", "phone" or "amount" for a key that names one ("invoice date", "time",
-    "fax", "Total:", a bare "tax"), else None (identifiers and rates are no amounts: "invoice
-    number", "tax rate")."""
+    """"email", "date", "time", "phone" or "amount" for a key that names one ("e-mail",
+    "invoice date", "time", "fax", "Total:", a bare "tax"), else None (identifiers and rates are
+    no amounts: "invoice number", "tax rate")."""
     k = key.lower().strip(" :")
+    if _EMAIL_KEY.search(k):
+        return "email"
     if _DATE_KEY.search(k):
         return "date"
     if _TIME_KEY.fullmatch(k):
@@ -219,10 +221,10 @@ def fits(key: str, value: str) -> bool:
     >>> fits("mailing street address", "134 Fulham Road")
     True
     """
-    if _EMAIL_KEY.search(key.lower()):
+    kind = _key_kind(key)
+    if kind == "email":
         found = list(_EMAIL.finditer(value))
         return len(found) == 1 and not value[found[0].end():].strip(" .,;:)")
-    kind = _key_kind(key)
     if kind == "date":
         return any(ch.isdigit() for ch in value)
     if kind == "time":
