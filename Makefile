@@ -17,7 +17,7 @@ EVAL_ARGS ?=
 BENCH_ARGS ?= --general-model runs/kie-general/final --classifier runs/classify-tobacco/final \
 	--peer runs/peer-sroie/final runs/peer-funsd/final
 
-.PHONY: install demo test system-deps fonts clean eval-kie bench bench-quick
+.PHONY: install demo test system-deps fonts clean eval-kie eval-round bench bench-quick
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -55,6 +55,18 @@ eval-kie: install
 	  $(VENV)/bin/docsprint eval kie --dataset $$d --split test --mode both --model $(EVAL_MODEL) \
 	    $(EVAL_ARGS) --json $(EVAL_OUT)/$$d.json || exit 1; done
 	$(VENV)/bin/docsprint eval report $(EVAL_OUT)/*.json
+
+# `make eval-round EVAL_MODEL=M EVAL_OUT=out/TAG`: the sets a training round of the general
+# model is judged on (docs/kie-general-record.md), parallel decoding: realworld-dev by value,
+# then SROIE, WildReceipt (the first 100 receipts), FUNSD and Kleister-NDA test. ~10 min on 2 cores.
+eval-round: install
+	$(VENV)/bin/docsprint eval kie --data ../shared/data/realworld-dev --model $(EVAL_MODEL) \
+	  --json $(EVAL_OUT)/realworld-dev.json
+	for d in sroie wildreceipt funsd kleister-nda; do \
+	  $(VENV)/bin/docsprint eval kie --dataset $$d --split test --model $(EVAL_MODEL) \
+	    $$([ $$d = wildreceipt ] && echo --limit 100) --json $(EVAL_OUT)/$$d.json || exit 1; done
+	$(VENV)/bin/docsprint eval report $(EVAL_OUT)/sroie.json $(EVAL_OUT)/wildreceipt.json \
+	  $(EVAL_OUT)/funsd.json $(EVAL_OUT)/kleister-nda.json
 
 bench: install
 	$(VENV)/bin/docsprint bench --out . $(BENCH_ARGS)
