@@ -173,6 +173,17 @@ ITEMS = {"de": "Beratung Wartung Montage Schrauben Kabel Druckerpapier Lizenz Ve
          "en": s.PRODUCTS}
 BRANDS = ("Clachan Loxley Turnpike Zenbox Hetzner Norbert Fiducia Merkur Kaufpark Biomarkt Lumen Arcadia Vireo "
           "Quickstop Fairway Bonjour Alpenblick Brightline Kestrel Rivoli Tangerine Obelisk Miramar Sunbeam").split()
+# Item-table headers of ERP prints (one line of column names, maybe a second under it): words
+# beside the parties' blocks that name no party.
+ITEM_HEADS = {"de": ["GTIN Art-Nr-Lieferant Menge VKE/Geb Nettopreis MwSt-% Nettowert", "Pos. Art-Nr. Bezeichnung Menge Einheit Einzelpreis Gesamt",
+                     "Art-Nr-Lief. Artikelbezeichnung Menge Preis Betrag", "Pos. Artikel-Nr. Beschreibung Menge ME Preis/ME USt. Netto"],
+              "en": ["Item # SKU Description Qty UoM Unit price Tax % Amount", "Pos. Part No. Description Quantity Unit Price Net value",
+                     "Line Item code Description Qty Rate Amount"],
+              "fr": ["Réf. Désignation Qté Unité PU HT TVA Montant HT", "Code article Désignation Quantité Prix unitaire Rem. Prix HT"],
+              "es": ["Ref. Artículo Descripción Cant. Precio Dto. Importe"], "it": ["Cod. art. Descrizione Q.tà U.M. Prezzo Sconto Importo"],
+              "nl": ["Art.nr. Omschrijving Aantal Eenheid Prijs BTW Bedrag"]}
+ITEM_HEADS_2 = {"de": ["Art-Nr-Kunde Artikelbezeichnung", "EAN Lieferschein-Nr."], "en": ["Customer part no. Description", "EAN"],
+                "fr": ["Réf. client", "EAN"], "es": ["Ref. cliente"], "it": ["Cod. cliente"], "nl": ["Klant art.nr."]}
 # Keys as users ask them (English, the schema's words), each with its wordings.
 ASK = {
     "seller": ["seller name", "seller", "supplier name", "vendor", "supplier", "company", "vendor name", "issuer"],
@@ -264,8 +275,40 @@ class Party:
         return [self.name, self.street, self.city]
 
 
+# First names of the documents users bring, beside the generator's short common ones: long,
+# old-fashioned or rare ("Liesbeth", "Maybelle"), so a reader does not keep only the surname.
+FIRST_NAMES = {"de": "Theobald Liesbeth Hannelore Wolfgang Jürgen Ursula Friedrich Gisela Maximilian Brunhilde".split(),
+               "fr": "Aurélien Thibault Camille Amélie Sébastien Gwendoline Marie-Claire Jean-Baptiste Héloïse".split(),
+               "es": "Alejandro Guadalupe Rocío Íñigo María José Concepción Maximiliano".split(),
+               "it": "Giuseppe Annunziata Gianluca Benedetta Massimiliano Loredana".split(),
+               "nl": "Willemijn Joost Femke Sjoerd Geertruida Maarten".split(),
+               "en": "Maybelle Brianna Dwayne Marjorie Clifford Theodora Jasper Winifred Ignatius Rosalind".split()}
+# Surnames that are also words or joined from two ("Ost", "Sommer", "Meyer-Lüdersdorf").
+ODD_LAST = {"de": ["Ost", "Sommer", "Müllerbauer", "Meyer-Lüdersdorf", "Schmidt-Rottluff", "Vogel", "Kaufmann"],
+            "en": ["Hartwell", "Lake", "Mill", "Baker", "Young-Smith", "Church", "Best"]}
+
+
 def _person(r: random.Random, lang: str) -> str:
-    return f"{r.choice(s.FIRST)} {r.choice(NAMES[lang])}"
+    first = r.choice(FIRST_NAMES[lang]) if r.random() < 0.35 else r.choice(s.FIRST)
+    last = r.choice(ODD_LAST.get(lang, ODD_LAST["en"])) if r.random() < 0.15 else r.choice(NAMES[lang])
+    return f"{first} {last}"
+
+
+# Trade names that read as a phrase, their first words small words a reader may skip: "Au bon
+# marché", "Me gusta sabor", "Zur alten Mühle" (the whole phrase is the name).
+PHRASES = {"fr": (["Au bon", "Le petit", "La belle", "Chez", "Aux délices du", "Les jardins du", "À la"],
+                  ["pressoir", "marché", "olivier", "fournil", "comptoir", "panier", "vigneron"]),
+           "es": (["Me gusta", "El buen", "La casa del", "Los amigos del", "Mi"], ["aceite", "sabor", "pan", "mar", "huerto"]),
+           "de": (["Zur alten", "Zum goldenen", "Die kleine", "Am alten", "Bei"], ["Mühle", "Löwen", "Backstube", "Markt", "Hafen"]),
+           "it": (["Il buon", "La bella", "Da", "Al vecchio"], ["gusto", "forno", "mulino", "mercato"]),
+           "nl": (["De gouden", "Het oude", "Bij de", "In de"], ["leeuw", "molen", "hoek", "bakkerij"]),
+           "en": (["The Old", "At the", "By the", "Our little", "Me and my", "All about"], ["Mill", "Corner", "Acorn", "Pantry", "Harbour"])}
+
+
+def phrase_name(r: random.Random, lang: str) -> str:
+    lead, nouns = PHRASES[lang]
+    name = f"{r.choice(lead)} {r.choice(nouns)}"
+    return f"{name} {r.choice(LEGAL[lang])}" if r.random() < 0.5 else name
 
 
 # The parties of sample and test documents (the first ones a user tries) are named after
@@ -321,6 +364,8 @@ def party(r: random.Random, lang: str, person: bool = False, role: str | None = 
         name = _person(r, lang)
     elif r.random() < 0.12:
         name = role_name(r, lang, role)
+    elif r.random() < 0.08:
+        name = phrase_name(r, lang)
     else:
         style = r.random()
         base = r.choice(NAMES[lang]) if style < 0.5 else r.choice(s.ORG_A)
@@ -414,7 +459,10 @@ def _structured_header(c: s.Canvas, r: random.Random, lang: str, seller: Party, 
         row(label, value, n)
     shown["currency"] = code
     y += lh * (1.5 if table else 0.5)
-    for who, p, vat in (("seller", seller, seller_vat_shown), ("buyer", buyer, True)):
+    sections = [("seller", seller, seller_vat_shown), ("buyer", buyer, True)]
+    if r.random() < 0.2:  # the buyer's section first: the heading says who is who
+        sections.reverse()
+    for who, p, vat in sections:
         if table:
             c.draw.line([x0, y - lh * 0.4, x1, y - lh * 0.4], fill=c.ink)
             bar(y)
@@ -471,6 +519,15 @@ def _columns_header(c: s.Canvas, r: random.Random, loc: dict, lang: str, seller:
     blocks = [("seller", seller), ("buyer", buyer)] if seller_block else [("buyer", buyer), ("ship_to", ship)]
     if r.random() < 0.25:
         blocks.reverse()
+    # Or one under another, each under its caption ("Lieferant", then "Käufer", then the buyer
+    # again as "Rechnungsempfänger" and a "Warenempfänger"): the caption says who is who, not
+    # the order, and the buyer's name is printed twice.
+    stacked = seller_block and r.random() < 0.4
+    if stacked:
+        if r.random() < 0.4:
+            blocks.append(("buyer", buyer))
+        if r.random() < 0.5:
+            blocks.append(("ship_to", ship))
     xs = [x0, x0 + (x1 - x0) * r.uniform(0.42, 0.55)]
     columns: list[list[str]] = []
     vat_shown = {"seller": False, "buyer": False}
@@ -492,17 +549,29 @@ def _columns_header(c: s.Canvas, r: random.Random, loc: dict, lang: str, seller:
             lines.append(f"{r.choice(loc['vat'])} {p.vat}")
             vat_shown[who] = True
         columns.append(lines)
-    for x, (who, _) in zip(xs, blocks, strict=True):
-        c.text(x, y, r.choice(loc[who]) + r.choice(["", ":"]), size, 1)
-    y += lh * 1.2
-    for i in range(max(len(col) for col in columns)):
-        for x, col in zip(xs, columns, strict=True):
-            if i < len(col):
-                c.text(x, y, col[i], size)
-        y += lh
+    captions = [r.choice(loc[who]) + r.choice(["", ":"]) for who, _ in blocks]
+    if stacked:
+        indent = r.choice([0, 6, 12])
+        for caption, col in zip(captions, columns, strict=True):
+            c.text(x0, y, caption, size, 1)
+            y += lh * 1.1
+            for line in col:
+                c.text(x0 + indent, y, line, size)
+                y += lh
+            y += lh * 0.4
+    else:
+        for x, caption in zip(xs, captions, strict=True):
+            c.text(x, y, caption, size, 1)
+        y += lh * 1.2
+        for i in range(max(len(col) for col in columns)):
+            for x, col in zip(xs, columns, strict=True):
+                if i < len(col):
+                    c.text(x, y, col[i], size)
+            y += lh
     if seller_block:
         seller_address = f"{seller.street} {seller.city}"
-    return y + lh * 0.8, seller_address, vat_shown["seller"], vat_shown["buyer"], ship.name if not seller_block else None
+    has_ship = any(who == "ship_to" for who, _ in blocks)
+    return y + lh * 0.8, seller_address, vat_shown["seller"], vat_shown["buyer"], ship.name if has_ship else None
 
 
 def _items_and_totals(c: s.Canvas, r: random.Random, loc: dict, lang: str, kind: str, cur: str, y: float,
@@ -512,10 +581,18 @@ def _items_and_totals(c: s.Canvas, r: random.Random, loc: dict, lang: str, kind:
     and each amount as printed, by what it is ("net", "tax", "total", "due_amt")."""
     cols = [x0, x0 + (x1 - x0) * 0.55, x0 + (x1 - x0) * 0.68]
     heads = loc["cols"]
-    for x, head in zip(cols, heads[:3], strict=True):
-        c.text(x, y, head, size, 1)
-    c.right(x1, y, heads[3], size, 1)
-    y += lh
+    erp = r.random() < 0.3  # an ERP's header: article numbers and units ("GTIN Art-Nr-Lieferant Menge ...")
+    if erp:
+        c.text(x0, y, r.choice(ITEM_HEADS[lang]), size - 1, 1)
+        y += lh
+        if r.random() < 0.4:
+            c.text(x0, y, r.choice(ITEM_HEADS_2[lang]), size - 1)
+            y += lh
+    else:
+        for x, head in zip(cols, heads[:3], strict=True):
+            c.text(x, y, head, size, 1)
+        c.right(x1, y, heads[3], size, 1)
+        y += lh
     c.rule(y, x0, x1)
     y += lh // 3
     net = 0.0
@@ -524,7 +601,10 @@ def _items_and_totals(c: s.Canvas, r: random.Random, loc: dict, lang: str, kind:
         q, unit = r.randint(1, 12), s.money(r, 2, 900)
         amount = round(q * unit, 2) * sign
         net += amount
-        c.text(cols[0], y, r.choice(ITEMS[lang]) + (f" {r.randint(1, 99)}" if r.random() < 0.3 else ""), size)
+        item = r.choice(ITEMS[lang]) + (f" {r.randint(1, 99)}" if r.random() < 0.3 else "")
+        if erp:
+            item = f"{r.choice(['', f'{r.randint(1, 30)} '])}{r.choice(['', 'ZS', 'GZ', 'A-', 'K'])}{r.randint(100, 99999)} {item}"
+        c.text(cols[0], y, item, size)
         c.text(cols[1], y, str(q), size)
         c.text(cols[2], y, fmt_amount(unit, loc), size)
         c.right(x1, y, fmt_amount(amount, loc), size)

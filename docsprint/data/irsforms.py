@@ -14,7 +14,7 @@ from __future__ import annotations
 import random
 
 from docsprint.data import synth as s
-from docsprint.data.business import COUNTRIES, STREETS, TAX_PRINT, fmt_date
+from docsprint.data.business import COUNTRIES, FIRST_NAMES, ODD_LAST, STREETS, TAX_PRINT, fmt_date
 from docsprint.io.document import Word
 
 STATES = ["NY", "CA", "WA", "PA", "TX", "MA", "IL", "CT", "NJ", "OH", "TN", "IN", "CO", "GA"]
@@ -62,6 +62,8 @@ def us_city(r: random.Random) -> str:
 
 def _name(r: random.Random, business: bool = False) -> str:
     name = s.company(r) if business else s.person(r)
+    if not business and r.random() < 0.3:  # a long or rare first name ("Maybelle"), an odd surname
+        name = f"{r.choice(FIRST_NAMES['en'])} {r.choice(ODD_LAST['en'] + s.LAST)}"
     if not business and r.random() < 0.2:
         first, last = name.split(" ", 1)
         name = f"{first} {r.choice('ABCDEFGHJKLMPRSTW')}{r.choice(['.', ''])} {last}"
