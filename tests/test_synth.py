@@ -122,3 +122,28 @@ def test_a_second_view_reads_a_dataset_with_our_ocr(tmp_path, monkeypatch):
     assert [e.fields for e in again] == [e.fields for e in view]
     with pytest.raises(datasets.DatasetError, match="second view"):
         datasets.load("synth@abbyy", "train", tmp_path / "d")
+
+
+def test_invoices_say_who_is_who_by_caption_not_by_order():
+    """Some invoices print the buyer's block above the seller's: the caption over each block,
+    not its place on the page, tells the parties apart, and the asked names are right."""
+    from docsprint.data.business import ASK, LOCALES
+
+    caps = {role: {w for loc in LOCALES.values() for w in loc[role] if " " not in w} for role in ("seller", "buyer")}
+    buyer_first = 0
+    for i in range(300):
+        _, words, fields = make_document("invoice-intl", 1, i)
+        found = {role: [w for w in words if w.text.rstrip(":") in caps[role]] for role in caps}
+        if len(found["seller"]) != 1 or len(found["buyer"]) != 1:
+            continue
+        seller = next((v for k, v in fields.items() if k in ASK["seller"]), None)
+        if not seller:
+            continue
+        sy, by = found["seller"][0].box[1], found["buyer"][0].box[1]
+        first = seller.split()[0]
+        # the seller's name right under its own caption, with no other caption between
+        under = [w.box[1] for w in words if w.text == first and sy < w.box[1] < sy + 120]
+        if by < sy and under:
+            buyer_first += 1
+            assert not sy < by < min(under)
+    assert buyer_first >= 3  # the generator does print the buyer first, now and then
