@@ -14,6 +14,7 @@ Used by `docsprint.data.synth` as the kinds ``invoice-intl``, ``receipt-intl`` a
 
 from __future__ import annotations
 
+import datetime
 import random
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -648,6 +649,48 @@ def _items_and_totals(c: s.Canvas, r: random.Random, loc: dict, lang: str, kind:
     return y, money_shown
 
 
+# Payment terms with the due date in a sentence ({n} days, {due} date, {p} per cent, {early}
+# the cash-discount date), and the heading and columns of the e-invoice prints' terms table.
+TERMS = {"de": (["Zahlbar innerhalb {n} Tagen netto bis {due}", "Zahlbar ohne Abschlag bis {due}", "Fällig am {due} ohne Abzug"],
+                ["{p}% Skonto innerhalb 10 Tagen bis {early}", "Zahlbar mit {p}% Skonto bis {early}"],
+                ["Zahlungsbedingungen", "Beschreibung Fälligkeit Teilzahlung"]),
+         "en": (["Payment due within {n} days, by {due}", "Net {n}: please pay by {due}", "Please remit payment by {due}"],
+                ["{p}% discount if paid by {early}", "Early payment discount {p}% until {early}"],
+                ["Payment terms", "Description Due date Instalment"]),
+         "fr": (["Paiement à {n} jours, soit le {due}", "À régler au plus tard le {due}"],
+                ["Escompte de {p}% pour paiement avant le {early}"], ["Conditions de paiement", "Description Échéance Montant"]),
+         "es": (["Pago a {n} días, vencimiento {due}", "A pagar antes del {due}"], ["Descuento del {p}% si se paga antes del {early}"],
+                ["Condiciones de pago", "Descripción Vencimiento Importe"]),
+         "it": (["Pagamento a {n} giorni, scadenza {due}", "Da pagare entro il {due}"], ["Sconto {p}% entro il {early}"],
+                ["Condizioni di pagamento", "Descrizione Scadenza Importo"]),
+         "nl": (["Te betalen binnen {n} dagen, uiterlijk {due}", "Betaling voor {due}"], ["{p}% korting bij betaling voor {early}"],
+                ["Betalingsvoorwaarden", "Omschrijving Vervaldatum Bedrag"])}
+
+
+def _payment_terms(c: s.Canvas, r: random.Random, lang: str, due: str, early: str, y: float, size: int, lh: int,
+                   x0: float) -> float:
+    """The payment terms under the totals: a sentence holding the due date (and maybe a
+    cash-discount date before it), or the terms table of an e-invoice print with the due date
+    in its column. Returns the y under them."""
+    sentences, discounts, (heading, columns) = TERMS[lang]
+    words = {"n": r.choice([10, 14, 30, 45, 60]), "due": due, "p": r.choice([2, 3]), "early": early}
+    if r.random() < 0.3:  # the table: heading, column names, a row with the date under "Fälligkeit"
+        c.text(x0, y, heading, size, 1)
+        y += lh
+        c.text(x0, y, columns, size - 1, 1)
+        y += lh
+        c.text(x0, y, r.choice(sentences).format(**{**words, "due": ""}).split(",")[0].strip(), size - 1)
+        c.text(x0 + c.length(columns, size - 1, 1) * 0.45, y + lh, due, size - 1)
+        return y + lh * 2.5
+    line = r.choice(sentences).format(**words)
+    if r.random() < 0.4:
+        line += ", " + r.choice(discounts).format(**words)
+    if r.random() < 0.4:
+        line = f"{heading}: {line}"
+    c.text(x0, y, line, size - 1)
+    return y + lh * 1.5
+
+
 def invoice(c: s.Canvas, r: random.Random) -> s.Fields:
     """An invoice, credit note or purchase order in one of six languages."""
     lang = r.choices(LANGS, LANG_WEIGHTS)[0]
@@ -663,7 +706,10 @@ def invoice(c: s.Canvas, r: random.Random) -> s.Fields:
     style = date_style(r, lang)  # the due and delivery dates are printed like the invoice date
     issued = fmt_date(r, lang, y0, m, d, style)
     dm = (m + r.choice([0, 1])) % 12 + 1
-    due = fmt_date(r, lang, y0 + (dm < m), dm, r.randint(1, 28), style)
+    due_day = datetime.date(y0 + (dm < m), dm, r.randint(1, 28))
+    due = fmt_date(r, lang, due_day.year, due_day.month, due_day.day, style)
+    early = due_day - datetime.timedelta(days=r.randint(7, 20))  # a cash-discount date before it
+    early_by = fmt_date(r, lang, early.year, early.month, early.day, style)
     delivery = fmt_date(r, lang, y0, m, max(1, d - r.randint(0, 10)), style)
     prefix = r.choice(["", "INV-", "RE-", "F", "2024-", "R", "FA-", "A"])
     number = f"{prefix}{r.randint(100, 99999999)}" if r.random() < 0.8 else f"{r.randint(1000, 9999)}/{r.randint(10, 99)}"
@@ -794,6 +840,11 @@ def invoice(c: s.Canvas, r: random.Random) -> s.Fields:
     else:
         y, money_shown = _items_and_totals(c, r, loc, lang, kind, cur, y, size, lh, x0, x1)
     y += lh
+    if money_shown and kind != "order" and r.random() < 0.35:
+        # the due date in the payment terms, maybe beside an earlier cash-discount date:
+        # "Zahlbar innerhalb 30 Tagen netto bis 04.07.2013, 3% Skonto innerhalb 10 Tagen bis 15.06.2013"
+        y = _payment_terms(c, r, lang, due, early_by, y, size, lh, x0)
+        shown["due"] = due
     if r.random() < 0.6:
         c.text(x0, y, r.choice(loc["thanks"]), size - 1)
         y += lh * 1.5
