@@ -616,6 +616,7 @@ def _items_and_totals(c: s.Canvas, r: random.Random, loc: dict, lang: str, kind:
     rate = r.choice(TAX_RATES[lang])
     tax = round(net * rate / 100, 2)
     breakdown = []  # two rates on one invoice: a tax line each, then the tax total
+    other, part = rate, 0.0
     if len(TAX_RATES[lang]) > 1 and rate and r.random() < 0.25:
         other = r.choice([t for t in TAX_RATES[lang] if t != rate])
         part = round(net * r.uniform(0.2, 0.8), 2)
@@ -639,6 +640,29 @@ def _items_and_totals(c: s.Canvas, r: random.Random, loc: dict, lang: str, kind:
     elif r.random() < 0.3:
         rows.append(("due_amt", r.choice(loc["due_amt"]), due_amt))
     money_shown: dict[str, str] = {}
+    if not paid and r.random() < 0.2:
+        # the totals as an ERP's tax summary table: a column each for net, tax, rate and gross,
+        # a row per rate, then the sums row (its net, tax and gross are the invoice's)
+        parts = [(net - part, rate, breakdown[0][1]), (part, other, breakdown[1][1])] if breakdown else [(net, rate, tax)]
+        heads = [r.choice(words) for words in TOTALS_TABLE[lang]]
+        xs = [x0 + (x1 - x0) * f for f in (0.32, 0.52, 0.68)] + [x1]
+        for x, head in zip(xs, heads, strict=True):
+            c.right(x, y, head, size - 1, 1)
+        y += lh
+        if len(parts) > 1 or r.random() < 0.5:
+            for p_net, p_rate, p_tax in parts:
+                cells = [fmt_amount(p_net, loc), fmt_amount(p_tax, loc), f"{p_rate:g}".replace(".", loc["decimal"]),
+                         fmt_amount(p_net + p_tax, loc)]
+                for x, cell in zip(xs, cells, strict=True):
+                    c.right(x, y, cell, size - 1)
+                y += lh
+        sums = [fmt_amount(net, loc), fmt_amount(tax, loc), r.choice([currency_code(cur), ""]), fmt_amount(total, loc)]
+        for x, cell in zip(xs, sums, strict=True):
+            if cell:
+                c.right(x, y, cell, size - 1, 1)
+        money_shown.update(net=sums[0], tax=sums[1], total=sums[3])
+        y += lh
+        rows = rows[-1:] if rows[-1][0] == "due_amt" else []
     for what, label, v in rows:
         text = with_currency(fmt_amount(v, loc), cur, r, lang)
         bold = 1 if what in ("total", "due_amt") else 0
@@ -649,6 +673,14 @@ def _items_and_totals(c: s.Canvas, r: random.Random, loc: dict, lang: str, kind:
     return y, money_shown
 
 
+# The column heads of a tax summary table: net, tax, rate, gross.
+TOTALS_TABLE = {"de": (["Warenwert", "Nettobetrag", "Netto"], ["MwSt-Betrag", "USt.-Betrag", "Steuer"], ["MwSt-%", "USt.-%", "Satz"],
+                       ["Endbetrag", "Bruttobetrag", "Brutto"]),
+                "en": (["Net amount", "Net", "Taxable"], ["Tax amount", "VAT", "Tax"], ["Rate", "VAT %", "Tax %"], ["Gross", "Total", "Amount"]),
+                "fr": (["Base HT", "Montant HT"], ["Montant TVA", "TVA"], ["Taux", "Taux TVA"], ["Total TTC", "Montant TTC"]),
+                "es": (["Base imponible"], ["Cuota IVA"], ["% IVA", "Tipo"], ["Total"]),
+                "it": (["Imponibile"], ["Imposta"], ["Aliquota", "% IVA"], ["Totale"]),
+                "nl": (["Netto", "Bedrag excl."], ["BTW-bedrag", "BTW"], ["Tarief", "BTW %"], ["Totaal", "Bruto"])}
 # Payment terms with the due date in a sentence ({n} days, {due} date, {p} per cent, {early}
 # the cash-discount date), and the heading and columns of the e-invoice prints' terms table.
 TERMS = {"de": (["Zahlbar innerhalb {n} Tagen netto bis {due}", "Zahlbar ohne Abschlag bis {due}", "Fällig am {due} ohne Abzug"],
@@ -881,8 +913,11 @@ def invoice(c: s.Canvas, r: random.Random) -> s.Fields:
     if r.random() < 0.4:
         _ask(r, fields, "buyer_vat", buyer.vat if buyer_vat_shown else None)
     for what in ("net", "tax", "total", "due_amt"):
-        if what in money_shown or r.random() < 0.3:
-            _ask(r, fields, what, money_shown.get(what))
+        amount = money_shown.get(what)
+        if what == "due_amt" and amount is None and kind != "order":  # nothing paid before: the total is due
+            amount = money_shown.get("total")
+        if amount is not None or r.random() < 0.3:
+            _ask(r, fields, what, amount)
     if r.random() < 0.3:
         _ask(r, fields, "seller_address", seller_address)
     if r.random() < 0.3:
