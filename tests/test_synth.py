@@ -147,3 +147,26 @@ def test_invoices_say_who_is_who_by_caption_not_by_order():
             buyer_first += 1
             assert not sy < by < min(under)
     assert buyer_first >= 3  # the generator does print the buyer first, now and then
+
+
+def test_invoice_totals_in_a_summary_table_and_amount_due_defaults_to_the_total():
+    """A share of invoices print their totals as a tax summary table (net, tax, rate, gross
+    columns); asked, net / tax / total are the sums row's. With no amount-due line printed and
+    nothing paid, the amount due is the total; a purchase order has none."""
+    from docsprint.data.business import ASK, LOCALES, TOTALS_TABLE
+
+    due_labels = {w for loc in LOCALES.values() for w in loc["due_amt"] + loc["paid"]}
+    rate_heads = {w for heads in TOTALS_TABLE.values() for w in heads[2] if "%" in w}  # "MwSt-%", "VAT %"
+    tables = defaulted = 0
+    for i in range(200):
+        _, words, fields = make_document("invoice-intl", 2, i)
+        text = " ".join(w.text for w in words)
+        due = next((v for k, v in fields.items() if k in ASK["due_amt"]), None)
+        total = next((v for k, v in fields.items() if k in ASK["total"]), None)
+        if total and any(h in text for h in rate_heads):
+            tables += 1
+            assert total.split()[0] in text.split()  # the sums row's gross, as printed
+        if due and total and not any(label in text for label in due_labels):
+            assert due == total
+            defaulted += 1
+    assert tables >= 3 and defaulted >= 3
