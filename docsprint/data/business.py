@@ -504,7 +504,7 @@ def _columns_header(c: s.Canvas, r: random.Random, loc: dict, lang: str, seller:
                     size: int, lh: int, x0: float, x1: float, seller_vat_shown: bool
                     ) -> tuple[float, str | None, bool, bool, str | None]:
     """Parties side by side, as ERP prints set them: "Lieferant | Käufer", or the billing address
-    beside the delivery address; under each company a contact person, a phone or an e-mail
+    beside the delivery address, or one under another under their captions; under each company a contact person, a phone or an e-mail
     (people's names on the page that are not the party asked for). Returns the y below the
     blocks, the seller's address as printed, whether the seller's and the buyer's tax ids are
     printed, and the delivery party's name (None when the page has no delivery block)."""
