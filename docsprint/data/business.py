@@ -365,7 +365,7 @@ def party(r: random.Random, lang: str, person: bool = False, role: str | None = 
         name = _person(r, lang)
     elif r.random() < 0.12:
         name = role_name(r, lang, role)
-    elif r.random() < 0.08:
+    elif r.random() < 0.12:
         name = phrase_name(r, lang)
     else:
         style = r.random()
@@ -461,7 +461,7 @@ def _structured_header(c: s.Canvas, r: random.Random, lang: str, seller: Party, 
     shown["currency"] = code
     y += lh * (1.5 if table else 0.5)
     sections = [("seller", seller, seller_vat_shown), ("buyer", buyer, True)]
-    if r.random() < 0.2:  # the buyer's section first: the heading says who is who
+    if r.random() < 0.3:  # the buyer's section first: the heading says who is who
         sections.reverse()
     for who, p, vat in sections:
         if table:
@@ -523,7 +523,7 @@ def _columns_header(c: s.Canvas, r: random.Random, loc: dict, lang: str, seller:
     # Or one under another, each under its caption ("Lieferant", then "Käufer", then the buyer
     # again as "Rechnungsempfänger" and a "Warenempfänger"): the caption says who is who, not
     # the order, and the buyer's name is printed twice.
-    stacked = seller_block and r.random() < 0.4
+    stacked = seller_block and r.random() < 0.6
     if stacked:
         if r.random() < 0.4:
             blocks.append(("buyer", buyer))
@@ -640,7 +640,7 @@ def _items_and_totals(c: s.Canvas, r: random.Random, loc: dict, lang: str, kind:
     elif r.random() < 0.3:
         rows.append(("due_amt", r.choice(loc["due_amt"]), due_amt))
     money_shown: dict[str, str] = {}
-    if not paid and r.random() < 0.2:
+    if not paid and r.random() < 0.3:
         # the totals as an ERP's tax summary table: a column each for net, tax, rate and gross,
         # a row per rate, then the sums row (its net, tax and gross are the invoice's)
         parts = [(net - part, rate, breakdown[0][1]), (part, other, breakdown[1][1])] if breakdown else [(net, rate, tax)]
@@ -763,7 +763,7 @@ def invoice(c: s.Canvas, r: random.Random) -> s.Fields:
     # registration numbers under it, the structured print of an e-invoice (sections with
     # "Name:" and "Anschrift:" fields, the number and date in the title line), or the parties
     # side by side with contact people under them.
-    layout = r.choices(["letterhead", "oneline", "structured", "columns"], [6, 2, 5, 3])[0]
+    layout = r.choices(["letterhead", "oneline", "structured", "columns"], [5, 2, 5, 4])[0]
     country = r.choice(loc["country"])
     seller_vat_shown = r.random() < 0.8
     header_vat = False
@@ -872,7 +872,7 @@ def invoice(c: s.Canvas, r: random.Random) -> s.Fields:
     else:
         y, money_shown = _items_and_totals(c, r, loc, lang, kind, cur, y, size, lh, x0, x1)
     y += lh
-    if money_shown and kind != "order" and r.random() < 0.35:
+    if money_shown and kind != "order" and r.random() < 0.5:
         # the due date in the payment terms, maybe beside an earlier cash-discount date:
         # "Zahlbar innerhalb 30 Tagen netto bis 04.07.2013, 3% Skonto innerhalb 10 Tagen bis 15.06.2013"
         y = _payment_terms(c, r, lang, due, early_by, y, size, lh, x0)
