@@ -307,6 +307,7 @@ PHRASES = {"fr": (["Au bon", "Le petit", "La belle", "Chez", "Aux délices du", 
 
 
 def phrase_name(r: random.Random, lang: str) -> str:
+    """A trade name that reads as a phrase, with its legal form half the time."""
     lead, nouns = PHRASES[lang]
     name = f"{r.choice(lead)} {r.choice(nouns)}"
     return f"{name} {r.choice(LEGAL[lang])}" if r.random() < 0.5 else name
@@ -615,21 +616,21 @@ def _items_and_totals(c: s.Canvas, r: random.Random, loc: dict, lang: str, kind:
     net = round(net, 2)
     rate = r.choice(TAX_RATES[lang])
     tax = round(net * rate / 100, 2)
-    breakdown = []  # two rates on one invoice: a tax line each, then the tax total
-    other, part = rate, 0.0
+    # (rate, net, tax) per rate: two rates on one invoice give a tax line each, then the tax total
+    breakdown = [(rate, net, tax)]
     if len(TAX_RATES[lang]) > 1 and rate and r.random() < 0.25:
         other = r.choice([t for t in TAX_RATES[lang] if t != rate])
         part = round(net * r.uniform(0.2, 0.8), 2)
-        breakdown = [(rate, round((net - part) * rate / 100, 2)), (other, round(part * other / 100, 2))]
-        tax = round(sum(v for _, v in breakdown), 2)
+        breakdown = [(rate, net - part, round((net - part) * rate / 100, 2)), (other, part, round(part * other / 100, 2))]
+        tax = round(sum(v for _, _, v in breakdown), 2)
     total = round(net + tax, 2)
     paid = round(total * r.choice([0.1, 0.25, 0.5]), 2) if r.random() < 0.2 else 0.0
     due_amt = round(total - paid, 2)
     lx = x0 + (x1 - x0) * 0.5
     rate_txt = (f"{rate:g}".replace(".", loc["decimal"])) + " %" * (lang in ("de", "fr")) + "%" * (lang not in ("de", "fr"))
     rows = [("net", r.choice(loc["net"]), net)]
-    if breakdown:
-        for rt, v in breakdown:
+    if len(breakdown) > 1:
+        for rt, _, v in breakdown:
             rows.append(("tax_part", f"{r.choice(loc['tax'])} {rt:g}%".replace(".", loc["decimal"]), v))
         rows.append(("tax", r.choice(loc["total_tax"]), tax))
     elif rate or r.random() < 0.5:
@@ -643,14 +644,13 @@ def _items_and_totals(c: s.Canvas, r: random.Random, loc: dict, lang: str, kind:
     if not paid and r.random() < 0.3:
         # the totals as an ERP's tax summary table: a column each for net, tax, rate and gross,
         # a row per rate, then the sums row (its net, tax and gross are the invoice's)
-        parts = [(net - part, rate, breakdown[0][1]), (part, other, breakdown[1][1])] if breakdown else [(net, rate, tax)]
         heads = [r.choice(words) for words in TOTALS_TABLE[lang]]
         xs = [x0 + (x1 - x0) * f for f in (0.32, 0.52, 0.68)] + [x1]
         for x, head in zip(xs, heads, strict=True):
             c.right(x, y, head, size - 1, 1)
         y += lh
-        if len(parts) > 1 or r.random() < 0.5:
-            for p_net, p_rate, p_tax in parts:
+        if len(breakdown) > 1 or r.random() < 0.5:
+            for p_rate, p_net, p_tax in breakdown:
                 cells = [fmt_amount(p_net, loc), fmt_amount(p_tax, loc), f"{p_rate:g}".replace(".", loc["decimal"]),
                          fmt_amount(p_net + p_tax, loc)]
                 for x, cell in zip(xs, cells, strict=True):
@@ -762,7 +762,7 @@ def invoice(c: s.Canvas, r: random.Random) -> s.Fields:
     # Layouts: a letterhead (name, then address lines), the letterhead on one line with the
     # registration numbers under it, the structured print of an e-invoice (sections with
     # "Name:" and "Anschrift:" fields, the number and date in the title line), or the parties
-    # side by side with contact people under them.
+    # side by side (or stacked under their captions) with contact people under them.
     layout = r.choices(["letterhead", "oneline", "structured", "columns"], [5, 2, 5, 4])[0]
     country = r.choice(loc["country"])
     seller_vat_shown = r.random() < 0.8
