@@ -58,7 +58,8 @@ eval-kie: install
 
 # `make eval-round EVAL_MODEL=M EVAL_OUT=out/TAG`: the sets a training round of the general
 # model is judged on (docs/kie-general-record.md), parallel decoding: realworld-dev by value,
-# then SROIE, WildReceipt (the first 100 receipts), FUNSD and Kleister-NDA test. ~10 min on 2 cores.
+# then SROIE, WildReceipt (the first 100 receipts), FUNSD and Kleister-NDA test. About 5 min
+# on 2 cores, 2 of them realworld-dev's OCR.
 eval-round: install
 	$(VENV)/bin/docsprint eval kie --data ../shared/data/realworld-dev --model $(EVAL_MODEL) \
 	  --json $(EVAL_OUT)/realworld-dev.json
