@@ -1,5 +1,5 @@
-"""Business documents as users bring them: invoices, credit notes, purchase orders, receipts and
-boxed tax forms, in English, German, French, Spanish, Italian and Dutch.
+"""Business documents as users bring them: invoices, credit notes, purchase orders and receipts,
+in English, German, French, Spanish, Italian and Dutch.
 
 Each page is printed the way its locale prints it (``1.234,56 €``, ``05.03.2018``,
 ``12 mars 2021``), and each key is asked by a name the page may not use: the page says
@@ -9,7 +9,8 @@ and amount due on one page; invoice, delivery and due dates; two parties with tw
 two VAT ids. Values are the page's own spelling (the model copies them), keys asked although
 the page lacks them come back null.
 
-Used by `docsprint.data.synth` as the kinds ``invoice-intl``, ``receipt-intl`` and ``taxform``.
+Used by `docsprint.data.synth` as the kinds ``invoice-intl`` and ``receipt-intl``; its locales,
+names and formats serve `docsprint.data.irsforms` and `docsprint.data.payslip` too.
 """
 
 from __future__ import annotations
@@ -401,7 +402,7 @@ def _ask(r: random.Random, fields: dict, what: str, value: object) -> None:
     fields[r.choice(ASK[what])] = value
 
 
-def _label_value(c: s.Canvas, x: float, y: float, label: str, value: str, size: int, gap: float,
+def label_value(c: s.Canvas, x: float, y: float, label: str, value: str, size: int, gap: float,
                  r: random.Random) -> None:
     colon = r.choice([":", "", ":"])
     c.text(x, y, label + colon, size, 1 if r.random() < 0.3 else 0)
@@ -856,7 +857,7 @@ def invoice(c: s.Canvas, r: random.Random) -> s.Fields:
         gap = max([c.length(label + ":", size, 1) for _, label, _ in chosen] + [0]) + 12
         shown = {"number": number, "date": issued} if title_line else {}
         for what, label, value in chosen:
-            _label_value(c, mx, my, label, value, size, gap, r)
+            label_value(c, mx, my, label, value, size, gap, r)
             shown[what] = value
             my += lh
         y = max(y, my) + lh * 0.8
@@ -1029,268 +1030,3 @@ def receipt(c: s.Canvas, r: random.Random) -> s.Fields:
 BANNERS = ["Beispiel-Rechnungen für ZUGFeRD", "SAMPLE INVOICE - NOT FOR PAYMENT", "COPY", "ORIGINAL", "Duplicate",
            "Exemple de facture", "Factura de ejemplo", "Muster", "Powered by Billing Software 4.2",
            "Quality since 1987", "Your partner for office supplies", "Project Statement", "Statement of account"]
-# The fine print of US tax forms: numbers, phones and form codes that are not answers.
-TAX_PRINT = ["Department of the Treasury Internal Revenue Service",
-             "Go to www.irs.gov/FormW9 for instructions and the latest information.",
-             "Give Form to the requester. Do not send to the IRS.", "(Rev. October 2018)", "Cat. No. 10231X",
-             "For Privacy Act and Paperwork Reduction Act Notice, see separate instructions.",
-             "If you have questions, call 1-800-829-4059.", "Copy B For Recipient", "Copy 1 For State Tax Department",
-             "This is important tax information and is being furnished to the IRS.",
-             "Under penalties of perjury, I certify that:", "See What is backup withholding, later.",
-             "Print or type. See Specific Instructions on page 3.", "Form W-8BEN (Rev. 10-2021)",
-             "Note: If the account is in more than one name, see the instructions for line 1."]
-TAX_BOXES = [("Rents", "amount"), ("Royalties", "amount"), ("Other income", "amount"),
-             ("Federal income tax withheld", "amount"), ("Fishing boat proceeds", "amount"),
-             ("Medical and health care payments", "amount"), ("Nonemployee compensation", "amount"),
-             ("State tax withheld", "amount"), ("State income", "amount"), ("Gross proceeds paid to an attorney", "amount"),
-             ("Account number (see instructions)", "id"), ("Payer's state no.", "id"), ("Date of birth", "date"),
-             ("Exempt payee code", "code"), ("Country of citizenship", "country"), ("Foreign tax identifying number", "id"),
-             ("Crop insurance proceeds", "amount"), ("Section 409A deferrals", "amount"),
-             ("Excess golden parachute payments", "amount"), ("Nonqualified deferred compensation", "amount"),
-             ("Fish purchased for resale", "amount"), ("Substitute payments in lieu of dividends or interest", "amount"),
-             ("Exempt payee code (if any)", "payee code"), ("Exemption from FATCA reporting code (if any)", "fatca"),
-             ("Social security number", "ssn"), ("Employer identification number", "ein"),
-             ("List account number(s) here (optional)", "accounts"), ("Reference number(s) (see instructions)", "id"),
-             ("Date of birth (MM-DD-YYYY) (see instructions)", "dob"), ("State/Payer's state no.", "state"),
-             ("Capacity in which acting (if form is not signed by beneficial owner)", "capacity")]
-PARTY_BOXES = [("PAYER'S name, street address, city or town", "payer"), ("RECIPIENT'S name", "recipient name"),
-               ("Name (as shown on your income tax return)", "name"), ("Business name/disregarded entity name", "business name"),
-               ("Address (number, street, and apt. or suite no.)", "address"), ("City, state, and ZIP code", "city state zip"),
-               ("Requester's name and address (optional)", "requester name address"), ("PAYER'S TIN", "payer TIN"),
-               ("RECIPIENT'S TIN", "recipient TIN"), ("Signature date", "signature date"),
-               ("Name of individual who is the beneficial owner", "name"),
-               ("Permanent residence address (street, apt. or suite no., or rural route)", "permanent address"),
-               ("Mailing address (if different from above)", "mailing address"),
-               ("City or town, state or province. Include postal code where appropriate.", "city state zip"),
-               ("Print name of signer", "name of signer"), ("RECIPIENT'S name, street address, city", "recipient")]
-# The keys users ask for a box, when its caption's first words are not how they ask.
-FORM_KEYS = {"Exempt payee code (if any)": ["exempt payee code", "payee code"],
-             "Exemption from FATCA reporting code (if any)": ["FATCA code", "FATCA exemption code"],
-             "Social security number": ["SSN", "social security number"],
-             "Employer identification number": ["EIN", "employer identification number"],
-             "List account number(s) here (optional)": ["account numbers", "account number"],
-             "Reference number(s) (see instructions)": ["reference number"],
-             "Date of birth (MM-DD-YYYY) (see instructions)": ["date of birth", "birth date"],
-             "State/Payer's state no.": ["state no", "payer state number"],
-             "Capacity in which acting (if form is not signed by beneficial owner)": ["capacity acting", "capacity"],
-             "Country of citizenship": ["citizenship", "country of citizenship"],
-             "Permanent residence address (street, apt. or suite no., or rural route)": ["permanent street address",
-                                                                                          "permanent address"],
-             "Mailing address (if different from above)": ["mailing address"],
-             "Substitute payments in lieu of dividends or interest": ["substitute payments"],
-             "Fish purchased for resale": ["fish resale", "fish purchased for resale"],
-             "Excess golden parachute payments": ["excess golden parachute payments", "golden parachute payments"],
-             "Section 409A deferrals": ["409A deferrals", "section 409A deferrals"],
-             "Gross proceeds paid to an attorney": ["gross proceeds attorney", "gross proceeds paid to an attorney"],
-             "Medical and health care payments": ["medical health care payments", "medical and health care payments"]}
-COUNTRIES = ["Germany", "France", "Canada", "Japan", "Brazil", "India", "Mexico", "United Kingdom", "Singapore",
-             "Australia", "Spain", "Netherlands"]
-
-
-def taxform(c: s.Canvas, r: random.Random) -> s.Fields:
-    """A boxed form in the manner of US tax forms: small printed captions, typed values inside
-    the boxes, asked by the caption's gist ("royalties", "payer TIN")."""
-    size = r.randint(8, 10)
-    vsize = size + r.randint(2, 4)
-    x0, x1 = 30, c.width - 30
-    y: float = 30
-    c.text(x0, y, r.choice(["Form 1099-MISC", "Form W-9", "Form W-8BEN", "Form 1042-S", "Form 1096"]), size + 8, 1)
-    c.right(x1, y, f"OMB No. 1545-{r.randint(1000, 1999):04d}", size)
-    y += 24
-    for line in r.sample(TAX_PRINT, r.randint(1, 3)):  # the fine print: distractors, not answers
-        c.text(x0 + r.randint(0, 200), y, line, size - 1)
-        y += size + 4
-    y += 10
-    fields: s.Fields = {}
-    boxes = r.sample(PARTY_BOXES, r.randint(3, 6)) + r.sample(TAX_BOXES, r.randint(3, 8))
-    cols = r.choice([1, 2, 2, 3])
-    w = (x1 - x0) / cols
-    bh = vsize * 3
-    for i, (caption, what) in enumerate(boxes):
-        col = i % cols
-        if col == 0 and i:
-            y += bh
-            if r.random() < 0.2:  # instructions between rows of boxes
-                c.text(x0, y, r.choice(TAX_PRINT), size - 1)
-                y += size + 6
-        if y + bh > c.height - 20:
-            break
-        bx = x0 + col * w
-        c.draw.rectangle([bx, y, bx + w - 4, y + bh - 4], outline=c.ink)
-        number = f"{i + 1} " if r.random() < 0.6 else ""
-        shown_caption = number + caption
-        while c.length(shown_caption, size) > w - 10 and " " in shown_caption:  # cut to the box
-            shown_caption = shown_caption.rsplit(" ", 1)[0]
-        c.text(bx + 3, y + 2, shown_caption, size)
-        value: str | None
-        if what == "amount":
-            value = f"$ {s.money(r, 10, 90000):,.2f}" if r.random() < 0.6 else f"{s.money(r, 10, 90000):,.0f}"
-            key = caption.split("(")[0].strip().lower()
-        elif what == "date":
-            value = fmt_date(r, "en", r.randint(1940, 2025), r.randint(1, 12), r.randint(1, 28))
-            key = caption.lower()
-        elif what in ("id", "code"):
-            value = f"{r.choice(['', 'A', 'X', 'DE'])}{r.randint(10, 99999999)}"
-            key = caption.split("(")[0].strip().lower().replace("'s", "")
-        elif what == "country":
-            value = r.choice(COUNTRIES)
-            key = "country of citizenship"
-        elif what in ("payee code", "fatca", "state", "capacity"):
-            value = {"payee code": str(r.randint(1, 13)), "fatca": r.choice("ABCDEFGHIJKLM"),
-                     "state": r.choice(["CA", "NY", "PA", "TX", "WA", "CT", "NJ", "CO"]),
-                     "capacity": r.choice(["Spouse", "Agent", "Parent", "Guardian", "Family Member"])}[what]
-            key = what
-        elif what in ("ssn", "ein"):  # digits typed into cells: "123 – 45 – 6789"
-            digits = [str(r.randint(0, 9)) for _ in range(9)]
-            cut = [3, 5] if what == "ssn" else [2]
-            parts = ["".join(digits[a:b]) for a, b in zip([0, *cut], [*cut, 9], strict=True)]
-            value = r.choice([" – ", "-", " - "]).join(parts) if r.random() < 0.7 else " ".join(digits)
-            key = what
-        elif what == "accounts":
-            value = ", ".join(str(r.randint(10**7, 10**12)) for _ in range(r.randint(1, 2)))
-            key = what
-        elif what == "dob":
-            value = f"{r.randint(1, 12):02d}-{r.randint(1, 28):02d}-{r.randint(1940, 2004)}"
-            key = what
-        elif what.endswith("TIN"):
-            value = f"{r.randint(10, 99)}-{r.randint(1000000, 9999999)}" if r.random() < 0.5 else \
-                f"{r.randint(100, 999)}-{r.randint(10, 99)}-{r.randint(1000, 9999)}"
-            key = what
-        elif what in ("address", "permanent address", "mailing address"):
-            value = f"{r.randint(1, 9999)} {r.choice(STREETS['en'])}" + (f", APT {r.randint(1, 999)}" if r.random() < 0.2 else "")
-            key = what
-        elif what == "city state zip":
-            value = f"{r.choice(s.CITIES)}, {r.choice(['NY', 'CA', 'WA', 'PA', 'TX'])} {r.randint(10000, 99999)}"
-            key = what
-        elif what == "signature date":
-            value = fmt_date(r, "en", r.randint(2015, 2025), r.randint(1, 12), r.randint(1, 28))
-            key = what
-        else:
-            value = s.company(r) if what in ("payer", "business name") or r.random() < 0.3 else s.person(r)
-            key = what if what != "payer" else r.choice(["payer name", "payer"])
-        if caption in FORM_KEYS:
-            key = r.choice(FORM_KEYS[caption])
-        if r.random() < 0.12:
-            value = None  # an empty box
-        if value is not None:
-            right = bx + 3 + c.length(shown_caption, size) + 8
-            if r.random() < 0.3 and right + c.length(value, vsize, 2) < bx + w - 8:  # typed after the caption
-                c.text(right, y + 2, value, vsize, 2)
-            else:
-                c.text(bx + 8, y + size + 6, value, vsize, 2)
-        fields[key] = value
-    y += bh + 10
-    for _ in range(r.choice([0, r.randint(3, 12), r.randint(10, 45)])):  # the instructions under the boxes
-        if y > c.height - 40:
-            break
-        line = r.choice(TAX_PRINT) if r.random() < 0.4 else s._sentence(r, r.randint(8, 16))
-        c.text(x0, y, line, size - 1)
-        y += size + 5
-    asked = {caption for caption, _ in boxes}
-    unused = [c for c, what in TAX_BOXES if c not in asked and what == "amount"]
-    fields[r.choice(unused).lower()] = None  # a box this form does not have
-    return fields
-
-
-PAYSLIP: dict[str, dict] = {
-    "en": {"title": ["PAYSLIP", "Pay Slip", "Earnings Statement", "Salary Statement"],
-           "employee": ["Employee", "Name", "Employee name"], "id": ["Employee ID", "Staff No.", "Personnel No."],
-           "period": ["Pay period", "Period", "Month"], "paydate": ["Pay date", "Payment date", "Paid on"],
-           "earn": ["Basic salary", "Overtime", "Bonus", "Shift allowance", "Holiday pay"],
-           "ded": ["Income tax", "Social security", "Pension", "Health insurance", "Union fee"],
-           "gross": ["Gross pay", "Total earnings", "Gross"], "deductions": ["Total deductions", "Deductions"],
-           "net": ["Net pay", "NET PAY", "Amount paid", "Take-home pay"], "tax": "Income tax"},
-    "de": {"title": ["LOHNABRECHNUNG", "Gehaltsabrechnung", "Entgeltabrechnung"],
-           "employee": ["Mitarbeiter", "Name", "Arbeitnehmer"], "id": ["Personalnummer", "Pers.-Nr."],
-           "period": ["Abrechnungszeitraum", "Zeitraum", "Monat"], "paydate": ["Auszahlung am", "Zahltag"],
-           "earn": ["Grundgehalt", "Überstunden", "Prämie", "Zuschlag", "Urlaubsgeld"],
-           "ded": ["Lohnsteuer", "Rentenversicherung", "Krankenversicherung", "Solidaritätszuschlag"],
-           "gross": ["Gesamtbrutto", "Bruttolohn", "Brutto"], "deductions": ["Summe Abzüge", "Abzüge gesamt"],
-           "net": ["Auszahlungsbetrag", "Nettolohn", "Netto"], "tax": "Lohnsteuer"},
-}
-PAYSLIP_ASK = {
-    "employer": ["employer", "employer name", "company"], "employee": ["employee name", "employee", "worker"],
-    "id": ["employee id", "staff number", "personnel number"], "period": ["pay period", "period"],
-    "paydate": ["pay date", "payment date"], "gross": ["gross pay", "gross salary", "total earnings"],
-    "deductions": ["total deductions", "deductions"], "net": ["net pay", "net salary", "amount paid"],
-    "tax": ["income tax", "tax withheld"],
-}
-
-
-def payslip(c: s.Canvas, r: random.Random) -> s.Fields:
-    """A payslip in English or German. Held out of every training mix (`synth.MIXES`): the new
-    kind of document of the fine-tuning learning curve (`docsprint train kie --data`)."""
-    lang = r.choice(["en", "en", "de"])
-    loc, words = LOCALES[lang], PAYSLIP[lang]
-    size = r.randint(10, 13)
-    lh = int(size * r.uniform(1.4, 1.8))
-    x0, x1 = r.randint(30, 60), c.width - r.randint(30, 60)
-    employer, employee = party(r, lang), party(r, lang, person=True)
-    year, month = r.randint(2018, 2026), r.randint(1, 12)
-    style = date_style(r, lang)
-    period = (f"{loc['months'][month - 1]} {year}" if r.random() < 0.6
-              else f"{fmt_date(r, lang, year, month, 1, style)} - {fmt_date(r, lang, year, month, 28, style)}")
-    paydate = fmt_date(r, lang, year, month, r.randint(25, 28), style)
-    staff = f"{r.choice(['', 'E', 'P-'])}{r.randint(100, 99999)}"
-    fields: s.Fields = {}
-    y: float = r.randint(30, 60)
-    # the employer's letterhead at the top, left or right; the title on the other side
-    if r.random() < 0.5:
-        c.text(x0, y, employer.name, size + 3, 1)
-        c.right(x1, y, r.choice(words["title"]), size + 5, 1)
-    else:
-        c.text(x0, y, r.choice(words["title"]), size + 5, 1)
-        c.right(x1, y, employer.name, size + 3, 1)
-    y += lh
-    c.text(x0, y, f"{employer.street}, {employer.city}", size - 1)
-    y += lh * 2
-    gap = c.length("Abrechnungszeitraum: ", size) + 10
-    for label, value in ((r.choice(words["employee"]), employee.name), (r.choice(words["id"]), staff),
-                         (r.choice(words["period"]), period), (r.choice(words["paydate"]), paydate)):
-        _label_value(c, x0, y, label, value, size, gap, r)
-        y += lh
-    y += lh
-    cur = r.choice(["", "", "€", "$", "£"] if lang == "en" else ["", "€", "EUR"])
-    earn = [(e, s.money(r, 50, 6000 if i == 0 else 900)) for i, e in enumerate(r.sample(words["earn"][1:], r.randint(0, 3)))]
-    earn.insert(0, (words["earn"][0], s.money(r, 1500, 9000)))
-    gross = round(sum(v for _, v in earn), 2)
-    tax = round(gross * r.uniform(0.08, 0.3), 2)
-    ded = [(words["tax"], tax)] + [(d, round(gross * r.uniform(0.01, 0.1), 2))
-                                   for d in r.sample(words["ded"][1:], r.randint(1, 3))]
-    total_ded = round(sum(v for _, v in ded), 2)
-    net = round(gross - total_ded, 2)
-
-    cur_style = r.random()  # one currency style for the whole page
-
-    def amount(v: float) -> str:
-        return with_currency(fmt_amount(v, loc), cur, random.Random(cur_style), lang) if cur else fmt_amount(v, loc)
-
-    col = x1 - r.randint(0, 60)
-    for name, v in earn:
-        c.text(x0, y, name, size)
-        c.right(col, y, amount(v), size)
-        y += lh
-    y += lh * 0.3
-    c.rule(y - 3, x0, x1)
-    c.text(x0, y, r.choice(words["gross"]), size, 1)
-    c.right(col, y, gross_s := amount(gross), size, 1)
-    y += lh * 1.5
-    tax_s = ""
-    for name, v in ded:
-        c.text(x0, y, name, size)
-        c.right(col, y, shown := amount(v), size)
-        tax_s = tax_s or shown
-        y += lh
-    y += lh * 0.3
-    c.rule(y - 3, x0, x1)
-    c.text(x0, y, r.choice(words["deductions"]), size, 1)
-    c.right(col, y, ded_s := amount(total_ded), size, 1)
-    y += lh * 2
-    c.text(x0, y, r.choice(words["net"]), size + 2, 1)
-    c.right(col, y, net_s := amount(net), size + 2, 1)
-    values = {"employer": employer.name, "employee": employee.name, "id": staff, "period": period,
-              "paydate": paydate, "gross": gross_s, "deductions": ded_s, "net": net_s, "tax": tax_s}
-    for what, value in values.items():
-        fields[r.choice(PAYSLIP_ASK[what])] = value
-    fields[r.choice(["bank account", "tax class", "vacation days left"])] = None  # asked, not on the page
-    return fields

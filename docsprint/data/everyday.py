@@ -255,7 +255,7 @@ def utility(c: s.Canvas, r: random.Random) -> s.Fields:
     r.shuffle(refs)
     gap = 140 if not fr else 175
     for _, labels, value in refs:
-        b._label_value(c, x0, y, r.choice(labels), value, size, gap, r)
+        b.label_value(c, x0, y, r.choice(labels), value, size, gap, r)
         y += lh
     y = max(y, wy) + lh
     period = f"{'Billing period' if not fr else 'Période de facturation'}: {start} {'-' if not fr else 'au'} {end}"

@@ -1,10 +1,10 @@
-"""US tax forms as they are printed: W-9, W-8BEN and 1099-MISC pages, filled in.
+"""US tax forms as they are printed: W-9, W-8BEN and 1099-MISC pages, filled in (the kind
+``irsform``), and an older grid of captioned boxes (``taxform``).
 
-`business.taxform` draws a grid of captioned boxes; real forms are not grids. A W-9 is a column
-of full-width numbered lines ("1 Name (as shown on your income tax return). Name is required on
-this line; do not leave this line blank.") with the value typed under each, check boxes, a
-right-hand column of exemption codes, digit cells for the SSN and the EIN, then a page of
-certification and instructions. A W-8BEN is numbered lines in three parts; a 1099-MISC is a
+Real forms are not grids. A W-9 is a column of full-width numbered lines ("1 Name (as shown on
+your income tax return). Name is required on this line; do not leave this line blank.") with the
+value typed under each, check boxes, a right-hand column of exemption codes, digit cells for
+the SSN and the EIN, then a page of certification and instructions. A W-8BEN is numbered lines in three parts; a 1099-MISC is a
 payer/recipient column beside numbered money boxes. These layouts follow the public forms'
 structure (captions, numbering, reading order), re-drawn at random sizes, offsets, revisions and
 fonts, with the values typed in another font, each asked by the words users use for it.
@@ -14,7 +14,7 @@ from __future__ import annotations
 import random
 
 from docsprint.data import synth as s
-from docsprint.data.business import COUNTRIES, FIRST_NAMES, ODD_LAST, STREETS, TAX_PRINT, fmt_date
+from docsprint.data.business import FIRST_NAMES, ODD_LAST, STREETS, fmt_date
 from docsprint.io.document import Word
 
 STATES = ["NY", "CA", "WA", "PA", "TX", "MA", "IL", "CT", "NJ", "OH", "TN", "IN", "CO", "GA"]
@@ -25,6 +25,18 @@ FOREIGN = [("Canada", "British Columbia", "V6B 1A1"), ("Germany", "Bayern", "803
            ("Brazil", "Sao Paulo", "01310-100"), ("Spain", "Madrid", "28013 Madrid")]
 INCOME = ["Royalties", "Interest", "Dividends", "Services", "Rents", "Scholarship", "Commissions", "Bonuses",
           "Business Profits", "Trading", "Consulting fees", "Pensions"]
+COUNTRIES = ["Germany", "France", "Canada", "Japan", "Brazil", "India", "Mexico", "United Kingdom", "Singapore",
+             "Australia", "Spain", "Netherlands"]
+# The fine print of US tax forms: numbers, phones and form codes that are not answers.
+TAX_PRINT = ["Department of the Treasury Internal Revenue Service",
+             "Go to www.irs.gov/FormW9 for instructions and the latest information.",
+             "Give Form to the requester. Do not send to the IRS.", "(Rev. October 2018)", "Cat. No. 10231X",
+             "For Privacy Act and Paperwork Reduction Act Notice, see separate instructions.",
+             "If you have questions, call 1-800-829-4059.", "Copy B For Recipient", "Copy 1 For State Tax Department",
+             "This is important tax information and is being furnished to the IRS.",
+             "Under penalties of perjury, I certify that:", "See What is backup withholding, later.",
+             "Print or type. See Specific Instructions on page 3.", "Form W-8BEN (Rev. 10-2021)",
+             "Note: If the account is in more than one name, see the instructions for line 1."]
 
 
 def treaty_conditions(r: random.Random, country: str, income: str) -> str:
@@ -563,3 +575,157 @@ def irsform(c: s.Canvas, r: random.Random) -> s.Fields:
               "f1099": ["date of birth", "business name", "citizenship"]}[layout.__name__]
     f.fields.setdefault(r.choice(absent), None)
     return f.fields
+
+
+# A grid of captioned boxes in the manner of these forms (the kind ``taxform``): an older,
+# simpler drawing than the forms above, kept in the training mixes for its variety.
+TAX_BOXES = [("Rents", "amount"), ("Royalties", "amount"), ("Other income", "amount"),
+             ("Federal income tax withheld", "amount"), ("Fishing boat proceeds", "amount"),
+             ("Medical and health care payments", "amount"), ("Nonemployee compensation", "amount"),
+             ("State tax withheld", "amount"), ("State income", "amount"), ("Gross proceeds paid to an attorney", "amount"),
+             ("Account number (see instructions)", "id"), ("Payer's state no.", "id"), ("Date of birth", "date"),
+             ("Exempt payee code", "code"), ("Country of citizenship", "country"), ("Foreign tax identifying number", "id"),
+             ("Crop insurance proceeds", "amount"), ("Section 409A deferrals", "amount"),
+             ("Excess golden parachute payments", "amount"), ("Nonqualified deferred compensation", "amount"),
+             ("Fish purchased for resale", "amount"), ("Substitute payments in lieu of dividends or interest", "amount"),
+             ("Exempt payee code (if any)", "payee code"), ("Exemption from FATCA reporting code (if any)", "fatca"),
+             ("Social security number", "ssn"), ("Employer identification number", "ein"),
+             ("List account number(s) here (optional)", "accounts"), ("Reference number(s) (see instructions)", "id"),
+             ("Date of birth (MM-DD-YYYY) (see instructions)", "dob"), ("State/Payer's state no.", "state"),
+             ("Capacity in which acting (if form is not signed by beneficial owner)", "capacity")]
+PARTY_BOXES = [("PAYER'S name, street address, city or town", "payer"), ("RECIPIENT'S name", "recipient name"),
+               ("Name (as shown on your income tax return)", "name"), ("Business name/disregarded entity name", "business name"),
+               ("Address (number, street, and apt. or suite no.)", "address"), ("City, state, and ZIP code", "city state zip"),
+               ("Requester's name and address (optional)", "requester name address"), ("PAYER'S TIN", "payer TIN"),
+               ("RECIPIENT'S TIN", "recipient TIN"), ("Signature date", "signature date"),
+               ("Name of individual who is the beneficial owner", "name"),
+               ("Permanent residence address (street, apt. or suite no., or rural route)", "permanent address"),
+               ("Mailing address (if different from above)", "mailing address"),
+               ("City or town, state or province. Include postal code where appropriate.", "city state zip"),
+               ("Print name of signer", "name of signer"), ("RECIPIENT'S name, street address, city", "recipient")]
+# The keys users ask for a box, when its caption's first words are not how they ask.
+FORM_KEYS = {"Exempt payee code (if any)": ["exempt payee code", "payee code"],
+             "Exemption from FATCA reporting code (if any)": ["FATCA code", "FATCA exemption code"],
+             "Social security number": ["SSN", "social security number"],
+             "Employer identification number": ["EIN", "employer identification number"],
+             "List account number(s) here (optional)": ["account numbers", "account number"],
+             "Reference number(s) (see instructions)": ["reference number"],
+             "Date of birth (MM-DD-YYYY) (see instructions)": ["date of birth", "birth date"],
+             "State/Payer's state no.": ["state no", "payer state number"],
+             "Capacity in which acting (if form is not signed by beneficial owner)": ["capacity acting", "capacity"],
+             "Country of citizenship": ["citizenship", "country of citizenship"],
+             "Permanent residence address (street, apt. or suite no., or rural route)": ["permanent street address",
+                                                                                          "permanent address"],
+             "Mailing address (if different from above)": ["mailing address"],
+             "Substitute payments in lieu of dividends or interest": ["substitute payments"],
+             "Fish purchased for resale": ["fish resale", "fish purchased for resale"],
+             "Excess golden parachute payments": ["excess golden parachute payments", "golden parachute payments"],
+             "Section 409A deferrals": ["409A deferrals", "section 409A deferrals"],
+             "Gross proceeds paid to an attorney": ["gross proceeds attorney", "gross proceeds paid to an attorney"],
+             "Medical and health care payments": ["medical health care payments", "medical and health care payments"]}
+
+
+
+def taxform(c: s.Canvas, r: random.Random) -> s.Fields:
+    """A boxed form in the manner of US tax forms: small printed captions, typed values inside
+    the boxes, asked by the caption's gist ("royalties", "payer TIN")."""
+    size = r.randint(8, 10)
+    vsize = size + r.randint(2, 4)
+    x0, x1 = 30, c.width - 30
+    y: float = 30
+    c.text(x0, y, r.choice(["Form 1099-MISC", "Form W-9", "Form W-8BEN", "Form 1042-S", "Form 1096"]), size + 8, 1)
+    c.right(x1, y, f"OMB No. 1545-{r.randint(1000, 1999):04d}", size)
+    y += 24
+    for line in r.sample(TAX_PRINT, r.randint(1, 3)):  # the fine print: distractors, not answers
+        c.text(x0 + r.randint(0, 200), y, line, size - 1)
+        y += size + 4
+    y += 10
+    fields: s.Fields = {}
+    boxes = r.sample(PARTY_BOXES, r.randint(3, 6)) + r.sample(TAX_BOXES, r.randint(3, 8))
+    cols = r.choice([1, 2, 2, 3])
+    w = (x1 - x0) / cols
+    bh = vsize * 3
+    for i, (caption, what) in enumerate(boxes):
+        col = i % cols
+        if col == 0 and i:
+            y += bh
+            if r.random() < 0.2:  # instructions between rows of boxes
+                c.text(x0, y, r.choice(TAX_PRINT), size - 1)
+                y += size + 6
+        if y + bh > c.height - 20:
+            break
+        bx = x0 + col * w
+        c.draw.rectangle([bx, y, bx + w - 4, y + bh - 4], outline=c.ink)
+        number = f"{i + 1} " if r.random() < 0.6 else ""
+        shown_caption = number + caption
+        while c.length(shown_caption, size) > w - 10 and " " in shown_caption:  # cut to the box
+            shown_caption = shown_caption.rsplit(" ", 1)[0]
+        c.text(bx + 3, y + 2, shown_caption, size)
+        value: str | None
+        if what == "amount":
+            value = f"$ {s.money(r, 10, 90000):,.2f}" if r.random() < 0.6 else f"{s.money(r, 10, 90000):,.0f}"
+            key = caption.split("(")[0].strip().lower()
+        elif what == "date":
+            value = fmt_date(r, "en", r.randint(1940, 2025), r.randint(1, 12), r.randint(1, 28))
+            key = caption.lower()
+        elif what in ("id", "code"):
+            value = f"{r.choice(['', 'A', 'X', 'DE'])}{r.randint(10, 99999999)}"
+            key = caption.split("(")[0].strip().lower().replace("'s", "")
+        elif what == "country":
+            value = r.choice(COUNTRIES)
+            key = "country of citizenship"
+        elif what in ("payee code", "fatca", "state", "capacity"):
+            value = {"payee code": str(r.randint(1, 13)), "fatca": r.choice("ABCDEFGHIJKLM"),
+                     "state": r.choice(["CA", "NY", "PA", "TX", "WA", "CT", "NJ", "CO"]),
+                     "capacity": r.choice(["Spouse", "Agent", "Parent", "Guardian", "Family Member"])}[what]
+            key = what
+        elif what in ("ssn", "ein"):  # digits typed into cells: "123 – 45 – 6789"
+            digits = [str(r.randint(0, 9)) for _ in range(9)]
+            cut = [3, 5] if what == "ssn" else [2]
+            parts = ["".join(digits[a:b]) for a, b in zip([0, *cut], [*cut, 9], strict=True)]
+            value = r.choice([" – ", "-", " - "]).join(parts) if r.random() < 0.7 else " ".join(digits)
+            key = what
+        elif what == "accounts":
+            value = ", ".join(str(r.randint(10**7, 10**12)) for _ in range(r.randint(1, 2)))
+            key = what
+        elif what == "dob":
+            value = f"{r.randint(1, 12):02d}-{r.randint(1, 28):02d}-{r.randint(1940, 2004)}"
+            key = what
+        elif what.endswith("TIN"):
+            value = f"{r.randint(10, 99)}-{r.randint(1000000, 9999999)}" if r.random() < 0.5 else \
+                f"{r.randint(100, 999)}-{r.randint(10, 99)}-{r.randint(1000, 9999)}"
+            key = what
+        elif what in ("address", "permanent address", "mailing address"):
+            value = f"{r.randint(1, 9999)} {r.choice(STREETS['en'])}" + (f", APT {r.randint(1, 999)}" if r.random() < 0.2 else "")
+            key = what
+        elif what == "city state zip":
+            value = f"{r.choice(s.CITIES)}, {r.choice(['NY', 'CA', 'WA', 'PA', 'TX'])} {r.randint(10000, 99999)}"
+            key = what
+        elif what == "signature date":
+            value = fmt_date(r, "en", r.randint(2015, 2025), r.randint(1, 12), r.randint(1, 28))
+            key = what
+        else:
+            value = s.company(r) if what in ("payer", "business name") or r.random() < 0.3 else s.person(r)
+            key = what if what != "payer" else r.choice(["payer name", "payer"])
+        if caption in FORM_KEYS:
+            key = r.choice(FORM_KEYS[caption])
+        if r.random() < 0.12:
+            value = None  # an empty box
+        if value is not None:
+            right = bx + 3 + c.length(shown_caption, size) + 8
+            if r.random() < 0.3 and right + c.length(value, vsize, 2) < bx + w - 8:  # typed after the caption
+                c.text(right, y + 2, value, vsize, 2)
+            else:
+                c.text(bx + 8, y + size + 6, value, vsize, 2)
+        fields[key] = value
+    y += bh + 10
+    for _ in range(r.choice([0, r.randint(3, 12), r.randint(10, 45)])):  # the instructions under the boxes
+        if y > c.height - 40:
+            break
+        line = r.choice(TAX_PRINT) if r.random() < 0.4 else s._sentence(r, r.randint(8, 16))
+        c.text(x0, y, line, size - 1)
+        y += size + 5
+    asked = {caption for caption, _ in boxes}
+    unused = [c for c, what in TAX_BOXES if c not in asked and what == "amount"]
+    fields[r.choice(unused).lower()] = None  # a box this form does not have
+    return fields

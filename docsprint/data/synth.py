@@ -4,8 +4,9 @@
 ``runs/synth/images/*.jpg`` and ``runs/synth/train.jsonl`` (`docsprint.data.store` format,
 read by the ``synth`` dataset). Four kinds here: receipts (line items as lists), invoices (a table),
 forms (printed labels are the keys) and letters (free text with a few fields); invoices,
-receipts, tax forms and payslips in six languages in `docsprint.data.business`, US tax forms in
-`docsprint.data.irsforms`, cards, bills of lading and utility bills in `docsprint.data.everyday`.
+receipts and credit notes in six languages in `docsprint.data.business`, US tax forms in
+`docsprint.data.irsforms`, payslips in `docsprint.data.payslip`, cards, bills of lading and
+utility bills in `docsprint.data.everyday`.
 
 Every document is a function of (kind, seed, index) only, so any slice of a run can be
 regenerated. Keys are free text and vary in wording ("total", "amount due", ...) so that a
@@ -468,14 +469,15 @@ LAYOUTS: dict[str, tuple[tuple[int, int], Callable[[Canvas, random.Random], Fiel
 
 
 def _business_layouts() -> None:
-    """The kinds of `docsprint.data.business` (it builds on this module's canvas)."""
-    from docsprint.data import business, everyday, irsforms, office
+    """The kinds of `docsprint.data.business`, `irsforms`, `payslip`, `everyday` and `office`
+    (they build on this module's canvas)."""
+    from docsprint.data import business, everyday, irsforms, office, payslip
 
     LAYOUTS["invoice-intl"] = ((800, 1100), business.invoice)
     LAYOUTS["receipt-intl"] = ((460, 900), business.receipt)
-    LAYOUTS["taxform"] = ((850, 1000), business.taxform)
+    LAYOUTS["taxform"] = ((850, 1000), irsforms.taxform)
     LAYOUTS["irsform"] = ((850, 1100), irsforms.irsform)
-    LAYOUTS["payslip"] = ((760, 900), business.payslip)  # in no mix: held out of training
+    LAYOUTS["payslip"] = ((760, 900), payslip.payslip)  # in no mix: held out of training
     LAYOUTS["card"] = ((700, 420), everyday.card)
     LAYOUTS["lading"] = ((850, 1100), everyday.lading)
     LAYOUTS["utility"] = ((800, 1050), everyday.utility)
