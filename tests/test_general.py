@@ -329,17 +329,39 @@ def test_us_forms_as_printed():
     # the keys its form asks (a key asked with a slip of the keyboard is one letter off); a
     # rarely asked key may not be among 40 pages' forms, so the forms' keys (and the W-8BEN
     # conditions below) come from 160
+    income_at: set[str] = set()  # where a W-8BEN's type of income is typed
     for i in range(40, 160):
-        fields = make_document("irsform", 5, i)[2]
+        _, words, fields = make_document("irsform", 5, i)
         if any(v is not None for v in fields.values()):
             form_keys |= set(fields)
             conditions += [v.lower() for k, v in fields.items() if v and k in
                            ("additional conditions", "conditions", "explanation of additional conditions")]
+        income = fields.get("type of income") or fields.get("income type")
+        if income:
+            texts = [w.text for w in words]
+            at = texts.index("(specify")
+            first = texts.index(income.split()[0], at)
+            value = words[first].box
+            # on the line below the caption's ("... identified on line 9 above ... (specify type
+            # of income):") word nearest to it across (pages are tilted a little)
+            line = [w.box for w in words[texts.index("identified") - 3:min(at + 4, first)]]
+            caption = min(line, key=lambda b: abs(b[0] + b[2] - value[0] - value[2]))
+            assert (caption[1] + caption[3]) / 2 < value[1] < caption[3] + 30, (i, income)
+            # printed over no other word (boxes may touch: 2 px)
+            assert not any(j != first and w.box[0] < value[2] - 2 and value[0] + 2 < w.box[2]
+                           and w.box[1] < value[3] - 2 and value[1] + 2 < w.box[3]
+                           for j, w in enumerate(words)), (i, income)
+            income_at.add("under the caption" if value[0] > words[at].box[0] - 5 else "at the left")
     assert all(difflib.get_close_matches(k, form_keys, 1, 0.85) for k in instruction_keys - form_keys)
     assert all(sum(ch.isdigit() for ch in c) == 9 for c in cells)
     # a W-8BEN's treaty conditions, often in the words its instructions print too
     assert any("beneficial owner" in c or "permanent establishment" in c for c in conditions), conditions
     assert not any(c.startswith("i is ") for c in conditions)
+    # some explanations run to a second clause ("... in Canada and all work is performed in
+    # Canada"), still on their one typed line
+    assert any(re.search(r"\w (and all work is|as per article|and the income is|under article \d+ of)", c)
+               for c in conditions), conditions
+    assert income_at == {"under the caption", "at the left"}
     assert any(c.split()[3:4] == ["-"] for c in cells)  # in cells: "1 2 3 - 4 5 - 6 7 8 9"
     assert MIXES["business"].count("irsform") >= 2
     share = {m: MIXES[m].count("irsform") / len(MIXES[m]) for m in ("business", "business-forms")}

@@ -23,6 +23,7 @@ FOREIGN = [("Canada", "British Columbia", "V6B 1A1"), ("Germany", "Bayern", "803
            ("France", "Ile-de-France", "75008 Paris"), ("Japan", "Tokyo", "100-0001"),
            ("Mexico", "Jalisco", "44100 Guadalajara"), ("Australia", "NSW", "2000 Sydney"),
            ("Brazil", "Sao Paulo", "01310-100"), ("Spain", "Madrid", "28013 Madrid")]
+ROMAN = ["V", "VII", "XII", "XIV", "XV", "XXI"]
 INCOME = ["Royalties", "Interest", "Dividends", "Services", "Rents", "Scholarship", "Commissions", "Bonuses",
           "Business Profits", "Trading", "Consulting fees", "Pensions"]
 COUNTRIES = ["Germany", "France", "Canada", "Japan", "Brazil", "India", "Mexico", "United Kingdom", "Singapore",
@@ -57,6 +58,11 @@ def treaty_conditions(r: random.Random, country: str, income: str) -> str:
         r.choice(["See attached statement", "Statement attached", "See the attached letter", "N/A"]),
         s._sentence(r, r.randint(4, 22)),
     ])
+    if text.endswith(".") and r.random() < 0.3:  # a second clause: explanations run long
+        clause = r.choice([f" and all work is performed in {country}", f" as per Article {r.choice(ROMAN)}",
+                           " and the income is not attributable to it", f" under Article {r.randint(5, 25)} of the treaty"])
+        if len(text) + len(clause) <= 110:  # still one typed line
+            text = text[:-1] + clause + r.choice([".", ""])
     return text.upper() if r.random() < 0.15 else text
 
 
@@ -373,7 +379,8 @@ def w8ben(f: _Form) -> None:
     f.value(345, 353, ("rate", "withholding rate"), str(r.choice([0, 5, 10, 15, 1])) if treaty else None, 0.2)
     f.text(365, 355, "% rate of withholding on (specify type of income):")
     income = ", ".join(r.sample(INCOME, r.choice([1, 1, 2])))
-    f.value(480, 365, ("type of income", "income type"), income if treaty else None, 0.3)
+    # typed under the caption's end, or at the left of the line below it as many fillers do
+    f.value(r.choice([480, 480, r.uniform(60, 160)]), 365, ("type of income", "income type"), income if treaty else None, 0.3)
     f.text(50, 378, "Explain the additional conditions in the Article and paragraph the beneficial owner meets to be eligible for the rate of withholding:")
     f.value(50, 390, ("additional conditions", "conditions", "explanation of additional conditions"),
             treaty_conditions(r, country, income) if treaty and r.random() < 0.6 else None, 0)
