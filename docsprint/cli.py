@@ -403,12 +403,18 @@ def cmd_export(args: argparse.Namespace) -> int:
     is_classifier = config.is_file() and '"labels"' in config.read_text()  # an early-exit classifier's config
     load = load_classifier if is_classifier else from_pretrained
     model = load(args.model)[0]
-    if args.average:  # a weight-space average of two rounds of one lineage (the config is the first's)
-        other = load(args.average)[0].state_dict()
+    if args.average:  # a uniform weight-space average of rounds of one lineage (the config is the first's)
         mine = model.state_dict()
-        if mine.keys() != other.keys() or any(mine[k].shape != other[k].shape for k in mine):
-            raise DocsprintError(f"{args.average} is not the same architecture as {args.model}: cannot average")
-        model.load_state_dict({k: (v + other[k]) / 2 if v.is_floating_point() else v for k, v in mine.items()})
+        total = {k: v.clone() for k, v in mine.items()}
+        for path in args.average:
+            other = load(path)[0].state_dict()
+            if mine.keys() != other.keys() or any(mine[k].shape != other[k].shape for k in mine):
+                raise DocsprintError(f"{path} is not the same architecture as {args.model}: cannot average")
+            for k, v in total.items():
+                if v.is_floating_point():
+                    v += other[k]
+        n = 1 + len(args.average)
+        model.load_state_dict({k: v / n if v.is_floating_point() else v for k, v in total.items()})
     save_pretrained(model, args.out, Path(args.model) / TOKENIZER_FILE, compact=args.compact,
                     max_shard_mb=args.max_shard_mb, int8=args.int8)
     size = sum(p.stat().st_size for p in Path(args.out).iterdir()) / 1e6
@@ -700,7 +706,8 @@ def build_parser() -> argparse.ArgumentParser:
     xp.add_argument("--compact", action="store_true", help="fp16 weights, int8 word embeddings")
     xp.add_argument("--int8", action="store_true", help="every weight matrix int8 (per-row scales), the rest fp16")
     xp.add_argument("--max-shard-mb", type=float, help="write safetensors shards of at most this size, with an index")
-    xp.add_argument("--average", metavar="OTHER", help="average the weights with this checkpoint's (same architecture)")
+    xp.add_argument("--average", metavar="OTHER", nargs="+",
+                    help="average the weights with these checkpoints' (same architecture; each weighs the same)")
     xp.set_defaults(func=cmd_export)
     return p
 

@@ -157,9 +157,10 @@ def test_bad_arguments_are_clear_errors(trained, tmp_path, capsys):
     assert "not a docsprint checkpoint" in capsys.readouterr().err
 
 
-def test_export_averages_two_checkpoints_of_one_architecture(tmp_path, tiny_checkpoint, capsys):
-    """``docsprint export A OUT --average B``: every weight the mean of A's and B's, A's config
-    kept; a checkpoint of another shape is a clear error, and nothing is written."""
+def test_export_averages_checkpoints_of_one_architecture(tmp_path, tiny_checkpoint, capsys):
+    """``docsprint export A OUT --average B [C ...]``: every weight the mean of A's and B's (and
+    C's, each weighing the same), A's config kept; a checkpoint of another shape is a clear
+    error, and nothing is written."""
     import torch
     from safetensors.torch import load_file
 
@@ -176,6 +177,14 @@ def test_export_averages_two_checkpoints_of_one_architecture(tmp_path, tiny_chec
     name = next(k for k in a if a[k].is_floating_point() and not torch.equal(a[k], b[k]))
     assert torch.allclose(avg[name], (a[name] + b[name]) / 2)
     assert (tmp_path / "avg" / "config.json").read_text() == (tiny_checkpoint / "config.json").read_text()
+    third = tmp_path / "third"
+    torch.manual_seed(2)
+    save_pretrained(DocsprintModel(from_pretrained(tiny_checkpoint)[0].cfg), third, minilm_dir() / "tokenizer.json")
+    assert main(["export", str(tiny_checkpoint), str(tmp_path / "avg3"), "--average", str(other), str(third)]) == 0
+    c = load_file(third / "model.safetensors")
+    avg3 = load_file(tmp_path / "avg3" / "model.safetensors")
+    assert torch.allclose(avg3[name], (a[name] + b[name] + c[name]) / 3)
+    assert not torch.allclose(avg3[name], avg[name])
     wide = tmp_path / "wide"
     save_pretrained(DocsprintModel(tiny_config(intermediate_size=96)), wide, minilm_dir() / "tokenizer.json")
     capsys.readouterr()
