@@ -330,12 +330,14 @@ def test_us_forms_as_printed():
     # rarely asked key may not be among 40 pages' forms, so the forms' keys (and the W-8BEN
     # conditions below) come from 160
     income_at: set[str] = set()  # where a W-8BEN's type of income is typed
+    state: list[str | None] = []  # a 1099-MISC's state row, when asked
     for i in range(40, 160):
         _, words, fields = make_document("irsform", 5, i)
         if any(v is not None for v in fields.values()):
             form_keys |= set(fields)
             conditions += [v.lower() for k, v in fields.items() if v and k in
                            ("additional conditions", "conditions", "explanation of additional conditions")]
+            state += [v for k, v in fields.items() if k in ("state income", "state tax withheld")]
         income = fields.get("type of income") or fields.get("income type")
         if income:
             texts = [w.text for w in words]
@@ -362,6 +364,11 @@ def test_us_forms_as_printed():
     assert any(re.search(r"\w (and all work is|as per article|and the income is|under article \d+ of)", c)
                for c in conditions), conditions
     assert income_at == {"under the caption", "at the left"}
+    # the state row is mostly filled in, in whole dollars or with cents
+    filled = [v for v in state if v]
+    assert len(filled) >= 0.6 * len(state) and len(state) >= 10, state
+    assert any(re.search(r"\.\d\d$", v) for v in filled)
+    assert any(not re.search(r"\.\d\d$", v) for v in filled)
     assert any(c.split()[3:4] == ["-"] for c in cells)  # in cells: "1 2 3 - 4 5 - 6 7 8 9"
     assert MIXES["business"].count("irsform") >= 2
     share = {m: MIXES[m].count("irsform") / len(MIXES[m]) for m in ("business", "business-forms")}

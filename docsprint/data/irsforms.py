@@ -479,15 +479,17 @@ def f1099(f: _Form) -> None:
             f.c.text(px, py, value, f.val, 2)
         if shown or r.random() < 0.3:
             f.fields[r.choice(keys)] = value
+    # The state row: filled in on three forms in four (the real forms asked for it have it; a
+    # half-empty row taught rounds v26-v28 to answer its boxes null), whole dollars or cents.
     for j, (caption, keys) in enumerate(MONEY_BOXES[-3:]):
         x, y = 302 + j * 90, 34 + 8 * 29 + 4
         f.wrap(x + 3, y + 2, caption, 5.5, 85)
         if "no." in caption:
-            f.value(x + 20, y + 14, keys, r.choice(STATES), 0.4)
+            f.value(x + 20, y + 14, keys, r.choice(STATES), 0.25)
         else:
             amount = s.money(r, 50, 60000)
             f.text(x + 3, y + 14, "$", 7)
-            f.value(x + 12, y + 14, keys, f"{amount:,.2f}", 0.5)
+            f.value(x + 12, y + 14, keys, f"{amount:,.2f}" if r.random() < 0.5 else f"{amount:,.0f}", 0.25)
     f.text(530, 40, "OMB No. 1545-0115", 5.5)
     f.text(530, 60, str(year), 16, 1)
     f.text(530, 90, f"Form 1099-{r.choice(['MISC', 'MISC'])}", 6)
