@@ -279,6 +279,14 @@ def cmd_eval(args: argparse.Namespace) -> int:
         print("error: --repeat times a dataset's decodes (--dataset); a folder's time includes its OCR",
               file=sys.stderr)
         return 2
+    if args.data and args.ids:
+        print("error: --ids picks documents of a --dataset; a folder scores every document of its truth.jsonl",
+              file=sys.stderr)
+        return 2
+    if args.ids and not Path(args.ids).is_file():
+        print(f"error: --ids {args.ids}: no such file", file=sys.stderr)
+        return 2
+    ids = set(Path(args.ids).read_text().split()) if args.ids else None
     set_threads(args.threads)
     _check_compile(args)
     extractor = Extractor(args.model, precision=args.precision, quantize=args.quantize, compile=args.compile,
@@ -294,7 +302,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
         out = both_modes(*results) if args.mode == "both" else results[0]
     else:  # with --mode both, the two modes take turns on each document (`decode_examples`)
         out = evaluate_kie(args.dataset, args.split, args.mode, args.model, args.data_dir, args.limit, extractor,
-                           ocr=args.ocr, repeat=args.repeat)
+                           ocr=args.ocr, repeat=args.repeat, ids=ids)
         print(format_table([{**out, "mode": "parallel"}, out["autoregressive"]] if args.mode == "both" else [out]))
     if args.mode == "both":
         print(f"speedup (autoregressive / parallel model time): {out['speedup']:.2f}x")
@@ -621,6 +629,8 @@ def build_parser() -> argparse.ArgumentParser:
     ek.add_argument("--data-dir", help="folder laid out like ../shared/data/<dataset>")
     ek.add_argument("--model", help="checkpoint folder (default: the shipped model)")
     ek.add_argument("--limit", type=int, help="first N documents only")
+    ek.add_argument("--ids", metavar="FILE", help="--dataset: only the documents this file lists (ids, one a line: "
+                    "a training run's dev_ids.txt scores its dev documents)")
     ek.add_argument("--repeat", type=positive_int, default=1, metavar="N",
                     help="decode each document N times and keep its fastest time (same answers): "
                          "steadier timings and speedups on a shared machine")

@@ -46,6 +46,21 @@ def test_training_learns_both_modes_into_one_checkpoint(trained, tmp_path, capsy
     assert main(["eval", "report", str(out)]) == 0
     row = capsys.readouterr().out.strip().splitlines()[-1]
     assert row.startswith("| run | sroie | 6 | ANLS |") and row.count("|") == 11
+    # --ids: only the documents a file lists (a run's dev_ids.txt); none of them is an error
+    names = [row["id"] for row in result["predictions"]]
+    ids = tmp_path / "dev_ids.txt"
+    ids.write_text(f"{names[4]}\nfunsd/train/x\n{names[1]}\n")
+    assert main(["eval", "kie", "--dataset", "sroie", "--split", "train", "--data-dir", str(folder),
+                 "--model", str(final), "--ids", str(ids), "--json", str(out)]) == 0
+    picked = json.loads(out.read_text())
+    assert picked["n_docs"] == 2 and {r["id"] for r in picked["predictions"]} == {names[1], names[4]}
+    ids.write_text("funsd/train/x\n")
+    capsys.readouterr()
+    assert main(["eval", "kie", "--dataset", "sroie", "--split", "train", "--data-dir", str(folder),
+                 "--model", str(final), "--ids", str(ids)]) == 2
+    assert "none of the 1 listed ids" in capsys.readouterr().err
+    assert main(["eval", "kie", "--dataset", "sroie", "--ids", str(tmp_path / "nope.txt")]) == 2
+    assert main(["eval", "kie", "--data", str(folder), "--ids", str(ids)]) == 2
 
 
 def test_eval_repeat_keeps_each_documents_fastest_decode_and_the_same_answers(trained, tmp_path, capsys):

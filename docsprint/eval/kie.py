@@ -29,8 +29,10 @@ def evaluate_kie(
     warmup: int = 2,
     ocr: str | None = None,
     repeat: int = 1,
+    ids: set[str] | None = None,
 ) -> dict:
-    """ANLS (mean over every document-key pair), field F1, per-key ANLS and model time.
+    """ANLS (mean over every document-key pair), field F1, per-key ANLS and model time; with
+    ``ids``, of those documents of the split only (a training run's ``dev_ids.txt``, say).
 
     Time is model time only (tokenised dataset OCR in, answers out), batch size 1, after
     ``warmup`` documents that are decoded once untimed; with ``repeat`` > 1 each document is
@@ -38,13 +40,18 @@ def evaluate_kie(
     "both": the parallel result with the autoregressive one under "autoregressive" and the
     speedup, the two modes timed document by document.
     """
-    examples = datasets.load(dataset, split, data_dir, limit)
+    examples = datasets.load(dataset, split, data_dir, None if ids is not None else limit)
+    if ids is not None:
+        examples = [e for e in examples if e.id in ids][:limit]
+        if not examples:
+            raise datasets.DatasetError(f"none of the {len(ids)} listed ids is a document of {dataset} {split}")
     if ocr:  # end to end: the page images re-read by our own OCR, not the dataset's words
         from docsprint.eval.folder import reocr
 
         examples = reocr(examples, dataset, split, ocr)
     result = score_examples(dataset, examples, mode, extractor or Extractor(model), warmup, repeat)
-    extra = {"split": split, "model": str(model or "default"), "ocr": ocr or "dataset"}
+    extra = {"split": split, "model": str(model or "default"), "ocr": ocr or "dataset",
+             **({"ids": len(ids)} if ids is not None else {})}
     if mode == "both":
         result["autoregressive"].update(extra)
     return {**result, **extra}
