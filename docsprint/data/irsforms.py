@@ -4,10 +4,11 @@
 Real forms are not grids. A W-9 is a column of full-width numbered lines ("1 Name (as shown on
 your income tax return). Name is required on this line; do not leave this line blank.") with the
 value typed under each, check boxes, a right-hand column of exemption codes, digit cells for
-the SSN and the EIN, then a page of certification and instructions. A W-8BEN is numbered lines in three parts; a 1099-MISC is a
-payer/recipient column beside numbered money boxes. These layouts follow the public forms'
-structure (captions, numbering, reading order), re-drawn at random sizes, offsets, revisions and
-fonts, with the values typed in another font, each asked by the words users use for it.
+the SSN and the EIN, then a page of certification and instructions. A W-8BEN is numbered lines
+in three parts; a 1099-MISC is a payer/recipient column beside numbered money boxes. These
+layouts follow the public forms' structure (captions, numbering, reading order), re-drawn at
+random sizes, offsets, revisions and fonts, with the values typed in another font, each asked by
+the words users use for it.
 """
 from __future__ import annotations
 
@@ -417,6 +418,11 @@ MONEY_BOXES: list[tuple[str, tuple[str, ...]]] = [("1 Rents", ("rents",)), ("2 R
                ("17 State income", ("state income",))]
 
 
+def _dollars(r: random.Random, amount: float) -> str:
+    """An amount as typed into a money box: with cents or in whole dollars ("1,500")."""
+    return f"{amount:,.2f}" if r.random() < 0.5 else f"{amount:,.0f}"
+
+
 def f1099(f: _Form) -> None:
     r = f.r
     year = r.randint(2018, 2026)
@@ -470,7 +476,7 @@ def f1099(f: _Form) -> None:
         f.text(x + 3, y + 19, "$", 7)
         shown = r.random() < 0.45
         amount = s.money(r, 50, 60000)
-        value = (f"{amount:,.2f}" if r.random() < 0.5 else f"{amount:,.0f}") if shown else None
+        value = _dollars(r, amount) if shown else None
         if value and r.random() < 0.5:  # typed at the box's right edge
             px, py = f.xy(x + 104, y + 17)
             f.c.right(px, py, value, f.val, 2)
@@ -489,7 +495,7 @@ def f1099(f: _Form) -> None:
         else:
             amount = s.money(r, 50, 60000)
             f.text(x + 3, y + 14, "$", 7)
-            f.value(x + 12, y + 14, keys, f"{amount:,.2f}" if r.random() < 0.5 else f"{amount:,.0f}", 0.25)
+            f.value(x + 12, y + 14, keys, _dollars(r, amount), 0.25)
     f.text(530, 40, "OMB No. 1545-0115", 5.5)
     f.text(530, 60, str(year), 16, 1)
     f.text(530, 90, f"Form 1099-{r.choice(['MISC', 'MISC'])}", 6)
@@ -632,7 +638,6 @@ FORM_KEYS = {"Exempt payee code (if any)": ["exempt payee code", "payee code"],
              "Section 409A deferrals": ["409A deferrals", "section 409A deferrals"],
              "Gross proceeds paid to an attorney": ["gross proceeds attorney", "gross proceeds paid to an attorney"],
              "Medical and health care payments": ["medical health care payments", "medical and health care payments"]}
-
 
 
 def taxform(c: s.Canvas, r: random.Random) -> s.Fields:
