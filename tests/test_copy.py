@@ -188,8 +188,8 @@ def test_the_best_run_of_the_page_scores_its_slots_and_its_end():
 
 def test_a_copy_cut_inside_a_run_of_digits_or_letters_takes_the_rest_of_its_word(tok):
     cfg = tiny_config()
-    words = ["hg", "honeygrow", "489723-B", "28/11/2022,", "12.00RM", "$374.23", "1,234.50"]
-    page = Page(None, 400, 100, [Word(w, (60 * i, 0, 60 * i + 50, 10)) for i, w in enumerate(words)])
+    words = ["hg", "honeygrow", "489723-B", "28/11/2022,", "12.00RM", "$374.23", "1,234.50", "2x", "3kg"]
+    page = Page(None, 600, 100, [Word(w, (60 * i, 0, 60 * i + 50, 10)) for i, w in enumerate(words)])
     enc = encode(tok, cfg, tokenize_page(tok, page), ["x"])
 
     def cut(word: int, pieces: int, first: int | None = None):
@@ -210,6 +210,8 @@ def test_a_copy_cut_inside_a_run_of_digits_or_letters_takes_the_rest_of_its_word
     assert cut(5, 4) == "$374.23"  # "$" "37" "##4" "." | "23"
     assert cut(6, 2) == "1,234.50"  # "1" "," | "234" "." "50": the thousands separator alike
     assert cut(3, 7) == "28/11/2022,"  # nothing cut: the word as written
+    assert cut(7, 1) == "2x"  # "2" | "##x": a count, its "x" with it
+    assert cut(8, 1) == "3"  # "3" | "##kg": a unit is another kind, left as it is
     items = _pointers(enc, cfg, 1, 1)[:1] + [ITEM_SEP_ID] + _pointers(enc, cfg, 3, 3)[:5] + [cfg.end_id]
     listed = assemble("x", items, [0.0] * len(items), enc, page, cfg, tok, is_list=True).value
     assert listed == ["honeygrow", "28/11/2022"]  # each item of a list alike
