@@ -211,7 +211,7 @@ def test_a_copy_cut_inside_a_run_of_digits_or_letters_takes_the_rest_of_its_word
     assert cut(6, 2) == "1,234.50"  # "1" "," | "234" "." "50": the thousands separator alike
     assert cut(3, 7) == "28/11/2022,"  # nothing cut: the word as written
     assert cut(7, 1) == "2x"  # "2" | "##x": a count, its "x" with it
-    assert cut(8, 1) == "3"  # "3" | "##kg": a unit is another kind, left as it is
+    assert cut(8, 1) == "3"  # "3" | "##k" "##g": a unit is another kind, left as it is
     items = _pointers(enc, cfg, 1, 1)[:1] + [ITEM_SEP_ID] + _pointers(enc, cfg, 3, 3)[:5] + [cfg.end_id]
     listed = assemble("x", items, [0.0] * len(items), enc, page, cfg, tok, is_list=True).value
     assert listed == ["honeygrow", "28/11/2022"]  # each item of a list alike

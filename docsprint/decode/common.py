@@ -366,10 +366,9 @@ def _rest_of_word(copied: list[int], prev_word: int, enc: Encoded, page: Page) -
     before its "x" ("1" of "1x") takes it: v22a on WildReceipt's 27 dev receipts F1 67.04 ->
     69.65 (item quantity 65.0 -> 76.6), SROIE, FUNSD and Kleister-NDA dev and realworld-dev
     unchanged. Any other cut between kinds ("12.00" of "12.00RM", "3" of "3kg") and trailing
-    punctuation stay as they are. With v10
-    weights, realworld-dev 64.8% -> 65.7% of fields right (5 fields gained: "489723-B",
-    "17-70009827-11", "Picard", ...; none lost); on the v10 run's dev documents 8 fields gained,
-    none lost."""
+    punctuation stay as they are. With v10 weights, realworld-dev 64.8% -> 65.7% of fields
+    right (5 fields gained: "489723-B", "17-70009827-11", "Picard", ...; none lost); on the v10
+    run's dev documents 8 fields gained, none lost."""
     if not copied or prev_word < 0 or enc.doc is None:
         return ""
     text = page.words[prev_word].text
