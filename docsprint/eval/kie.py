@@ -18,6 +18,13 @@ from docsprint.eval.metrics import anls, f1_from_counts, match_counts
 from docsprint.pipeline import MODES, Extraction, Extractor
 
 
+def listed(dataset: str, split: str, data_dir: str | Path | None, ids: set[str],
+           limit: int | None = None) -> list[datasets.Example]:
+    """The documents of a split that ``ids`` names (a training run's ``dev_ids.txt``), in the
+    split's order, the first ``limit`` of them."""
+    return [e for e in datasets.load(dataset, split, data_dir) if e.id in ids][:limit]
+
+
 def evaluate_kie(
     dataset: str,
     split: str = "test",
@@ -40,9 +47,10 @@ def evaluate_kie(
     "both": the parallel result with the autoregressive one under "autoregressive" and the
     speedup, the two modes timed document by document.
     """
-    examples = datasets.load(dataset, split, data_dir, None if ids is not None else limit)
-    if ids is not None:
-        examples = [e for e in examples if e.id in ids][:limit]
+    if ids is None:
+        examples = datasets.load(dataset, split, data_dir, limit)
+    else:
+        examples = listed(dataset, split, data_dir, ids, limit)
         if not examples:
             raise datasets.DatasetError(f"none of the {len(ids)} listed ids is a document of {dataset} {split}")
     if ocr:  # end to end: the page images re-read by our own OCR, not the dataset's words
@@ -204,7 +212,7 @@ def calibrate_checkpoint(model: str | Path, dev_ids: str | Path, names: list[str
     raw: list[tuple[float, bool, bool, int]] = []
     sources: list[str] = []
     for name in names:
-        examples = [e for e in datasets.load(name, "train", (data_dirs or {}).get(name)) if e.id in wanted][:limit]
+        examples = listed(name, "train", (data_dirs or {}).get(name), wanted, limit)
         result = score_examples(name, examples, "parallel", ex, warmup=0)
         fields = [f for r in result["predictions"] for f in r["fields"].values()]
         raw += [(f["confidence"], f["pred"] is not None, f["right"], confidence.words_in(f["pred"])) for f in fields]
