@@ -13,7 +13,8 @@ from torch import nn
 from docsprint.cli import main
 from docsprint.data.encode import collate, encode, tokenize_page
 from docsprint.data.synth import FORM_LABELS, form_with_keys
-from docsprint.eval.bench_report import round_by_round
+from docsprint.eval.bench import carry_over
+from docsprint.eval.bench_report import render, round_by_round
 from docsprint.eval.floor import VOCAB_RANGE, count_flops, labelled, matmul_rate, time_breakdown
 from docsprint.explain import _attention_probs, draw, explain
 from docsprint.io.document import Document, Page
@@ -235,5 +236,19 @@ def test_bench_quick_writes_the_report_json_and_figures(tmp_path, tiny_checkpoin
     for fig in ("speedup-vs-keys.png", "early-exit-pareto.png", "explain-sroie.png"):
         assert (out / "figures" / fig).read_bytes()[:4] == b"\x89PNG"
         assert f"figures/{fig}" in report
+    # a later run without --peer and --classifier keeps their sections, marked with the run that measured them
+    again = {**copy.deepcopy(r), "peer": [], "early_exit": None, "command": "docsprint bench --again"}
+    carry_over(again, r)
+    assert again["peer"] == r["peer"] and again["early_exit"] == r["early_exit"]
+    assert again["kept"] == {s: {"date": r["machine"]["date"], "command": r["command"]} for s in ("peer", "early_exit")}
+    text = render(again)
+    assert f"*Kept from the run of {r['machine']['date']}* (`{r['command']}`): this run was not given `--peer`" in text
+    assert "this run was not given `--classifier`" in text and "Not run" not in text
+    third = {**copy.deepcopy(again), "peer": [], "early_exit": None, "command": "docsprint bench --third"}
+    carry_over(third, again)  # kept twice: still the run that measured them
+    assert third["kept"] == again["kept"] and "--again" not in render(third)
+    fresh = {**copy.deepcopy(r), "peer": [], "early_exit": None}
+    carry_over(fresh, None)  # nothing to keep: the sections say they were not run
+    assert "kept" not in fresh and "Not run: no peer checkpoint" in render(fresh) and "Kept from" not in render(fresh)
     assert main(["bench", "--quick", "--out", str(out), "--datasets", "cord"]) == 2
     assert main(["bench", "--quick", "--out", str(out), "--peer", str(tmp_path)]) == 2  # not a peer: before any work

@@ -69,7 +69,15 @@ def keys(rows: list[dict]) -> str:
                    "mask slots"], out)
 
 
-def peer(results: list[dict], extraction_rows: list[dict]) -> str:
+def kept_from(kept: dict | None, option: str, ours: str = "") -> str:
+    """The note over a section carried over from an earlier run (`bench.carry_over`)."""
+    if not kept:
+        return ""
+    return (f"*Kept from the run of {kept['date']}* (`{kept['command']}`): this run was not given "
+            f"`{option}`{ours}.\n\n")
+
+
+def peer(results: list[dict], extraction_rows: list[dict], kept: dict | None = None) -> str:
     if not results:
         return ("Not run: no peer checkpoint was given (`--peer DIR ...`; train them with "
                 "`docsprint train peer --config configs/peer-sroie.yaml` and `configs/peer-funsd.yaml`).")
@@ -94,7 +102,7 @@ def peer(results: list[dict], extraction_rows: list[dict]) -> str:
             + ("" if r.get("linking_with_gold_tags_anls") is None else
                f". The linking rule alone, given the annotated answers instead of the tagged ones, scores "
                f"{r['linking_with_gold_tags_anls']:.1f} ANLS: the rest of the gap is the tagging."))
-    return "\n\n".join(parts)
+    return kept_from(kept, "--peer", "; the peer's rows are that run's, docsprint's this run's") + "\n\n".join(parts)
 
 
 def floor(rows: list[dict]) -> str:
@@ -152,7 +160,7 @@ def int8_rounds(rows: list[dict]) -> str:
             + ", ".join(f"{x:.2f}×" for x in ratios) + ".")
 
 
-def early_exit(r: dict | None) -> str:
+def early_exit(r: dict | None, kept: dict | None = None) -> str:
     if r is None:
         return ("Not run: no early-exit checkpoint was given (`--classifier DIR`; train one with "
                 "`docsprint train classify --config configs/classify-tobacco.yaml`).")
@@ -166,7 +174,7 @@ def early_exit(r: dict | None) -> str:
           f"{1000 * r['seconds_per_doc']:.1f}", f"{1000 * r['full_depth_seconds_per_doc']:.1f}",
           f"**{100 * r['time_saved']:.1f}%**", f"{r['docs_per_second']:.1f}", f"{r['full_depth_docs_per_second']:.1f}",
           f"**{r['throughput_gain']:.2f}×**", f"{r['proxy_latency']:.2f}"]])
-    return (f"Tobacco-3482 test, {r['n']} pages.\n\n{summary}\n\n"
+    return (kept_from(kept, "--classifier") + f"Tobacco-3482 test, {r['n']} pages.\n\n{summary}\n\n"
             + _table(["exit", "depth", "accuracy %", "ECE", "ECE calibrated", "ms to reach"], rows)
             + "\n\n![early exit: accuracy against latency](figures/early-exit-pareto.png)")
 
@@ -213,7 +221,7 @@ def render(res: dict) -> str:
         keys(res["keys"]),
         "![speedup against keys](figures/speedup-vs-keys.png)",
         "## 3. A peer users would pick instead",
-        peer(res.get("peer") or [], res["extraction"]),
+        peer(res.get("peer") or [], res["extraction"], res.get("kept", {}).get("peer")),
         "## 4. Against the physical floor",
         f"Parallel mode on SROIE test receipts: {res['floor'][0]['flops_per_doc'] / 1e9:.2f} GFLOP per "
         "receipt (counted by `torch.utils.flop_counter`: matrix products, attention, the patch "
@@ -232,7 +240,7 @@ def render(res: dict) -> str:
         "more than the unprofiled time above:",
         breakdown(res["breakdown"], g["fp32"]),
         "## 5. Early exit",
-        early_exit(res["early_exit"]),
+        early_exit(res["early_exit"], res.get("kept", {}).get("early_exit")),
         "## 6. Training speed",
         "Key-value fine-tuning and mask pre-training steps on SROIE training receipts "
         "(`docsprint.eval.bench_train`): from the same initial weights, the same batches, each "
