@@ -217,6 +217,27 @@ def test_a_copy_cut_inside_a_run_of_digits_or_letters_takes_the_rest_of_its_word
     assert listed == ["honeygrow", "28/11/2022"]  # each item of a list alike
 
 
+def test_a_bare_count_of_time_takes_its_unit(tok):
+    cfg = tiny_config()
+    line = [("for", 0), ("1", 40), ("year.", 60), ("Total", 120), ("30", 170), ("items", 200), ("6", 260),
+            ("Monate", 280), ("12", 360)]
+    words = [Word(w, (x, 0, x + 8 * len(w), 10)) for w, x in line] + [Word("years", (0, 30, 40, 40))]
+    page = Page(None, 600, 100, words)  # "years" is on the next line, under "for"
+    enc = encode(tok, cfg, tokenize_page(tok, page), ["term"])
+
+    def read(first: int, last: int):
+        chosen = _pointers(enc, cfg, first, last) + [cfg.end_id]
+        return assemble("term", chosen, [0.0] * len(chosen), enc, page, cfg, tok)
+
+    kv = read(1, 1)
+    assert kv.value == "1 year" and kv.boxes == [words[1].box, words[2].box]  # the unit, its box, no "."
+    assert read(6, 6).value == "6 Monate"  # German alike
+    assert read(4, 4).value == "30"  # "items" is no unit of time
+    assert read(8, 8).value == "12"  # the next word in the reading order is on another line
+    assert read(0, 1).value == "for 1"  # only a bare count: a phrase is as the model ended it
+    assert read(1, 2).value == "1 year."  # the unit read already: nothing added
+
+
 def test_an_early_end_is_carried_on_along_the_page_only_for_a_bonus():
     V, END = 100, 7
     lp = torch.full((5, 10), -20.0)  # 5 slots over 10 document positions

@@ -388,6 +388,34 @@ def _rest_of_word(copied: list[int], prev_word: int, enc: Encoded, page: Page) -
     return rest.rstrip(".,;:!?)]}\"'")
 
 
+# Units of time a duration's count is written with ("1 year", "30 days", "6 Monate", "2 ans").
+TIME_UNIT = re.compile(r"(days?|weeks?|months?|years?|tage?n?|wochen?|monate?n?|jahre?n?|jours?|semaines?|mois|ans|"
+                       r"ann[ée]es?|d[íi]as?|semanas?|mes(es)?|a[ñn]os?)", re.IGNORECASE)
+
+
+def _unit_after(value: str, word: int, page: Page) -> int | None:
+    """The word after a value that is a bare count, when it is a unit of time on the same line:
+    a term or a notice period is "1 year", never "1", and a model that ends one word early
+    has cut it (v31 on Kleister-NDA's dev contracts: "1 year" read "1")."""
+    if word < 0 or word + 1 >= len(page.words) or not re.fullmatch(r"\d+", value):
+        return None
+    a, b = page.words[word].box, page.words[word + 1].box
+    h = max(a[3] - a[1], 1e-6)
+    same_line = abs((a[1] + a[3]) - (b[1] + b[3])) < h and -0.5 * h <= b[0] - a[2] <= 1.5 * h
+    return word + 1 if same_line and TIME_UNIT.fullmatch(page.words[word + 1].text.rstrip(".,;:)")) else None
+
+
+def _end_item(current: str, copied: list[int], prev_word: int, enc: Encoded, page: Page, boxes: dict[int, Box]) -> str:
+    """An item's text once its last copied piece is known: the rest of a word it was cut in
+    (`_rest_of_word`), and the unit of a bare count of time (`_unit_after`)."""
+    text = current + _rest_of_word(copied, prev_word, enc, page)
+    unit = _unit_after(text.strip(), prev_word, page)
+    if unit is None:
+        return text
+    boxes.setdefault(unit, page.words[unit].box)
+    return text + " " + page.words[unit].text.rstrip(".,;:)")
+
+
 def _start_of_word(piece: int, enc: Encoded, page: Page) -> str:
     """The beginning of the word a copied value starts inside, when the cut splits a run of
     digits or of letters, or the value would start with a closing bracket: ") years" of
@@ -440,7 +468,7 @@ def assemble(
         if c == cfg.end_id:
             break
         if c == ITEM_SEP_ID:
-            items.append(current + _rest_of_word(copied, prev_word, enc, page))
+            items.append(_end_item(current, copied, prev_word, enc, page, boxes))
             current, prev_word = "", -1
             continue
         if c >= V and enc.doc is not None:
@@ -464,7 +492,7 @@ def assemble(
             else:
                 current += (" " if current else "") + piece
             prev_word = -1
-    items.append(current + _rest_of_word(copied, prev_word, enc, page))
+    items.append(_end_item(current, copied, prev_word, enc, page, boxes))
     items = [s.strip() for s in items if s.strip()]
     value: str | list[str] | None
     if not items:
