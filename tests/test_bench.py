@@ -194,6 +194,7 @@ def test_bench_quick_writes_the_report_json_and_figures(tmp_path, tiny_checkpoin
     assert main(args) == 0
     r = json.loads((out / "results.json").read_text())
     assert r["command"] == "docsprint " + " ".join(args)
+    assert sorted(p.name for p in out.iterdir()) == ["BENCHMARKS.md", "figures", "results.json"]  # no cache left
     assert r["machine"]["cores"] >= 1 and r["matmul_gflops"]["fp32"] > 0
     runs = {(x["dataset"], x["mode"], x["precision"]) for x in r["extraction"]}
     native = r["bf16_native"]  # bf16 rows only where the CPU multiplies bf16 natively
@@ -227,6 +228,7 @@ def test_bench_quick_writes_the_report_json_and_figures(tmp_path, tiny_checkpoin
     assert r["early_exit"]["n"] > 0 and r["pictures"][0]["dataset"] == "sroie"
     assert r["peer"][0]["n_docs"] == 2 and r["peer"][0]["train"]["steps"] == 2 and r["peer"][0]["dataset"] == "sroie"
     report = (out / "BENCHMARKS.md").read_text()
+    assert ("GFLOP/s bf16**" in report) == native and ("does not multiply bf16 natively" in report) != native
     for section in ("## 1. Extraction", "## 2. Speedup against the number of keys", "## 3. A peer",
                     "## 4. Against the physical floor", "## 5. Early exit", "## 6. Training speed",
                     "## 7. Where the mask slots look"):

@@ -203,7 +203,10 @@ def render(res: dict) -> str:
                  m["device"], m["date"]]]),
         f"Measured matrix-product throughput (1536² square, the best of every measurement in this "
         f"run: before it and between the floor settings): **{g['fp32']:.0f} GFLOP/s fp32**, "
-        f"**{g['bf16']:.0f} GFLOP/s bf16**. The compute-bound floor of a document is its FLOPs divided "
+        + (f"**{g['bf16']:.0f} GFLOP/s bf16**. " if res.get("bf16_native", True) else
+           f"and bf16 only {g['bf16']:.1f} GFLOP/s: this CPU does not multiply bf16 natively, so the bf16 "
+           "rows are left out and every floor is fp32's. ")
+        + "The compute-bound floor of a document is its FLOPs divided "
         "by this rate; taking the best rate makes the floor the lowest, the hardest to come near.",
         "Minutes per section: " + ", ".join(f"{k} {v / 60:.1f}" for k, v in res["section_seconds"].items()) + ".",
         "## 1. Extraction: parallel (PIP) against autoregressive decoding",
