@@ -13,7 +13,7 @@ from torch import nn
 from docsprint.cli import main
 from docsprint.data.encode import collate, encode, tokenize_page
 from docsprint.data.synth import FORM_LABELS, form_with_keys
-from docsprint.eval.bench import carry_over
+from docsprint.eval.bench import _previous, carry_over
 from docsprint.eval.bench_report import render, round_by_round
 from docsprint.eval.floor import VOCAB_RANGE, count_flops, labelled, matmul_rate, time_breakdown
 from docsprint.explain import _attention_probs, draw, explain
@@ -252,5 +252,9 @@ def test_bench_quick_writes_the_report_json_and_figures(tmp_path, tiny_checkpoin
     fresh = {**copy.deepcopy(r), "peer": [], "early_exit": None}
     carry_over(fresh, None)  # nothing to keep: the sections say they were not run
     assert "kept" not in fresh and "Not run: no peer checkpoint" in render(fresh) and "Kept from" not in render(fresh)
+    for text in ("{not json", "[1, 2]", '{"peer": [1]}'):  # no results of ours to keep from
+        (tmp_path / "old.json").write_text(text)
+        assert _previous(tmp_path / "old.json") is None
+    assert _previous(out / "results.json")["command"] == r["command"] and _previous(tmp_path / "none.json") is None
     assert main(["bench", "--quick", "--out", str(out), "--datasets", "cord"]) == 2
     assert main(["bench", "--quick", "--out", str(out), "--peer", str(tmp_path)]) == 2  # not a peer: before any work

@@ -399,10 +399,15 @@ def _unit_after(value: str, word: int, page: Page) -> int | None:
     has cut it (v31 on Kleister-NDA's dev contracts: "1 year" read "1")."""
     if word < 0 or word + 1 >= len(page.words) or not re.fullmatch(r"\d+", value):
         return None
-    a, b = page.words[word].box, page.words[word + 1].box
+    unit = TIME_UNIT.fullmatch(page.words[word + 1].text.rstrip(".,;:)"))
+    return word + 1 if unit and _next_on_line(page.words[word].box, page.words[word + 1].box) else None
+
+
+def _next_on_line(a: Box, b: Box, gap: float = 1.5) -> bool:
+    """Box ``b`` goes on the line of box ``a``: its middle within a word height of a's, and it
+    starts at most ``gap`` heights after a ends (a wider gap is another column)."""
     h = max(a[3] - a[1], 1e-6)
-    same_line = abs((a[1] + a[3]) - (b[1] + b[3])) < h and -0.5 * h <= b[0] - a[2] <= 1.5 * h
-    return word + 1 if same_line and TIME_UNIT.fullmatch(page.words[word + 1].text.rstrip(".,;:)")) else None
+    return abs((a[1] + a[3]) - (b[1] + b[3])) < h and -0.5 * h <= b[0] - a[2] <= gap * h
 
 
 def _end_item(current: str, copied: list[int], prev_word: int, enc: Encoded, page: Page, boxes: dict[int, Box]) -> str:
@@ -517,11 +522,9 @@ def _phrase(p: int, enc: Encoded, page: Page, gap: float = 1.5) -> list[int]:
     assert d is not None
     out = [p]
     for q in range(p + 1, len(d.ids)):
-        if d.word_index[q] != d.word_index[q - 1]:
-            a, b = words[d.word_index[q - 1]].box, words[d.word_index[q]].box
-            h = max(a[3] - a[1], 1e-6)
-            if abs((a[1] + a[3]) - (b[1] + b[3])) >= h or not -0.5 * h <= b[0] - a[2] <= gap * h:
-                break
+        if d.word_index[q] != d.word_index[q - 1] and not _next_on_line(words[d.word_index[q - 1]].box,
+                                                                         words[d.word_index[q]].box, gap):
+            break
         out.append(q)
     return out
 

@@ -530,10 +530,12 @@ KEPT_SECTIONS = {"peer": "--peer", "early_exit": "--classifier"}
 
 
 def _previous(path: Path) -> dict | None:
+    """The results a run rewrites; None where there are none, or none a run of ours wrote."""
     try:
-        return json.loads(path.read_text())
+        previous = json.loads(path.read_text())
     except (OSError, ValueError):
         return None
+    return previous if isinstance(previous, dict) and isinstance(previous.get("machine"), dict) else None
 
 
 def carry_over(results: dict, previous: dict | None) -> None:
@@ -547,7 +549,8 @@ def carry_over(results: dict, previous: dict | None) -> None:
         if not results.get(name) and previous.get(name):
             results[name] = previous[name]
             results.setdefault("kept", {})[name] = (previous.get("kept", {}).get(name) or
-                                                    {"date": previous["machine"]["date"], "command": previous["command"]})
+                                                    {"date": previous["machine"].get("date", "?"),
+                                                     "command": previous.get("command", "")})
 
 
 def _jsonable(d: dict) -> dict:
