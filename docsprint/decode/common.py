@@ -393,14 +393,16 @@ TIME_UNIT = re.compile(r"(days?|weeks?|months?|years?|tage?n?|wochen?|monate?n?|
                        r"ann[ée]es?|d[íi]as?|semanas?|mes(es)?|a[ñn]os?)", re.IGNORECASE)
 
 
-def _unit_after(value: str, word: int, page: Page) -> int | None:
-    """The word after a value that is a bare count, when it is a unit of time on the same line:
-    a term or a notice period is "1 year", never "1", and a model that ends one word early
-    has cut it (v31 on Kleister-NDA's dev contracts: "1 year" read "1")."""
+def _unit_after(value: str, word: int, page: Page) -> tuple[int, str] | None:
+    """The word after a value that is a bare count (its index and its text, trailing punctuation
+    left out), when it is a unit of time on the same line: a term or a notice period is "1 year",
+    never "1", and a model that ends one word early has cut it (v31 on Kleister-NDA's dev
+    contracts: "1 year" read "1")."""
     if word < 0 or word + 1 >= len(page.words) or not re.fullmatch(r"\d+", value):
         return None
-    unit = TIME_UNIT.fullmatch(page.words[word + 1].text.rstrip(".,;:)"))
-    return word + 1 if unit and _next_on_line(page.words[word].box, page.words[word + 1].box) else None
+    unit = page.words[word + 1].text.rstrip(".,;:)")
+    on_line = _next_on_line(page.words[word].box, page.words[word + 1].box)
+    return (word + 1, unit) if on_line and TIME_UNIT.fullmatch(unit) else None
 
 
 def _next_on_line(a: Box, b: Box, gap: float = 1.5) -> bool:
@@ -417,8 +419,8 @@ def _end_item(current: str, copied: list[int], prev_word: int, enc: Encoded, pag
     unit = _unit_after(text.strip(), prev_word, page)
     if unit is None:
         return text
-    boxes.setdefault(unit, page.words[unit].box)
-    return text + " " + page.words[unit].text.rstrip(".,;:)")
+    boxes.setdefault(unit[0], page.words[unit[0]].box)
+    return text + " " + unit[1]
 
 
 def _start_of_word(piece: int, enc: Encoded, page: Page) -> str:
