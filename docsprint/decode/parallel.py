@@ -6,14 +6,12 @@ unless it reads as the next lines of one block (`next_lines`: a two-line address
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from functools import partial
 
 import torch
 from tokenizers import Tokenizer
 from torch import Tensor
 
 from docsprint.data.encode import Batch, Encoded, collate
-from docsprint.decode.claims import claim, named_in_full, printed_name
 from docsprint.decode.common import (
     KeyValue,
     assemble,
@@ -110,8 +108,5 @@ def decode_parallel(
                                         model.cfg, tok)
             answers.append(kv)
         # subtotal + tax (+ tips) = total: an amount that breaks the sum may take one of its next best runs
-        # two questions of a form printed on the page do not share an answer's words (`claim`)
-        named = [key not in list_keys and named_in_full(tok, enc, key) for key in enc.keys]
-        runs = _runs_of(slots, enc, page, model.cfg, tok)
-        out.append(claim(balance(answers, runs), named, runs, partial(printed_name, enc, page)))
+        out.append(balance(answers, _runs_of(slots, enc, page, model.cfg, tok)))
     return out
