@@ -34,7 +34,6 @@ from docsprint.io.document import Page
 from docsprint.models.classifier import ClassifierConfig, PageBatch
 
 SPLITS = ("train", "val", "test")
-DOCTYPES = ("receipt", "form", "contract", "invoice", "letter")
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".webp", ".pdf")
 
 

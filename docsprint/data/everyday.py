@@ -175,10 +175,8 @@ def lading(c: s.Canvas, r: random.Random) -> s.Fields:
     y += lh
     c.rule(y, x0, x1)
     y += lh * 0.4
-    weight_total = 0.0
     for _ in range(r.randint(1, 4)):
         kg = round(r.uniform(100, 20000), 1)
-        weight_total += kg
         c.text(xs[0], y, f"N/M {r.randint(1, 99)}", size)
         c.text(xs[1], y, r.choice(GOODS), size)
         c.text(xs[2], y, f"{r.randint(1, 900)} {r.choice(['CTNS', 'PALLETS', 'PKGS'])}", size)
