@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from docsprint.eval.bench import FLOOR_DEFAULT, FLOOR_INT8
+from docsprint.eval.bench import FLOOR_DEFAULT, FLOOR_INT8, KEPT_SECTIONS
 from docsprint.eval.bench_train import training_report
 from docsprint.eval.report import PAPER, PRIMARY
 
@@ -69,12 +69,12 @@ def keys(rows: list[dict]) -> str:
                    "mask slots"], out)
 
 
-def kept_from(kept: dict | None, option: str, ours: str = "") -> str:
+def kept_from(kept: dict | None, section: str, ours: str = "") -> str:
     """The note over a section carried over from an earlier run (`bench.carry_over`)."""
     if not kept:
         return ""
     return (f"*Kept from the run of {kept['date']}* (`{kept['command']}`): this run was not given "
-            f"`{option}`{ours}.\n\n")
+            f"`{KEPT_SECTIONS[section]}`{ours}.\n\n")
 
 
 def peer(results: list[dict], extraction_rows: list[dict], kept: dict | None = None) -> str:
@@ -102,7 +102,7 @@ def peer(results: list[dict], extraction_rows: list[dict], kept: dict | None = N
             + ("" if r.get("linking_with_gold_tags_anls") is None else
                f". The linking rule alone, given the annotated answers instead of the tagged ones, scores "
                f"{r['linking_with_gold_tags_anls']:.1f} ANLS: the rest of the gap is the tagging."))
-    return kept_from(kept, "--peer", "; the peer's rows are that run's, docsprint's this run's") + "\n\n".join(parts)
+    return kept_from(kept, "peer", "; the peer's rows are that run's, docsprint's this run's") + "\n\n".join(parts)
 
 
 def floor(rows: list[dict]) -> str:
@@ -174,7 +174,7 @@ def early_exit(r: dict | None, kept: dict | None = None) -> str:
           f"{1000 * r['seconds_per_doc']:.1f}", f"{1000 * r['full_depth_seconds_per_doc']:.1f}",
           f"**{100 * r['time_saved']:.1f}%**", f"{r['docs_per_second']:.1f}", f"{r['full_depth_docs_per_second']:.1f}",
           f"**{r['throughput_gain']:.2f}×**", f"{r['proxy_latency']:.2f}"]])
-    return (kept_from(kept, "--classifier") + f"Tobacco-3482 test, {r['n']} pages.\n\n{summary}\n\n"
+    return (kept_from(kept, "early_exit") + f"Tobacco-3482 test, {r['n']} pages.\n\n{summary}\n\n"
             + _table(["exit", "depth", "accuracy %", "ECE", "ECE calibrated", "ms to reach"], rows)
             + "\n\n![early exit: accuracy against latency](figures/early-exit-pareto.png)")
 
