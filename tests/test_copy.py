@@ -47,6 +47,18 @@ def test_copied_pieces_rebuild_the_exact_document_text(tok):
         assert kv.confidence == 1.0
 
 
+def test_a_word_that_holds_a_space_keeps_it(tok):
+    """A dataset's "word" may be two ("Suzi Hicks", "M. BORSINI" in FUNSD's annotations): its
+    pieces are joined with the word's own space, pieces of one written word without one."""
+    cfg = tiny_config()
+    page = Page(None, 400, 100, [Word(w, (60 * i, 0, 60 * i + 50, 10))
+                                 for i, w in enumerate(["C:", "Suzi Hicks", "M.  BORSINI", "RM9.00"])])
+    enc = encode(tok, cfg, tokenize_page(tok, page), ["x"])
+    for first, last, expected in [(1, 1, "Suzi Hicks"), (2, 2, "M. BORSINI"), (1, 3, "Suzi Hicks M. BORSINI RM9.00")]:
+        chosen = _pointers(enc, cfg, first, last) + [cfg.end_id]
+        assert assemble("x", chosen, [0.0] * len(chosen), enc, page, cfg, tok).value == expected
+
+
 def test_part_of_a_word_and_tokens_after_end(tok):
     cfg, page, enc = _setup(tok)
     pieces = _pointers(enc, cfg, 7, 7)  # rm ##9 . 00

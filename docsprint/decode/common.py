@@ -453,7 +453,8 @@ def assemble(
     document position) into the value.
 
     Tokens after the first END are ignored. Copied pieces keep the document's characters; two
-    pieces of the same word are joined without a space, pieces of different words with one; slots
+    pieces of the same word are joined without a space (with one where the word itself has a
+    space between them: a dataset's "word" may be "Suzi Hicks"), pieces of different words with one; slots
     that go back into the word they are copying ("WATERWATER") add nothing (a page writes each
     piece once).
     Confidence = geometric mean of the chosen tokens' probabilities, END included.
@@ -471,6 +472,7 @@ def assemble(
     prev_word = -1
     boxes: dict[int, Box] = {}
     copied: list[int] = []
+    prev_end = 0  # where the last copied piece ends in its word's text
     for c in chosen[:n]:
         if c == cfg.end_id:
             break
@@ -485,13 +487,17 @@ def assemble(
                 continue  # slots re-reading the word they are in ("WATERWATER"): written once
             copied.append(j)
             a, b = enc.doc.char_span[j]
-            piece = page.words[w].text[a:b]
+            text = page.words[w].text
+            piece = text[a:b]
             if not current:  # an item starts: never inside a word
                 piece = _start_of_word(j, enc, page) + piece
             boxes.setdefault(w, page.words[w].box)
-            sep = "" if (w == prev_word or not current) else " "
+            if w == prev_word:  # the same word: its own space, if it has one between the pieces
+                sep = " " if any(ch.isspace() for ch in text[prev_end:a]) else ""
+            else:
+                sep = " " if current else ""
             current += sep + piece
-            prev_word = w
+            prev_word, prev_end = w, b
         else:
             piece = tok.id_to_token(c) or ""
             if piece.startswith("##"):
