@@ -444,3 +444,36 @@ def test_a_copy_that_starts_inside_a_word_takes_its_beginning(tok):
     assert from_piece(2, 2, 3) == "(2) years"  # "(" "2" | ")" "years"
     assert from_piece(4, 1, 4) == "9.00"  # "rm" | "##9" "." "00": a cut between letters and digits stays
     assert from_piece(5, 1, 5) == "honeygrow"  # "honey" | "##gr" "##ow"
+
+
+def test_a_question_the_page_prints_is_never_a_value(tok):
+    """`printed_keys`: the words where a form prints an asked key whole (its own letters and
+    case) are labels; `drop_labels` moves a slot that copied one to the best of the rest of
+    the page. A key named in other words ("total" of "TOTAL") leaves the page copyable."""
+    from docsprint.decode.common import drop_labels, printed_keys
+
+    cfg = tiny_config(key_mentions=True)
+    words = ["Revised", "From:", "$76", "600", "TOTAL", "9.00"]
+    page = Page(None, 400, 100, [Word(w, (60 * i, 0, 60 * i + 50, 10)) for i, w in enumerate(words)])
+    doc = tokenize_page(tok, page)
+    enc = encode(tok, cfg, doc, ["Revised From:", "total"])
+    labels = printed_keys(enc, page)
+    assert labels == _positions(enc, 0, 1)  # "Revised From:", and not "TOTAL": "total" is not printed as asked
+    assert printed_keys(encode(tok, cfg, doc, ["revised from"]), page) == []
+
+    V, end = cfg.vocab_size, cfg.end_id
+    q, ld = 3, len(enc.ids)
+    copy = torch.full((q, ld), -9.0)
+    copy[0, labels[0]], copy[0, _positions(enc, 2, 2)[0]] = -0.1, -1.0  # slot 0: the label, then "$76"
+    copy[1, _positions(enc, 3, 3)[0]] = -0.2  # slot 1: "600"
+    end_lp = torch.tensor([-5.0, -3.0, -0.1])
+    best, idx = torch.tensor([-0.1, -0.2, -0.1]), torch.tensor([V + labels[0], V + _positions(enc, 3, 3)[0], end])
+    best2, idx2, copy2 = drop_labels(best, idx, copy, end_lp, labels, V, end)
+    assert idx2.tolist() == [V + _positions(enc, 2, 2)[0], idx[1], end] and best2[0] == -1.0
+    assert bool((copy2[:, labels] < -1e8).all()) and copy[0, labels[0]] == -0.1  # a copy: the input is kept
+    assert drop_labels(best, idx, copy, end_lp, [], V, end)[1] is idx
+
+
+def _positions(enc, first_word: int, last_word: int) -> list[int]:
+    """Copy positions (piece index + 1) of the pieces of words first..last."""
+    return [j + 1 for j, w in enumerate(enc.doc.word_index) if first_word <= w <= last_word]

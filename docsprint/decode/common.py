@@ -52,6 +52,54 @@ def value_scores(model: DocsprintModel, batch: Batch) -> tuple[Tensor, Tensor, T
     return model.head.scores(*head_inputs(model, batch), ids=(model.cfg.end_id, ITEM_SEP_ID))
 
 
+def _alnum(text: str) -> str:
+    return re.sub(r"\W+", "", text)
+
+
+def printed_keys(enc: Encoded, page: Page) -> list[int]:
+    """Copy positions (document piece + 1) of the words where the page prints an asked key
+    whole, with the key's own letters and case ("Revised From:" asked of a form that prints
+    "Revised From:"): a printed question is a label, never a value, of its own key or any
+    other. A key named in other words ("total" for "TOTAL", "date" for "Date of issue") is
+    not printed whole: its words stay copyable."""
+    if enc.doc is None or not any(enc.mention):
+        return []
+    wanted = {_alnum(k) for k in enc.keys} - {""}
+    out: list[int] = []
+    p = 1
+    while p < len(enc.mention) and p - 1 < len(enc.doc.word_index):
+        k = enc.mention[p]
+        if k == 0:
+            p += 1
+            continue
+        q = p  # the run of pieces that name key k
+        while q < len(enc.mention) and q - 1 < len(enc.doc.word_index) and enc.mention[q] == k:
+            q += 1
+        words = sorted({enc.doc.word_index[j - 1] for j in range(p, q)})
+        if _alnum("".join(page.words[w].text for w in words)) in wanted:
+            out += [j + 1 for j, w in enumerate(enc.doc.word_index) if words[0] <= w <= words[-1]]
+        p = q
+    return out
+
+
+def drop_labels(best: Tensor, idx: Tensor, copy_lp: Tensor, end_lp: Tensor, labels: list[int],
+                vocab_size: int, end_id: int) -> tuple[Tensor, Tensor, Tensor]:
+    """One window's slot choices (Q,) and copy log-probabilities (Q, Ld) with the ``labels``
+    (`printed_keys`) made uncopyable: a slot that chose one takes the best of the rest of the
+    page or END instead."""
+    if not labels:
+        return best, idx, copy_lp
+    copy_lp = copy_lp.clone()
+    copy_lp[:, labels] = -1e9
+    hit = torch.isin(idx - vocab_size, torch.tensor(labels)) & (idx >= vocab_size)
+    if bool(hit.any()):
+        c_best, c_idx = copy_lp.max(-1)
+        take_copy = c_best > end_lp
+        best = torch.where(hit, torch.where(take_copy, c_best, end_lp), best)
+        idx = torch.where(hit, torch.where(take_copy, c_idx + vocab_size, torch.full_like(idx, end_id)), idx)
+    return best, idx, copy_lp
+
+
 def _runs(copy_lp: Tensor) -> Tensor:
     """(m, Ld) -> (m, Ld): entry [i, s] is slot i's log-probability of copying s + i, the piece
     slot i reads in a run starting at s (-1e9 past the window's end)."""

@@ -1,7 +1,8 @@
 """PIP decoding: every value token of every key is a [MASK] slot, all filled in one forward
 pass with bidirectional attention, each slot by its own argmax; a copied value stitched from
 scattered places is then replaced by the best contiguous run of the page (`contiguous`),
-unless it reads as the next lines of one block (`next_lines`: a two-line address)."""
+unless it reads as the next lines of one block (`next_lines`: a two-line address). Words
+where the page prints an asked key whole are labels, never copied (`printed_keys`)."""
 
 from __future__ import annotations
 
@@ -19,8 +20,10 @@ from docsprint.decode.common import (
     block_phrases,
     clean_items,
     contiguous,
+    drop_labels,
     extend_run,
     next_lines,
+    printed_keys,
     typed_run,
     typed_runs,
     value_scores,
@@ -85,13 +88,14 @@ def decode_parallel(
     V, end = model.cfg.vocab_size, model.cfg.end_id
     out = []
     for b, (enc, page) in enumerate(zip(encs, pages, strict=True)):
-        chosen = [int(i) for i in idx[b]]
+        best_b, idx_b, copy_b = drop_labels(best[b], idx[b], copy_lp[b], end_lp[b], printed_keys(enc, page), V, end)
+        chosen = [int(i) for i in idx_b]
         answers = []
         slots = []  # each key's slots' copy and END log-probabilities
         for k, key in enumerate(enc.keys):
             qs = [q for q, kk in enumerate(enc.value_key) if kk == k]
-            ids, lps = [chosen[q] for q in qs], [float(best[b, q]) for q in qs]
-            copy_k, end_k = copy_lp[b, qs], end_lp[b, qs]  # this key's slots
+            ids, lps = [chosen[q] for q in qs], [float(best_b[q]) for q in qs]
+            copy_k, end_k = copy_b[qs], end_lp[b, qs]  # this key's slots
             slots.append((copy_k, end_k))
             if key in list_keys:  # each item one run of one line of the page, in page order
                 ids, lps = clean_items(ids, lps, copy_k, sep_lp[b, qs], enc, page, model.cfg)
