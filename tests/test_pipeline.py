@@ -7,7 +7,7 @@ from docsprint.cli import main
 from docsprint.data.render import SAMPLE_FIELDS, render_receipt
 from docsprint.decode.common import KeyValue
 from docsprint.io.document import Document
-from docsprint.pipeline import Extractor, merge
+from docsprint.pipeline import Extractor, length_batches, merge
 
 
 def test_merge_prefers_the_most_confident_found_value():
@@ -93,6 +93,31 @@ def test_long_pages_are_read_in_windows_and_merged(tiny_checkpoint, receipt_page
     assert set(windowed.fields) == {"total"}
     assert windowed.input_tokens > whole.input_tokens  # overlapping windows, each with its image
     assert windowed.slot_tokens == windowed.windows * whole.slot_tokens // 2
+
+
+def test_windows_share_a_forward_pass_only_with_windows_of_about_their_length():
+    assert length_batches([500, 500, 120, 500], 8) == [[2], [0, 1, 3]]
+    assert length_batches([885, 606], 8) == [[1], [0]]  # 46% of the pair would be padding
+    assert length_batches([300, 310, 320, 330], 2) == [[0, 1], [2, 3]]  # at most `size` a pass
+    assert length_batches([100, 109], 8, waste=0.1) == [[0, 1]] and length_batches([100, 130], 8) == [[0], [1]]
+    assert length_batches([], 8) == []
+
+
+def test_answers_come_back_in_window_order_however_the_windows_are_batched(tiny_checkpoint, receipt_page):
+    """Windows of several lengths (a page cut into windows, keys in several prompts) are sorted
+    by length into forward passes; each answer still comes back to its window and key."""
+    doc = Document([receipt_page, receipt_page], source="two-pages")
+    keys = [f"question number {i}" for i in range(12)] + ["total", "date"]
+    results = []
+    for size in (1, 8):
+        extractor = Extractor(tiny_checkpoint, max_doc_tokens=24, stride=16, batch_size=size)
+        extractor.model.cfg.max_positions = 128
+        out, work = extractor.prepare(doc, keys, "parallel")
+        assert len({len(enc.ids) for enc, _ in work}) > 1  # windows of several lengths
+        answers = extractor.decode(work, "parallel")
+        assert [a.key for a in answers] == [k for enc, _ in work for k in enc.keys]
+        results.append([(a.key, a.value, round(a.confidence, 4)) for a in answers])
+    assert results[0] == results[1]
 
 
 def test_shipped_checkpoint_reads_the_bundled_sample_in_both_modes():
