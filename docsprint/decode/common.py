@@ -6,6 +6,7 @@ import math
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from itertools import groupby
 
 import numpy as np
 import torch
@@ -65,20 +66,14 @@ def printed_keys(enc: Encoded, page: Page) -> list[int]:
     if enc.doc is None or not any(enc.mention):
         return []
     wanted = {_alnum(k) for k in enc.keys} - {""}
+    marks = enc.mention[1 : 1 + len(enc.doc.word_index)]  # document piece j's mark is at position j + 1
     out: list[int] = []
-    p = 1
-    while p < len(enc.mention) and p - 1 < len(enc.doc.word_index):
-        k = enc.mention[p]
+    for k, run in groupby(range(len(marks)), key=marks.__getitem__):
         if k == 0:
-            p += 1
             continue
-        q = p  # the run of pieces that name key k
-        while q < len(enc.mention) and q - 1 < len(enc.doc.word_index) and enc.mention[q] == k:
-            q += 1
-        words = sorted({enc.doc.word_index[j - 1] for j in range(p, q)})
+        words = sorted({enc.doc.word_index[j] for j in run})  # the words of a run naming key k - 1
         if _alnum("".join(page.words[w].text for w in words)) in wanted:
             out += [j + 1 for j, w in enumerate(enc.doc.word_index) if words[0] <= w <= words[-1]]
-        p = q
     return out
 
 
@@ -91,7 +86,7 @@ def drop_labels(best: Tensor, idx: Tensor, copy_lp: Tensor, end_lp: Tensor, labe
         return best, idx, copy_lp
     copy_lp = copy_lp.clone()
     copy_lp[:, labels] = -1e9
-    hit = torch.isin(idx - vocab_size, torch.tensor(labels)) & (idx >= vocab_size)
+    hit = torch.isin(idx - vocab_size, torch.tensor(labels))  # labels are copy positions, >= 1
     if bool(hit.any()):
         c_best, c_idx = copy_lp.max(-1)
         take_copy = c_best > end_lp

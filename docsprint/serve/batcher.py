@@ -101,21 +101,6 @@ class Batcher:
             windows += len(job.work)
         return [j for j in jobs if not j.future.done()]  # a timed-out request's job is dropped
 
-    def decode_by_length(self, work: list[tuple[Encoded, Page]], mode: str,
-                         list_keys: frozenset[str]) -> list[KeyValue]:
-        """`Extractor.decode` with the windows sorted by length, so that each forward pass pads
-        windows of about the same length (the CLI's batch of one pads nothing); the answers come
-        back in the order of ``work``."""
-        order = sorted(range(len(work)), key=lambda j: len(work[j][0].ids))
-        answers = self.extractor.decode([work[j] for j in order], mode, list_keys)
-        blocks: list[list[KeyValue]] = [[] for _ in work]
-        start = 0
-        for j in order:
-            n = len(work[j][0].keys)
-            blocks[j] = answers[start : start + n]
-            start += n
-        return [a for block in blocks for a in block]
-
     async def _run(self) -> None:
         loop = asyncio.get_running_loop()
         while True:
@@ -127,7 +112,8 @@ class Batcher:
                 work = [item for job in group for item in job.work]
                 t0 = time.perf_counter()
                 try:
-                    answers = await loop.run_in_executor(self.model_thread, self.decode_by_length, work, mode,
+                    # `Extractor.decode` sorts the windows by length into passes that pad little
+                    answers = await loop.run_in_executor(self.model_thread, self.extractor.decode, work, mode,
                                                          list_keys)
                 except Exception as e:  # noqa: BLE001 - the requests fail with it, the service goes on
                     for job in group:
