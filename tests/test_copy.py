@@ -474,6 +474,30 @@ def test_a_question_the_page_prints_is_never_a_value(tok):
     assert drop_labels(best, idx, copy, end_lp, [], V, end)[1] is idx
 
 
+def test_a_printed_question_is_never_a_value_when_decoding_token_by_token(tok):
+    """Autoregressive decoding follows the same rule as parallel: a pointer that prefers the
+    printed question "Revised From:" copies the best of the rest of the page, "$76" (what the
+    random slots write after it does not matter here: only "$76" is copied)."""
+    from docsprint.decode.autoregressive import decode_autoregressive
+
+    model = DocsprintModel(tiny_config(key_mentions=True)).eval()
+    words = ["Revised", "From:", "$76", "TOTAL", "9.00"]
+    page = Page(None, 400, 100, [Word(w, (60 * i, 0, 60 * i + 50, 10)) for i, w in enumerate(words)])
+    doc = tokenize_page(tok, page)
+    original = model.head.pointer
+
+    def pointer(query, doc_keys, doc_copyable, bias=None):  # the question first, then "$76"
+        prefer = torch.zeros(doc_copyable.shape[-1])
+        prefer[_positions(enc, 0, 1)], prefer[_positions(enc, 2, 2)[0]] = 60.0, 50.0
+        return original(query, doc_keys, doc_copyable, prefer)
+
+    model.head.pointer = pointer
+    enc = encode(tok, model.cfg, doc, ["Revised From:"], "autoregressive")
+    assert decode_autoregressive(model, tok, enc, page)[0].boxes == [page.words[2].box]
+    enc = encode(tok, model.cfg, doc, ["revised from"], "autoregressive")  # not printed as asked: copyable
+    assert decode_autoregressive(model, tok, enc, page)[0].boxes[0] in (page.words[0].box, page.words[1].box)
+
+
 def _positions(enc, first_word: int, last_word: int) -> list[int]:
     """Copy positions (piece index + 1) of the pieces of words first..last."""
     return [j + 1 for j, w in enumerate(enc.doc.word_index) if first_word <= w <= last_word]

@@ -5,7 +5,8 @@ Value token i of a key sees the prefix and every earlier value token (of this ke
 keys before it); its input is the previous token (the copied piece's id and box, or the
 vocabulary id), exactly as in training. A list value's items are then cleaned as parallel
 decoding cleans them (`clean_items`), from the log-probabilities of the steps taken, so the two
-modes are compared on equal terms.
+modes are compared on equal terms. Where the page prints an asked key whole, those words are
+labels and never copied (`printed_keys`), as in parallel decoding.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import torch
 from tokenizers import Tokenizer
 
 from docsprint.data.encode import ITEM_SEP_ID, Encoded, collate
-from docsprint.decode.common import KeyValue, assemble, clean_items
+from docsprint.decode.common import KeyValue, assemble, clean_items, printed_keys
 from docsprint.io.document import Page
 from docsprint.models.config import VALUE
 from docsprint.models.model import DocsprintModel, TokenInputs
@@ -61,6 +62,10 @@ def decode_autoregressive(
     dev = next(model.parameters()).device
     batch = collate([enc]).to(dev)
     prefix, pixels, copyable = batch.tokens, batch.pixels, batch.doc_copyable
+    labels = printed_keys(enc, page)
+    if labels:  # a printed question is a label, never a value
+        copyable = copyable.clone()
+        copyable[0, labels] = False
     budgets = enc.budget
     n_patches = cfg.num_patches if pixels is not None else 0
     max_len = n_patches + prefix.ids.shape[1] + sum(budgets)
