@@ -148,3 +148,19 @@ def test_key_mentions_mark_where_the_page_prints_a_key_name(tok):
     n = len(short.doc.ids)
     assert batch.tokens.mention[0, : on.n_doc].tolist() == [0, 1] + [0] * (on.n_doc - 2)
     assert n == 4 and short.mention[:2] == [0, 1]
+
+
+def test_a_key_of_small_words_is_named_where_the_page_prints_it_with_its_punctuation(tok):
+    """A memo's "TO:" and "FROM:" are its questions; the "to" of a sentence is not, and a
+    key of small words without punctuation ("To") names nothing."""
+    from docsprint.data.encode import key_mentions
+
+    page = _form_page("FROM: M. BORSINI TO: VINCE LOSITO went to the shop")
+    doc = tokenize_page(tok, page)
+    marks = key_mentions(tok, doc.ids, ["TO:", "FROM:", "To", "shop"])
+    words: dict[str, list[int]] = {}
+    for p, m in enumerate(marks):
+        words.setdefault(page.words[doc.word_index[p]].text, []).append(m)
+    assert words["FROM:"] == [2, 0] and words["TO:"] == [1, 0]  # the word, not its ":"
+    assert words["to"] == [0] and words["went"] == [0]
+    assert words["shop"] == [4] and 3 not in marks

@@ -217,6 +217,16 @@ def key_mentions(tok: Tokenizer, doc_ids: list[int], keys: list[str]) -> list[in
         if all(out[kept[a + m]] == 0 for m in range(n)):
             for m in range(n):
                 out[kept[a + m]] = k + 1
+    # A key of small words only ("TO:", "From:", "No.") is named where the page prints it
+    # with its punctuation: a memo's "TO:" is its question, the "to" of a sentence is not.
+    for k, key in enumerate(keys):
+        full = key_name_ids(tok, key)
+        if names[k] and all(stop(i) for i in names[k]) and len(full) > len(names[k]):
+            for a in range(len(doc_ids) - len(full) + 1):
+                span = range(a, a + len(full))
+                if doc_ids[a : a + len(full)] == full and all(out[p] == 0 for p in span):
+                    for p in span:
+                        out[p] = 0 if skip(doc_ids[p]) else k + 1
     return out
 
 
