@@ -501,3 +501,23 @@ def test_a_printed_question_is_never_a_value_when_decoding_token_by_token(tok):
 def _positions(enc, first_word: int, last_word: int) -> list[int]:
     """Copy positions (piece index + 1) of the pieces of words first..last."""
     return [j + 1 for j, w in enumerate(enc.doc.word_index) if first_word <= w <= last_word]
+
+
+def test_a_key_printed_as_a_label_is_told_apart_from_one_in_running_text(tok):
+    """`label_keys`: a key printed exactly as asked with its colon, or as a phrase of its own
+    (a column's "JAN"), is a label; "SSN" inside a sentence and "total" of "TOTAL" are not.
+    `scale_labels` gives the labels `label_geometry` as their geometry factor."""
+    from docsprint.decode.common import label_keys, scale_labels
+
+    cfg = tiny_config(key_mentions=True, key_geometry=True)
+    line = [("Reporting", 0), ("Period:", 45), ("May", 90), ("JAN", 300), ("enter", 0), ("your", 50),
+            ("SSN", 95), ("here", 135), ("TOTAL", 0), ("9.00", 100)]
+    rows = [0, 0, 0, 0, 1, 1, 1, 1, 2, 2]
+    page = Page(None, 400, 100, [Word(w, (x, 20 * r, x + 40, 20 * r + 10)) for (w, x), r in zip(line, rows, strict=True)])
+    keys = ["Reporting Period:", "JAN", "SSN", "total", "May"]
+    enc = encode(tok, cfg, tokenize_page(tok, page), keys)
+    assert label_keys(enc, page) == {0, 1}  # "May" is printed whole but close after "Period:"
+    assert scale_labels(enc, page, cfg).key_scale == []  # factor 1: decoded as trained
+    cfg.label_geometry = 4.0
+    assert scale_labels(enc, page, cfg).key_scale == [4.0, 4.0, 1.0, 1.0, 1.0]
+    assert label_keys(encode(tok, cfg, tokenize_page(tok, page), ["reporting period"]), page) == set()

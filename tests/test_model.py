@@ -253,6 +253,19 @@ def test_key_geometry_starts_as_a_no_op_then_points_each_key_past_its_printed_na
     assert bias.shape == (1, tiny_model.cfg.max_keys + 1, enc.n_doc)
     assert not bias[0, 0].any() and not bias[0, 4].any()  # no key, and the unprinted key
     assert [int(bias[0, k].argmax()) for k in (1, 2, 3)] == [enc.mention.index(k) + 1 for k in (1, 2, 3)]
+    # a key's factor (`ModelConfig.label_geometry` on a printed label) scales its first value
+    # token's bias, and only that key's
+    assert batch.key_scale is None
+    group = torch.gather(batch.tokens.group, 1, batch.value_pos)
+    first = batch.value_valid & (batch.value_slot == 0)
+    plain = tiny_model.head.start_bias(batch.tokens, enc.n_doc, group, first)
+    scaled_enc = copy.copy(enc)
+    scaled_enc.key_scale = [1.0, 3.0, 1.0, 1.0]
+    scaled = tiny_model.head.start_bias(batch.tokens, enc.n_doc, group, first, collate([scaled_enc]).key_scale)
+    date = group[0] == 2
+    torch.testing.assert_close(scaled[0, date], 3 * plain[0, date])
+    torch.testing.assert_close(scaled[0, ~date], plain[0, ~date])
+    assert plain[0, date].abs().sum() > 0
     # each key's first value token copies the word right after its printed name (later tokens
     # are this random model's), in parallel and autoregressive decoding alike
     expected = {"company": "ACME", "date": "01/02/2023", "total": "9.00"}

@@ -62,6 +62,9 @@ class Encoded:
     targets: list[list[int]] = field(default_factory=list)  # per value token, valid targets
     doc: DocTokens | None = None
     pixels: torch.Tensor | None = None
+    # per key: the factor on its start pointer's geometry bias (decoding sets it, see
+    # `ModelConfig.label_geometry`); empty = 1 for every key
+    key_scale: list[float] = field(default_factory=list)
 
 
 def tokenize_page(tok: Tokenizer, page: Page) -> DocTokens:
@@ -341,6 +344,7 @@ class Batch:
     value_slot: torch.Tensor  # (B, Q) index i of each value token in its value
     value_first: torch.Tensor  # (B, Q) which value token is token 0 of the same key
     targets: torch.Tensor | None  # (B, Q, M) indices into [vocab | doc], -1 padding
+    key_scale: torch.Tensor | None = None  # (B, 1 + keys) factor on each key group's geometry bias
 
     def to(self, device: torch.device | str) -> Batch:
         def move(t: torch.Tensor | None) -> torch.Tensor | None:
@@ -348,7 +352,7 @@ class Batch:
 
         return Batch(self.tokens.to(device), move(self.pixels), self.doc_copyable.to(device), self.n_doc_max,
                      self.value_pos.to(device), self.value_valid.to(device), self.value_slot.to(device),
-                     self.value_first.to(device), move(self.targets))
+                     self.value_first.to(device), move(self.targets), move(self.key_scale))
 
 
 def collate(items: list[Encoded]) -> Batch:
@@ -407,8 +411,13 @@ def collate(items: list[Encoded]) -> Batch:
     )
     pix = [e.pixels for e in items if e.pixels is not None]
     pixels = torch.stack(pix) if len(pix) == len(items) else None
+    key_scale = None
+    if any(e.key_scale for e in items):  # group 0 (no key) and keys without a factor: 1
+        key_scale = torch.ones((B, 1 + max(len(e.keys) for e in items)))
+        for b, e in enumerate(items):
+            key_scale[b, 1 : 1 + len(e.key_scale)] = torch.tensor(e.key_scale)
     return Batch(tokens, pixels, copyable, Ld, value_pos, value_valid, value_slot, value_first,
-                 targets if has_targets else None)
+                 targets if has_targets else None, key_scale)
 
 
 def _pad_doc(e: Encoded, Ld: int) -> Encoded:
@@ -439,4 +448,5 @@ def _pad_doc(e: Encoded, Ld: int) -> Encoded:
         targets=e.targets,
         doc=e.doc,
         pixels=e.pixels,
+        key_scale=e.key_scale,
     )

@@ -15,7 +15,7 @@ import torch
 from tokenizers import Tokenizer
 
 from docsprint.data.encode import ITEM_SEP_ID, Encoded, collate
-from docsprint.decode.common import KeyValue, assemble, clean_items, printed_keys
+from docsprint.decode.common import KeyValue, assemble, clean_items, printed_keys, scale_labels
 from docsprint.io.document import Page
 from docsprint.models.config import VALUE
 from docsprint.models.model import DocsprintModel, TokenInputs
@@ -60,7 +60,7 @@ def decode_autoregressive(
     cfg = model.cfg
     keys = enc.keys
     dev = next(model.parameters()).device
-    batch = collate([enc]).to(dev)
+    batch = collate([scale_labels(enc, page, cfg)]).to(dev)
     prefix, pixels, copyable = batch.tokens, batch.pixels, batch.doc_copyable
     labels = printed_keys(enc, page)
     if labels:  # a printed question is a label, never a value
@@ -75,7 +75,7 @@ def decode_autoregressive(
     doc_keys = model.head.doc_keys(h[:, n_patches : n_patches + enc.n_doc])
     # the first token of key k's value gets its start bias (row k + 1), as in parallel decoding
     groups = torch.arange(len(keys) + 1, device=dev)[None]  # (1, K + 1)
-    start_bias = model.head.start_bias(prefix, enc.n_doc, groups, groups > 0)  # (1, K + 1, Ld) or None
+    start_bias = model.head.start_bias(prefix, enc.n_doc, groups, groups > 0, batch.key_scale)  # (1, K + 1, Ld) or None
     past_rank = torch.zeros((1, h.shape[1]), dtype=torch.long, device=dev)
     past_valid = torch.cat([torch.ones((1, n_patches), dtype=torch.bool, device=dev), prefix.valid], 1)
     seq = prefix

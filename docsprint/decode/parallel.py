@@ -24,6 +24,7 @@ from docsprint.decode.common import (
     extend_run,
     next_lines,
     printed_keys,
+    scale_labels,
     typed_run,
     typed_runs,
     value_scores,
@@ -81,6 +82,7 @@ def decode_parallel(
     >>> decode_parallel(model, tok, [enc], [page])[0][0].value  # doctest: +SKIP
     '9.00'
     """
+    encs = [scale_labels(e, page, model.cfg) for e, page in zip(encs, pages, strict=True)]
     batch = collate(encs).to(next(model.parameters()).device)
     best, idx, copy_lp, special_lp = choose(model, batch)  # (B, Q) log-probability and choice, ...
     best, idx, copy_lp, special_lp = best.cpu(), idx.cpu(), copy_lp.cpu(), special_lp.cpu()

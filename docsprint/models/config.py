@@ -52,6 +52,11 @@ class ModelConfig:
     # Parallel decoding: a log-probability bonus per token for carrying a copied run on past an
     # early END (`decode.common.extend_run`); 0 decodes each slot by its own argmax.
     end_bonus: float = 0.0
+    # Decoding: the factor on `KeyGeometry`'s start bias for a key the page prints as a label,
+    # exactly as asked (`decode.common.label_keys`: "Reporting Period:" on a form). FUNSD's
+    # models read its training forms by their text and lean on the geometry too little
+    # on forms they have never seen; 1 decodes as trained.
+    label_geometry: float = 1.0
 
     def __post_init__(self) -> None:
         if self.hidden_size % self.num_heads:
@@ -62,6 +67,8 @@ class ModelConfig:
             raise ValueError("image_size must be a multiple of patch_size")
         if self.key_geometry and not self.key_mentions:
             raise ValueError("key_geometry needs key_mentions")
+        if self.label_geometry < 0:
+            raise ValueError("label_geometry must be >= 0")
         if not 1 <= self.default_slots <= self.max_slots:
             raise ValueError("default_slots must be in 1..max_slots")
 

@@ -338,13 +338,17 @@ class ValueHead(nn.Module):
             ptr = ptr + bias
         return ptr.masked_fill(~doc_copyable[:, None, :], NEG)
 
-    def start_bias(self, tokens: TokenInputs, n_doc: int, group: Tensor, first: Tensor) -> Tensor | None:
+    def start_bias(self, tokens: TokenInputs, n_doc: int, group: Tensor, first: Tensor,
+                   key_scale: Tensor | None = None) -> Tensor | None:
         """`KeyGeometry`'s bias for value tokens of key groups ``group`` (B, Q) where ``first``
-        (B, Q) marks the first token of a value, zero elsewhere; None without geometry."""
+        (B, Q) marks the first token of a value, zero elsewhere; None without geometry.
+        ``key_scale`` (B, 1 + keys): a factor per key group (`ModelConfig.label_geometry`)."""
         if self.geometry is None:
             return None
         geo = self.geometry(tokens.bbox[:, :n_doc], tokens.mention[:, :n_doc], self.n_groups)  # (B, K + 1, Ld)
         bias = torch.gather(geo, 1, group[..., None].expand(-1, -1, n_doc))  # (B, Q, Ld)
+        if key_scale is not None:
+            first = first * torch.gather(key_scale.to(bias.dtype), 1, group)
         return bias * first[..., None]
 
     def copy_logits(self, ptr: Tensor, start_ptr: Tensor, slot: Tensor) -> Tensor:
