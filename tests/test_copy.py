@@ -521,3 +521,8 @@ def test_a_key_printed_as_a_label_is_told_apart_from_one_in_running_text(tok):
     cfg.label_geometry = 4.0
     assert scale_labels(enc, page, cfg).key_scale == [4.0, 4.0, 1.0, 1.0, 1.0]
     assert label_keys(encode(tok, cfg, tokenize_page(tok, page), ["reporting period"]), page) == set()
+    # a paragraph's last word alone on its line is apart, but "party." is not printed as "party"
+    lone = Page(None, 400, 100, [Word("third", (0, 0, 40, 10)), Word("party.", (0, 20, 40, 30)),
+                                 Word("7.", (0, 40, 20, 50)), Word("Party", (0, 60, 40, 70))])
+    assert label_keys(encode(tok, cfg, tokenize_page(tok, lone), ["party", "date"]), lone) == set()
+    assert label_keys(encode(tok, cfg, tokenize_page(tok, lone), ["date", "Party"]), lone) == {1}

@@ -99,10 +99,12 @@ def _apart(page: Page, w: int) -> bool:
 
 
 def label_keys(enc: Encoded, page: Page) -> set[int]:
-    """The keys (indices) the page prints as a label, exactly as asked: with the key's own
-    closing colon ("Reporting Period:"), or as a phrase of its own, apart from the words
-    before and after it (a column's "JAN", a form's "Subject"). A key printed inside running
-    text ("enter your SSN", "Section 409A deferrals") is not a label there.
+    """The keys (indices) the page prints as a label, exactly as asked, its punctuation too
+    (a colon may follow): with the key's own closing colon ("Reporting Period:"), or as a
+    phrase of its own, apart from the words before and after it (a column's "JAN", a form's
+    "Subject"). A key printed inside running text ("enter your SSN", "Section 409A
+    deferrals"), or as a paragraph's last word on a line of its own ("party." for "party"),
+    is not a label there.
 
     `ModelConfig.label_geometry` weighs `KeyGeometry`'s bias for these keys. On FUNSD's dev
     forms (v22a), the factor against ANLS: 1 -> 57.08, 3 -> 63.37, 4 -> 66.03, 6 -> 67.53;
@@ -110,9 +112,12 @@ def label_keys(enc: Encoded, page: Page) -> set[int]:
     key at 4 lost 15 realworld-dev fields (the W-9's SSN read after "SSN" in its fine print)."""
     out = set()
     for k, words in _printed_runs(enc, page):
+        key = re.sub(r"\s+", "", enc.keys[k])
+        printed = re.sub(r"\s+", "", "".join(page.words[w].text for w in range(words[0], words[-1] + 1)))
+        if printed not in (key, key + ":"):
+            continue
         last = words[-1]
-        colon = enc.keys[k].rstrip().endswith(":") and page.words[last].text.rstrip().endswith(":")
-        if colon or (_apart(page, words[0]) and (last + 1 == len(page.words) or _apart(page, last + 1))):
+        if key.endswith(":") or (_apart(page, words[0]) and (last + 1 == len(page.words) or _apart(page, last + 1))):
             out.add(k)
     return out
 
