@@ -88,8 +88,8 @@ def printed_keys(enc: Encoded, page: Page) -> list[int]:
 
 
 def _apart(page: Page, w: int) -> bool:
-    """Does word ``w`` start a phrase: first of the page, on another line than the word
-    before it, or a gap of at least a line's height after it?"""
+    """Does word ``w`` start a phrase: the page's first word, or not on the line of the word
+    before it, or at least a line's height right of it?"""
     if w == 0:
         return True
     a, b = page.words[w - 1].box, page.words[w].box
@@ -123,7 +123,8 @@ def label_keys(enc: Encoded, page: Page) -> set[int]:
 
 
 def scale_labels(enc: Encoded, page: Page, cfg: ModelConfig) -> Encoded:
-    """``enc`` with `ModelConfig.label_geometry` set as the geometry factor of its label keys."""
+    """Set `ModelConfig.label_geometry` as the geometry factor of ``enc``'s label keys
+    (`label_keys`; ``enc.key_scale``, which `collate` hands to the model) and return it."""
     if cfg.label_geometry != 1.0 and cfg.key_geometry:
         labels = label_keys(enc, page)
         enc.key_scale = [cfg.label_geometry if k in labels else 1.0 for k in range(len(enc.keys))]
