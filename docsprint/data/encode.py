@@ -202,7 +202,8 @@ def key_mentions(tok: Tokenizer, doc_ids: list[int], keys: list[str]) -> list[in
 
     kept = [p for p, i in enumerate(doc_ids) if not skip(i)]
     text = [doc_ids[p] for p in kept]
-    names = [[i for i in key_name_ids(tok, key) if not skip(i)] for key in keys]
+    full = [key_name_ids(tok, key) for key in keys]  # each key's pieces, its punctuation too
+    names = [[i for i in ids if not skip(i)] for ids in full]
     starts: dict[int, list[tuple[int, int]]] = {}  # piece -> (key, index in its name)
     for k, name in enumerate(names):
         for j, i in enumerate(name):
@@ -222,12 +223,11 @@ def key_mentions(tok: Tokenizer, doc_ids: list[int], keys: list[str]) -> list[in
                 out[kept[a + m]] = k + 1
     # A key of small words only ("TO:", "From:", "No.") is named where the page prints it
     # with its punctuation: a memo's "TO:" is its question, the "to" of a sentence is not.
-    for k, key in enumerate(keys):
-        full = key_name_ids(tok, key)
-        if names[k] and all(stop(i) for i in names[k]) and len(full) > len(names[k]):
-            for a in range(len(doc_ids) - len(full) + 1):
-                span = range(a, a + len(full))
-                if doc_ids[a : a + len(full)] == full and all(out[p] == 0 for p in span):
+    for k, ids in enumerate(full):
+        if names[k] and all(stop(i) for i in names[k]) and len(ids) > len(names[k]):
+            for a in range(len(doc_ids) - len(ids) + 1):
+                span = range(a, a + len(ids))
+                if doc_ids[a : a + len(ids)] == ids and all(out[p] == 0 for p in span):
                     for p in span:
                         out[p] = 0 if skip(doc_ids[p]) else k + 1
     return out
