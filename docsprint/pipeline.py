@@ -18,7 +18,7 @@ from tokenizers import Tokenizer
 from docsprint.data.datasets import KLEISTER_LISTS, WILDRECEIPT_LISTS
 from docsprint.data.encode import Encoded, encode, key_chunks, page_pixels, tokenize_page, windows
 from docsprint.decode.autoregressive import decode_autoregressive
-from docsprint.decode.common import KeyValue, value_scores
+from docsprint.decode.common import KeyValue, cut_run_ons, value_scores
 from docsprint.decode.parallel import compiled_choices, decode_parallel
 from docsprint.errors import DocsprintError
 from docsprint.eval.confidence import calibrated, words_in
@@ -321,7 +321,8 @@ class Extractor:
                 a.alternative.page = a.page
             per_key[a.key].append(a)
         table = self.model.cfg.calibration
-        out.fields = {k: self.finish(merge(v, k in list_keys, calibration=table), min_confidence) for k, v in per_key.items()}
+        merged = cut_run_ons({k: merge(v, k in list_keys, calibration=table) for k, v in per_key.items()}, list_keys)
+        out.fields = {k: self.finish(kv, min_confidence) for k, kv in merged.items()}
         return out
 
     def finish(self, kv: KeyValue, min_confidence: float | None = None) -> KeyValue:

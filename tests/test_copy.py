@@ -526,3 +526,34 @@ def test_a_key_printed_as_a_label_is_told_apart_from_one_in_running_text(tok):
                                  Word("7.", (0, 40, 20, 50)), Word("Party", (0, 60, 40, 70))])
     assert label_keys(encode(tok, cfg, tokenize_page(tok, lone), ["party", "date"]), lone) == set()
     assert label_keys(encode(tok, cfg, tokenize_page(tok, lone), ["date", "Party"]), lone) == {1}
+
+
+def test_a_value_that_runs_on_into_another_keys_answer_is_cut_before_it():
+    """`cut_run_ons`: the words another key answers whole, at the end or the start of a value,
+    leave it; a less sure key, a value the same words whole, a rest with no word and list
+    keys keep theirs."""
+    from docsprint.decode.common import KeyValue, cut_run_ons
+
+    box = [(10.0 * i, 0.0, 10.0 * i + 8, 10.0) for i in range(6)]
+
+    def kv(key, value, conf, words, page=0):
+        return KeyValue(key, value, conf, [box[i] for i in words], page=page)
+
+    out = cut_run_ons({"Location": kv("Location", "Monterey, Ca San Jose/ 933", 0.6, [0, 1, 2, 3, 4]),
+                       "Division": kv("Division", "San Jose/ 933", 0.4, [2, 3, 4]),
+                       "Plant": kv("Plant", "27 Main", 0.5, [0, 1]),
+                       "Brand": kv("Brand", "27 Main St", 0.5, [0, 1, 5])})
+    assert out["Location"].value == "Monterey, Ca" and out["Location"].boxes == box[:2]
+    assert out["Division"].value == "San Jose/ 933"  # the answer cut away from is kept whole
+    assert out["Brand"].value == "St" and out["Brand"].boxes == [box[5]]  # its start answers "Plant"
+
+    unsure = cut_run_ons({"C": kv("C", "Suzi Hicks RJR", 0.5, [0, 1, 2]), "Vendor": kv("Vendor", "Suzi Hicks", 0.1, [0, 1])})
+    assert unsure["C"].value == "Suzi Hicks RJR"
+    same = cut_run_ons({"Title": kv("Title", "Sneak Preview", 0.5, [0, 1]), "Subject": kv("Subject", "Sneak Preview", 0.5, [0, 1])})
+    assert same["Title"].value == same["Subject"].value == "Sneak Preview"
+    amount = cut_run_ons({"amount due": kv("amount due", "571.04 €", 0.8, [0, 1]), "total": kv("total", "571.04", 0.8, [0])})
+    assert amount["amount due"].value == "571.04 €"
+    other_page = cut_run_ons({"a": kv("a", "x y", 0.5, [0, 1]), "b": kv("b", "y", 0.5, [1], page=1)})
+    assert other_page["a"].value == "x y"
+    items = cut_run_ons({"item": kv("item", "x y", 0.5, [0, 1]), "b": kv("b", "y", 0.5, [1])}, frozenset({"item"}))
+    assert items["item"].value == "x y"

@@ -446,6 +446,40 @@ class KeyValue:
         return out
 
 
+def cut_run_ons(answers: dict[str, KeyValue], list_keys: frozenset[str] = frozenset()) -> dict[str, KeyValue]:
+    """Words that answer one key do not answer another too: where a key's value ran on into
+    the whole answer of another key (the same words of the same page, at its end or its
+    start) that is at least half as sure, the run-on part is cut from it ("Location": "Leguna Seca, Monterey, Ca San Jose/
+    933" where "Division" answers "San Jose/ 933" -> "Leguna Seca, Monterey, Ca"). Values
+    that are the same words whole stay as they are (a form may print one answer for two
+    questions), and so does a value whose rest would be no word ("571.04 €" where "total"
+    answers "571.04"). List keys are left alone. Changes and returns ``answers``.
+
+    >>> b = (0.0, 0.0, 1.0, 1.0), (2.0, 0.0, 3.0, 1.0), (4.0, 0.0, 5.0, 1.0)
+    >>> out = cut_run_ons({"a": KeyValue("a", "x y z", 0.9, list(b)), "b": KeyValue("b", "y z", 0.8, list(b[1:]))})
+    >>> out["a"].value, out["a"].boxes == [b[0]], out["b"].value
+    ('x', True, 'y z')
+    """
+    plain = [kv for k, kv in answers.items() if k not in list_keys and isinstance(kv.value, str) and kv.boxes]
+    for a in sorted(plain, key=lambda kv: -len(kv.boxes)):
+        for b in plain:
+            va, vb = a.value, b.value
+            if b is a or not isinstance(va, str) or not isinstance(vb, str) or a.page != b.page:
+                continue
+            mine, theirs = set(a.boxes), set(b.boxes)
+            if not theirs < mine or b.confidence < a.confidence / 2:
+                continue
+            if va.endswith(" " + vb):
+                rest = va[: -len(vb) - 1].rstrip()
+            elif va.startswith(vb + " "):
+                rest = va[len(vb) + 1 :].lstrip()
+            else:
+                continue
+            if _alnum(rest):  # "571.04 €" for an amount due where the total reads "571.04" stays whole
+                a.value, a.boxes = rest, [x for x in a.boxes if x not in theirs]
+    return answers
+
+
 def _one_run(a: str, b: str) -> bool:
     """Do characters ``a`` and ``b`` side by side belong to one run of digits or of letters?"""
     return (a.isdigit() and b.isdigit()) or (a.isalpha() and b.isalpha())
