@@ -557,3 +557,19 @@ def test_a_value_that_runs_on_into_another_keys_answer_is_cut_before_it():
     assert other_page["a"].value == "x y"
     items = cut_run_ons({"item": kv("item", "x y", 0.5, [0, 1]), "b": kv("b", "y", 0.5, [1])}, frozenset({"item"}))
     assert items["item"].value == "x y"
+
+
+def test_a_bare_currency_sign_takes_the_amount_after_it_on_its_line(tok):
+    """`_amount_after_sign`: a form's "JAN  $      10.000." answers "$ 10.000.", across a
+    column's gap; a sign with no number after it on its line stays, and an amount key's bare
+    sign is left to `typed_run`."""
+    cfg = tiny_config()
+    words = [("JAN", (0, 0, 30, 10)), ("$", (40, 0, 50, 10)), ("10.000.", (85, 0, 140, 10)),
+             ("FEB", (0, 20, 30, 30)), ("$", (40, 20, 50, 30)), ("Total", (0, 40, 40, 50))]
+    page = Page(None, 400, 100, [Word(t, b) for t, b in words])
+    enc = encode(tok, cfg, tokenize_page(tok, page), ["x"])
+    jan = _pointers(enc, cfg, 1, 1) + [cfg.end_id]
+    kv = assemble("JAN", jan, [0.0, 0.0], enc, page, cfg, tok)
+    assert kv.value == "$ 10.000." and kv.boxes == [words[1][1], words[2][1]]
+    assert assemble("FEB", _pointers(enc, cfg, 4, 4) + [cfg.end_id], [0.0, 0.0], enc, page, cfg, tok).value == "$"
+    assert assemble("total", jan, [0.0, 0.0], enc, page, cfg, tok).value == "$"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import re
+import unicodedata
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from itertools import groupby
@@ -14,7 +15,7 @@ from tokenizers import Tokenizer
 from torch import Tensor
 
 from docsprint.data.encode import ITEM_SEP_ID, Batch, Encoded
-from docsprint.eval.values import fits, normalized
+from docsprint.eval.values import fits, key_kind, normalized
 from docsprint.io.document import Box, Page
 from docsprint.models.config import ModelConfig
 from docsprint.models.model import DocsprintModel
@@ -543,6 +544,20 @@ def _next_on_line(a: Box, b: Box, gap: float = 1.5) -> bool:
     return abs((a[1] + a[3]) - (b[1] + b[3])) < h and -0.5 * h <= b[0] - a[2] <= gap * h
 
 
+def _amount_after_sign(value: str, word: int, page: Page, boxes: dict[int, Box]) -> str:
+    """A bare currency sign is no answer where its amount follows on its line, however wide
+    the gap of a column ("$" -> "$ 10.000." on a form's "JAN  $      10.000."): ``value`` with
+    that amount (its box noted in ``boxes``), else ``value``. Not for amount keys: their bare
+    sign does not `fits`, and `typed_run` takes the page's best run with a number instead."""
+    if not value or not all(unicodedata.category(ch) == "Sc" for ch in value) or word + 1 >= len(page.words):
+        return value
+    nxt = page.words[word + 1]
+    if re.fullmatch(r"\d[\d.,']*", nxt.text) and _next_on_line(page.words[word].box, nxt.box, gap=4.0):
+        boxes.setdefault(word + 1, nxt.box)
+        return f"{value} {nxt.text}"
+    return value
+
+
 def _end_item(current: str, copied: list[int], prev_word: int, enc: Encoded, page: Page, boxes: dict[int, Box]) -> str:
     """An item's text once its last copied piece is known: the rest of a word it was cut in
     (`_rest_of_word`), and the unit of a bare count of time (`_unit_after`)."""
@@ -637,6 +652,8 @@ def assemble(
                 current += (" " if current else "") + piece
             prev_word = -1
     items.append(_end_item(current, copied, prev_word, enc, page, boxes))
+    if len(items) == 1 and not is_list and copied and enc.doc is not None and key_kind(key) != "amount":
+        items[0] = _amount_after_sign(items[0].strip(), enc.doc.word_index[copied[-1]], page, boxes)
     items = [s.strip() for s in items if s.strip()]
     value: str | list[str] | None
     if not items:

@@ -169,7 +169,7 @@ _PHONE_KEY = re.compile(r"\b(" + "|".join((*PHONE_WORDS, "telephone", "cell")) +
 _TIME_KEY = re.compile(r"((transaction|purchase|order|sale|receipt|invoice|print|issue) )?time")  # the whole key
 
 
-def _key_kind(key: str) -> str | None:
+def key_kind(key: str) -> str | None:
     """"email", "date", "time", "phone" or "amount" for a key that names one ("e-mail",
     "invoice date", "time", "fax", "Total:", a bare "tax"), else None (identifiers and rates are
     no amounts: "invoice number", "tax rate")."""
@@ -221,7 +221,7 @@ def fits(key: str, value: str) -> bool:
     >>> fits("mailing street address", "134 Fulham Road")
     True
     """
-    kind = _key_kind(key)
+    kind = key_kind(key)
     if kind == "email":
         found = list(_EMAIL.finditer(value))
         return len(found) == 1 and not value[found[0].end():].strip(" .,;:)")
@@ -249,7 +249,7 @@ def plausible(key: str, value: str) -> bool:
     >>> plausible("tips", "$"), plausible("tax classification", "Individual")
     (False, True)
     """
-    kind = _key_kind(key)
+    kind = key_kind(key)
     if kind == "date":
         return bool(dates(value))
     return kind != "amount" or any(ch.isdigit() for ch in value)
