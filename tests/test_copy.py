@@ -547,6 +547,11 @@ def test_a_value_that_runs_on_into_another_keys_answer_is_cut_before_it():
     assert out["Division"].value == "San Jose/ 933"  # the answer cut away from is kept whole
     assert out["Brand"].value == "St" and out["Brand"].boxes == [box[5]]  # its start answers "Plant"
 
+    memo = cut_run_ons({"To": kv("To", "Joe Leinster Joyce", 0.3, [0, 1, 2]), "From": kv("From", "Joyce Bagby", 0.4, [2, 3]),
+                        "TO": kv("TO", "R. H. ORCUTT J", 0.6, [4, 5]), "FROM": kv("FROM", "J. BUXTON", 0.9, [5])})
+    assert memo["To"].value == "Joe Leinster" and memo["To"].boxes == box[:2] and memo["From"].value == "Joyce Bagby"
+    assert memo["TO"].value == "R. H. ORCUTT"  # its last word read in part: "J" of "J."
+
     unsure = cut_run_ons({"C": kv("C", "Suzi Hicks RJR", 0.5, [0, 1, 2]), "Vendor": kv("Vendor", "Suzi Hicks", 0.1, [0, 1])})
     assert unsure["C"].value == "Suzi Hicks RJR"
     same = cut_run_ons({"Title": kv("Title", "Sneak Preview", 0.5, [0, 1]), "Subject": kv("Subject", "Sneak Preview", 0.5, [0, 1])})
@@ -573,3 +578,26 @@ def test_a_bare_currency_sign_takes_the_amount_after_it_on_its_line(tok):
     assert kv.value == "$ 10.000." and kv.boxes == [words[1][1], words[2][1]]
     assert assemble("FEB", _pointers(enc, cfg, 4, 4) + [cfg.end_id], [0.0, 0.0], enc, page, cfg, tok).value == "$"
     assert assemble("total", jan, [0.0, 0.0], enc, page, cfg, tok).value == "$"
+
+
+def test_a_values_brackets_are_balanced_along_its_line(tok):
+    """`_balance_brackets`: a closing bracket the value never opened is dropped; an open one is
+    read on to its close along the line (the word read in part taken whole); one that does
+    not close on its line is left."""
+    cfg = tiny_config()
+    words = [("Injury", (0, 0, 40, 10)), ("X", (50, 0, 58, 10)), (")", (60, 0, 64, 10)),
+             ("CLIENT", (0, 20, 40, 30)), ("TOBACCO", (50, 20, 100, 30)), ("(LUCKY", (105, 20, 150, 30)),
+             ("STRIKE)", (155, 20, 200, 30)), ("Note", (0, 40, 30, 50)), ("see", (40, 40, 60, 50)), ("(page", (65, 40, 90, 50))]
+    page = Page(None, 400, 100, [Word(t, b) for t, b in words])
+    enc = encode(tok, cfg, tokenize_page(tok, page), ["x"])
+
+    def read(first, last, upto=None):  # copy words first..last, the last one only up to its piece ``upto``
+        chosen = _pointers(enc, cfg, first, last)
+        return assemble("x", (chosen[: upto] if upto else chosen) + [cfg.end_id], [0.0] * 9, enc, page, cfg, tok)
+
+    x = read(1, 2)
+    assert x.value == "X" and x.boxes == [words[1][1]]
+    paren = len(_pointers(enc, cfg, 4, 4)) + 1  # "TOBACCO" and the "(" piece of "(LUCKY"
+    client = read(4, 5, paren)
+    assert client.value == "TOBACCO (LUCKY STRIKE)" and client.boxes == [b for _, b in words[4:7]]
+    assert read(8, 9).value == "see (page"

@@ -447,14 +447,29 @@ class KeyValue:
         return out
 
 
+def _run_on(a: list[str], b: list[str]) -> int:
+    """How many of words ``a``'s last are words ``b``'s first (the last one copied in part may be
+    the start of its word: "ORCUTT J" then "J. J. BUXTON"); 0 when none, and never all of ``a``.
+
+    >>> _run_on("Joe Leinster Joyce".split(), "Joyce Bagby".split()), _run_on(["x", "J"], ["J.", "y"])
+    (1, 1)
+    """
+    for k in range(min(len(a) - 1, len(b)), 0, -1):
+        if a[len(a) - k : -1] == b[: k - 1] and b[k - 1].startswith(a[-1]):
+            return k
+    return 0
+
+
 def cut_run_ons(answers: dict[str, KeyValue], list_keys: frozenset[str] = frozenset()) -> dict[str, KeyValue]:
-    """Words that answer one key do not answer another too: where a key's value ran on into
-    the whole answer of another key (the same words of the same page, at its end or its
-    start) that is at least half as sure, the run-on part is cut from it ("Location": "Leguna Seca, Monterey, Ca San Jose/
-    933" where "Division" answers "San Jose/ 933" -> "Leguna Seca, Monterey, Ca"). Values
-    that are the same words whole stay as they are (a form may print one answer for two
-    questions), and so does a value whose rest would be no word ("571.04 €" where "total"
-    answers "571.04"). List keys are left alone. Changes and returns ``answers``.
+    """Words that answer one key do not answer another too. Where a key's value ran on into
+    another key's answer at least half as sure (the same words of the same page: its last
+    words are the other's first, or the other's whole answer is its start), the run-on part is
+    cut from it: "Location": "Leguna Seca, Monterey, Ca San Jose/ 933" where "Division"
+    answers "San Jose/ 933" -> "Leguna Seca, Monterey, Ca"; "To": "Joe Leinster Joyce" where
+    "From" answers "Joyce Bagby" -> "Joe Leinster". Values that are the same words whole stay
+    as they are (a form may print one answer for two questions), and so does a value whose
+    rest would be no word ("571.04 €" where "total" answers "571.04"). List keys are left
+    alone. Changes and returns ``answers``.
 
     >>> b = (0.0, 0.0, 1.0, 1.0), (2.0, 0.0, 3.0, 1.0), (4.0, 0.0, 5.0, 1.0)
     >>> out = cut_run_ons({"a": KeyValue("a", "x y z", 0.9, list(b)), "b": KeyValue("b", "y z", 0.8, list(b[1:]))})
@@ -468,11 +483,13 @@ def cut_run_ons(answers: dict[str, KeyValue], list_keys: frozenset[str] = frozen
             if b is a or not isinstance(va, str) or not isinstance(vb, str) or a.page != b.page:
                 continue
             mine, theirs = set(a.boxes), set(b.boxes)
-            if not theirs < mine or b.confidence < a.confidence / 2:
+            if mine == theirs or not mine & theirs or b.confidence < a.confidence / 2:
                 continue
-            if va.endswith(" " + vb):
-                rest = va[: -len(vb) - 1].rstrip()
-            elif va.startswith(vb + " "):
+            ta = va.split()
+            k = _run_on(ta, vb.split()) if a.boxes[-1] in theirs and b.boxes[0] in mine else 0
+            if k:
+                rest = " ".join(ta[:-k])
+            elif theirs < mine and va.startswith(vb + " "):
                 rest = va[len(vb) + 1 :].lstrip()
             else:
                 continue
@@ -556,6 +573,34 @@ def _amount_after_sign(value: str, word: int, page: Page, boxes: dict[int, Box])
         boxes.setdefault(word + 1, nxt.box)
         return f"{value} {nxt.text}"
     return value
+
+
+def _balance_brackets(value: str, word: int, page: Page, boxes: dict[int, Box]) -> str:
+    """A value ``value`` (its last word is page word ``word``) with its brackets balanced along
+    its line: a closing bracket it never opened, as a word of its own, is dropped ("X )" ->
+    "X"); one it opens and does not close is read on to its close, at most six words along
+    the line ("THE AMERICAN TOBACCO COMPANY (" -> "... (LUCKY STRIKE)"). The boxes of the words
+    taken or dropped are noted in ``boxes``; a bracket that does not close on its line stays."""
+    toks = value.split()
+    depth = value.count("(") - value.count(")")
+    if depth < 0 and len(toks) > 1 and not toks[-1].strip(")]") and page.words[word].text.strip() == toks[-1]:
+        boxes.pop(word, None)
+        return " ".join(toks[:-1])
+    if depth <= 0:
+        return value
+    text = page.words[word].text
+    taken = [text] if text != toks[-1] and text.startswith(toks[-1]) else [toks[-1]]  # the word read in part: whole
+    depth = " ".join(toks[:-1] + taken).count("(") - " ".join(toks[:-1] + taken).count(")")
+    w = word
+    while depth > 0 and w + 1 < len(page.words) and len(taken) <= 6 and _next_on_line(page.words[w].box, page.words[w + 1].box):
+        w += 1
+        taken.append(page.words[w].text)
+        depth += page.words[w].text.count("(") - page.words[w].text.count(")")
+    if depth > 0:
+        return value
+    for i in range(word, w + 1):
+        boxes.setdefault(i, page.words[i].box)
+    return " ".join(toks[:-1] + taken)
 
 
 def _end_item(current: str, copied: list[int], prev_word: int, enc: Encoded, page: Page, boxes: dict[int, Box]) -> str:
@@ -652,8 +697,11 @@ def assemble(
                 current += (" " if current else "") + piece
             prev_word = -1
     items.append(_end_item(current, copied, prev_word, enc, page, boxes))
-    if len(items) == 1 and not is_list and copied and enc.doc is not None and key_kind(key) != "amount":
-        items[0] = _amount_after_sign(items[0].strip(), enc.doc.word_index[copied[-1]], page, boxes)
+    if len(items) == 1 and not is_list and copied and enc.doc is not None:
+        last = enc.doc.word_index[copied[-1]]
+        if key_kind(key) != "amount" and (signed := _amount_after_sign(items[0].strip(), last, page, boxes)) != items[0].strip():
+            items[0], last = signed, last + 1
+        items[0] = _balance_brackets(items[0].strip(), last, page, boxes)
     items = [s.strip() for s in items if s.strip()]
     value: str | list[str] | None
     if not items:
