@@ -601,3 +601,27 @@ def test_a_values_brackets_are_balanced_along_its_line(tok):
     client = read(4, 5, paren)
     assert client.value == "TOBACCO (LUCKY STRIKE)" and client.boxes == [b for _, b in words[4:7]]
     assert read(8, 9).value == "see (page"
+
+
+def test_a_printed_labels_answer_reads_its_phrase_to_its_end(tok):
+    """`_rest_of_phrase`: the answer of a key printed as a label goes on along its line while
+    the words follow at a word's spacing; a phrase that runs into a label's colon is left as
+    read, a key not printed as a label keeps its answer, and so does a typed key."""
+    from docsprint.decode.common import scale_labels
+
+    cfg = tiny_config(key_mentions=True, key_geometry=True, label_geometry=4.0)
+    words = [("Reason:", (0, 0, 50, 10)), ("Lower", (60, 0, 100, 10)), ("Incidence", (105, 0, 170, 10)),
+             ("far", (300, 0, 330, 10)),
+             ("Period:", (0, 20, 50, 30)), ("May", (60, 20, 90, 30)), ("Employer", (95, 20, 150, 30)), ("Name:", (155, 20, 190, 30)),
+             ("Date:", (0, 40, 40, 50)), ("12/03/95", (50, 40, 110, 50)), ("10:22", (115, 40, 150, 50))]
+    page = Page(None, 400, 100, [Word(t, b) for t, b in words])
+
+    def read(keys, first, last):
+        enc = scale_labels(encode(tok, cfg, tokenize_page(tok, page), keys), page, cfg)
+        return assemble(keys[0], _pointers(enc, cfg, first, last) + [cfg.end_id], [0.0] * 9, enc, page, cfg, tok)
+
+    lower = read(["Reason:"], 1, 1)
+    assert lower.value == "Lower Incidence" and lower.boxes == [words[1][1], words[2][1]]  # "far" is another column
+    assert read(["Period:"], 5, 5).value == "May"  # runs into "Employer Name:"
+    assert read(["reason"], 1, 1).value == "Lower"  # not printed as asked: no label
+    assert read(["Date:"], 9, 9).value == "12/03/95"  # a date's key: the time after it is no part of it

@@ -583,13 +583,12 @@ def _balance_brackets(value: str, word: int, page: Page, boxes: dict[int, Box]) 
     taken or dropped are noted in ``boxes``; a bracket that does not close on its line stays."""
     toks = value.split()
     depth = value.count("(") - value.count(")")
-    if depth < 0 and len(toks) > 1 and not toks[-1].strip(")]") and page.words[word].text.strip() == toks[-1]:
+    if depth < 0 and len(toks) > 1 and not toks[-1].strip(")") and page.words[word].text.strip() == toks[-1]:
         boxes.pop(word, None)
         return " ".join(toks[:-1])
     if depth <= 0:
         return value
-    text = page.words[word].text
-    taken = [text] if text != toks[-1] and text.startswith(toks[-1]) else [toks[-1]]  # the word read in part: whole
+    taken = _whole_last(toks, page.words[word].text)[-1:]  # the word read in part: whole
     depth = " ".join(toks[:-1] + taken).count("(") - " ".join(toks[:-1] + taken).count(")")
     w = word
     while depth > 0 and w + 1 < len(page.words) and len(taken) <= 6 and _next_on_line(page.words[w].box, page.words[w + 1].box):
@@ -601,6 +600,30 @@ def _balance_brackets(value: str, word: int, page: Page, boxes: dict[int, Box]) 
     for i in range(word, w + 1):
         boxes.setdefault(i, page.words[i].box)
     return " ".join(toks[:-1] + taken)
+
+
+def _whole_last(toks: list[str], text: str) -> list[str]:
+    """Words ``toks`` of a value whose last word is page word ``text``, that word whole where it
+    was read in part ("(" of "(LUCKY")."""
+    return toks[:-1] + [text] if toks and text != toks[-1] and text.startswith(toks[-1]) else toks
+
+
+def _rest_of_phrase(value: str, word: int, page: Page, boxes: dict[int, Box], stop: set[int]) -> tuple[str, int]:
+    """A printed label's answer does not stop inside its phrase: ``value`` (its last word is
+    page word ``word``) with the words that follow on its line at a word's spacing (the next
+    word at most a word height after the one before), and its new last word ("Reason: Lower
+    Incidence" read "Lower"). A phrase that runs into a printed key (a word of ``stop``) or a
+    label's colon ("Month of May Organization/ Employer Name:") is left as it was: where the
+    answer ends in it is not to be told. The boxes of the words taken are noted in ``boxes``."""
+    w = word
+    while w + 1 < len(page.words) and _next_on_line(page.words[w].box, page.words[w + 1].box, gap=1.0):
+        if w + 1 in stop or page.words[w + 1].text.rstrip().endswith(":"):
+            return value, word
+        w += 1
+    for i in range(word + 1, w + 1):
+        boxes.setdefault(i, page.words[i].box)
+    toks = _whole_last(value.split(), page.words[word].text) if w > word else value.split()
+    return " ".join(toks + [page.words[i].text for i in range(word + 1, w + 1)]), w
 
 
 def _end_item(current: str, copied: list[int], prev_word: int, enc: Encoded, page: Page, boxes: dict[int, Box]) -> str:
@@ -701,6 +724,10 @@ def assemble(
         last = enc.doc.word_index[copied[-1]]
         if key_kind(key) != "amount" and (signed := _amount_after_sign(items[0].strip(), last, page, boxes)) != items[0].strip():
             items[0], last = signed, last + 1
+        k = enc.keys.index(key) if key in enc.keys else -1
+        if k >= 0 and enc.key_scale and enc.key_scale[k] > 1 and key_kind(key) is None:  # a printed label's answer
+            stop = {w for _, words in _printed_runs(enc, page) for w in range(words[0], words[-1] + 1)}
+            items[0], last = _rest_of_phrase(items[0].strip(), last, page, boxes, stop)
         items[0] = _balance_brackets(items[0].strip(), last, page, boxes)
     items = [s.strip() for s in items if s.strip()]
     value: str | list[str] | None
