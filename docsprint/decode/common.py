@@ -561,18 +561,19 @@ def _next_on_line(a: Box, b: Box, gap: float = 1.5) -> bool:
     return abs((a[1] + a[3]) - (b[1] + b[3])) < h and -0.5 * h <= b[0] - a[2] <= gap * h
 
 
-def _amount_after_sign(value: str, word: int, page: Page, boxes: dict[int, Box]) -> str:
+def _amount_after_sign(value: str, word: int, page: Page, boxes: dict[int, Box]) -> tuple[str, int]:
     """A bare currency sign is no answer where its amount follows on its line, however wide
-    the gap of a column ("$" -> "$ 10.000." on a form's "JAN  $      10.000."): ``value`` with
-    that amount (its box noted in ``boxes``), else ``value``. Not for amount keys: their bare
-    sign does not `fits`, and `typed_run` takes the page's best run with a number instead."""
+    the gap of a column ("$" -> "$ 10.000." on a form's "JAN  $      10.000."): ``value`` (its
+    last word is page word ``word``) with that amount (its box noted in ``boxes``), and its
+    last word. Not for amount keys: their bare sign does not `fits`, and `typed_run` takes the
+    page's best run with a number instead."""
     if not value or not all(unicodedata.category(ch) == "Sc" for ch in value) or word + 1 >= len(page.words):
-        return value
+        return value, word
     nxt = page.words[word + 1]
     if re.fullmatch(r"\d[\d.,']*", nxt.text) and _next_on_line(page.words[word].box, nxt.box, gap=4.0):
         boxes.setdefault(word + 1, nxt.box)
-        return f"{value} {nxt.text}"
-    return value
+        return f"{value} {nxt.text}", word + 1
+    return value, word
 
 
 def _balance_brackets(value: str, word: int, page: Page, boxes: dict[int, Box]) -> str:
@@ -721,11 +722,11 @@ def assemble(
             prev_word = -1
     items.append(_end_item(current, copied, prev_word, enc, page, boxes))
     if len(items) == 1 and not is_list and copied and enc.doc is not None:
-        last = enc.doc.word_index[copied[-1]]
-        if key_kind(key) != "amount" and (signed := _amount_after_sign(items[0].strip(), last, page, boxes)) != items[0].strip():
-            items[0], last = signed, last + 1
+        last, kind = enc.doc.word_index[copied[-1]], key_kind(key)
+        if kind != "amount":
+            items[0], last = _amount_after_sign(items[0].strip(), last, page, boxes)
         k = enc.keys.index(key) if key in enc.keys else -1
-        if k >= 0 and enc.key_scale and enc.key_scale[k] > 1 and key_kind(key) is None:  # a printed label's answer
+        if k >= 0 and enc.key_scale and enc.key_scale[k] > 1 and kind is None:  # a printed label's answer
             stop = {w for _, words in _printed_runs(enc, page) for w in range(words[0], words[-1] + 1)}
             items[0], last = _rest_of_phrase(items[0].strip(), last, page, boxes, stop)
         items[0] = _balance_brackets(items[0].strip(), last, page, boxes)
